@@ -1,0 +1,131 @@
+"""The slot contract: what each slot module receives and returns.
+
+Tensors are batched ``(B, C, H, W)`` float32. Frames are RGB in ``[0, 1]`` and
+already padded by the pipeline to a multiple of :data:`ALIGNMENT`, so every
+slot sees sizes it can halve four times for the latents and twice more for the
+hyper-latents. During coding ``B == 1``.
+
+Every module that writes bytes follows CompressAI's ``forward`` / ``compress``
+/ ``decompress`` split, and ``compress`` returns the reconstruction the decoder
+will compute, so encoder and decoder stay in step bit-exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from torch import Tensor, nn
+
+#: Frames are padded to a multiple of this (y at 1/16, z at 1/64).
+ALIGNMENT = 64
+
+#: A coded latent: the entropy coder's strings (each one ``bytes``).
+Strings = list[bytes]
+
+
+@dataclass
+class Reference:
+    """What the decoder keeps from the previous frame."""
+
+    frame: Tensor  #: decoded frame, padded, (B, 3, H, W)
+    feature: Tensor | None = None  #: decoded features, (B, channels, H, W), if the residual domain propagates them
+    flow: Tensor | None = None  #: last decoded flow, (B, 2, H, W), for P-frames after the first
+
+
+@dataclass
+class Context:
+    """Temporal context: the motion-compensated prediction and its features."""
+
+    prediction: Tensor  #: warped reference frame x̄, (B, 3, H, W)
+    features: list[Tensor]  #: pyramid at scales 1, 1/2, 1/4, each (B, channels, H/s, W/s)
+
+
+@dataclass
+class Payload:
+    """Everything one frame puts in the bitstream."""
+
+    latents: dict[str, Strings]  #: named coded latents, e.g. "motion", "residual"
+    side: dict[str, int] = field(default_factory=dict)  #: small integers, e.g. an ensemble member
+
+
+class EntropyModel(nn.Module):
+    """Slot ``entropy_model``: latents ``y`` (B, channels, h, w) to bytes and back.
+
+    ``forward`` returns ``{"y_hat": Tensor, "likelihoods": {name: Tensor}}``;
+    ``compress`` returns ``(strings, y_hat)``; ``decompress(strings, (h, w))``
+    returns ``y_hat``. ``h`` and ``w`` are multiples of 4.
+    """
+
+
+#: Builds an entropy model for a latent of the given depth. Slots receive this
+#: instead of building their own, so the entropy-model plugin serves them all.
+#: What it builds is wrapped with per-quality gains: its methods take ``q``.
+EntropyFactory = Callable[[int], nn.Module]
+
+
+class MotionEstimation(nn.Module):
+    """Slot ``motion_estimation``: ``forward(x, ref_frame) -> flow`` (B, 2, H, W), in pixels."""
+
+
+class MotionCoding(nn.Module):
+    """Slot ``motion_coding``: the flow autoencoder.
+
+    ``forward(flow, q) -> {"flow_hat", "likelihoods"}``;
+    ``compress(flow, q) -> (strings, flow_hat)``;
+    ``decompress(strings, (H, W), q) -> flow_hat``.
+    """
+
+
+class MotionRefinement(nn.Module):
+    """Slot ``motion_refinement``: ``forward(flow_hat, ref) -> flow_hat``, decoder side, no bits."""
+
+
+class TemporalContext(nn.Module):
+    """Slot ``temporal_context``: ``forward(ref, flow_hat) -> Context``."""
+
+
+class Fusion(nn.Module):
+    """Slot ``fusion``: how the context pyramid enters the contextual transforms.
+
+    ``encode(level, h, c)`` inside the analysis transform and ``decode(level, h, c)``
+    inside the synthesis transform, at levels 0, 1, 2 (scales 1, 1/2, 1/4);
+    ``h`` and ``c`` both have ``channels`` channels; the result has as many.
+    """
+
+    def encode(self, level: int, h: Tensor, c: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def decode(self, level: int, h: Tensor, c: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+#: Builds the fusion module for transforms ``channels`` wide.
+FusionFactory = Callable[[int], Fusion]
+
+
+class ResidualDomain(nn.Module):
+    """Slot ``residual_domain``: codes the current frame against the temporal context.
+
+    ``forward(x, ctx, ref, q) -> {"x_hat", "likelihoods", "feature"}``;
+    ``compress(x, ctx, ref, q) -> (strings, x_hat, feature)``;
+    ``decompress(strings, ctx, ref, q) -> (x_hat, feature)``.
+    ``feature`` is what the next frame's :class:`Reference` carries (or None).
+    """
+
+
+class PostFilter(nn.Module):
+    """Slot ``post_filter``: ``forward(x_hat) -> x_hat``.
+
+    ``in_loop`` says whether the filtered frame becomes the next reference.
+    """
+
+    in_loop: bool = False
+
+
+class IntraCoding(nn.Module):
+    """Slot ``intra_coding``: the I-frame codec.
+
+    ``forward(x, q) -> {"x_hat", "likelihoods"}``; ``compress(x, q) -> (strings, x_hat)``;
+    ``decompress(strings, (H, W), q) -> x_hat``.
+    """
