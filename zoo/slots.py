@@ -71,7 +71,7 @@ class MotionEstimation(nn.Module):
 class MotionCoding(nn.Module):
     """Slot ``motion_coding``: the flow autoencoder.
 
-    ``forward(flow, q) -> {"flow_hat", "likelihoods"}``;
+    ``forward(flow, q) -> {"x_hat": flow_hat, "likelihoods"}``;
     ``compress(flow, q) -> (strings, flow_hat)``;
     ``decompress(strings, (H, W), q) -> flow_hat``.
     """

@@ -1,0 +1,58 @@
+"""Default residual domain: conditional coding, no subtraction (DCVC).
+
+Li, Li & Lu, "Deep Contextual Video Compression", NeurIPS 2021: the frame
+itself is coded, and the context pyramid conditions the analysis and the
+synthesis transforms (through the fusion slot) instead of being subtracted.
+The decoded features, before the frame generator, are propagated as the next
+reference's features, as in DCVC-TCM.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from zoo.config import Config
+from zoo.hookspecs import hookimpl
+from zoo.layers import ContextualAnalysis, ContextualSynthesis, frame_generator
+from zoo.plugin_info import PluginInfo
+from zoo.slots import Context, EntropyFactory, FusionFactory, Reference, ResidualDomain, Strings
+
+
+class ConditionalCoding(ResidualDomain):
+    def __init__(self, config: Config, entropy: EntropyFactory, fusion: FusionFactory) -> None:
+        super().__init__()
+        c, m = config.channels, config.latent_channels
+        self.fusion = fusion(c)
+        self.analysis = ContextualAnalysis(3, c, m)
+        self.synthesis = ContextualSynthesis(m, c, c)
+        self.generator = frame_generator(2 * c, c)
+        self.entropy = entropy(m)
+
+    def _decode(self, y_hat: Tensor, ctx: Context) -> tuple[Tensor, Tensor]:
+        feature = self.synthesis(y_hat, ctx.features, self.fusion)
+        return self.generator(torch.cat((feature, ctx.features[0]), dim=1)), feature
+
+    def forward(self, x: Tensor, ctx: Context, ref: Reference, q: int) -> dict:
+        out = self.entropy(self.analysis(x, ctx.features, self.fusion), q)
+        x_hat, feature = self._decode(out["y_hat"], ctx)
+        return {"x_hat": x_hat, "likelihoods": out["likelihoods"], "feature": feature}
+
+    def compress(self, x: Tensor, ctx: Context, ref: Reference, q: int):
+        strings, y_hat = self.entropy.compress(self.analysis(x, ctx.features, self.fusion), q)
+        return (strings, *self._decode(y_hat, ctx))
+
+    def decompress(self, strings: Strings, ctx: Context, ref: Reference, q: int):
+        h, w = ref.frame.shape[-2:]
+        return self._decode(self.entropy.decompress(strings, (h // 16, w // 16), q), ctx)
+
+
+@hookimpl(trylast=True)
+def zoo_residual_domain(config: Config, entropy: EntropyFactory, fusion: FusionFactory) -> nn.Module:
+    return ConditionalCoding(config, entropy, fusion)
+
+
+@hookimpl
+def zoo_describe() -> PluginInfo:
+    return PluginInfo(summary="conditional coding without subtraction (default residual domain)",
+                      paper="Li et al., NeurIPS 2021 (DCVC)", provides=("conditional",), default=True)

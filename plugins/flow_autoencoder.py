@@ -1,0 +1,28 @@
+"""Default motion coding: the DVC flow autoencoder.
+
+Lu et al., "DVC: An End-to-end Deep Video Compression Framework", CVPR 2019:
+four stride-2 3x3 convolutions with GDN to a latent at 1/16, coded by the
+entropy model slot, and the mirror synthesis back to a flow field.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from zoo.config import Config
+from zoo.hookspecs import hookimpl
+from zoo.layers import TransformCoder, gdn_analysis, gdn_synthesis
+from zoo.plugin_info import PluginInfo
+from zoo.slots import EntropyFactory
+
+
+@hookimpl(trylast=True)
+def zoo_motion_coding(config: Config, entropy: EntropyFactory) -> nn.Module:
+    n, m = config.pick(lite=64, full=128), config.motion_latent_channels
+    return TransformCoder(gdn_analysis(2, n, m, 3), gdn_synthesis(m, n, 2, 3), entropy(m))
+
+
+@hookimpl
+def zoo_describe() -> PluginInfo:
+    return PluginInfo(summary="DVC flow autoencoder (default motion coding)",
+                      paper="Lu et al., CVPR 2019", default=True)

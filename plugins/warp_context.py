@@ -1,0 +1,48 @@
+"""Default temporal context: feature-domain motion compensation (DCVC-TCM).
+
+Sheng et al., "Temporal Context Mining for Learned Video Compression", IEEE
+TMM 2022. Features of the reference (the propagated decoded features when the
+residual domain keeps them, else features extracted from the decoded frame)
+form a three-scale pyramid; each scale is warped by the decoded flow, scaled
+to it, and refined. The pixel prediction is the warped reference frame.
+"""
+
+from __future__ import annotations
+
+from compressai.layers import ResidualBlock
+from compressai.models.utils import conv
+from torch import nn
+
+from zoo.config import Config
+from zoo.hookspecs import hookimpl
+from zoo.layers import LEVELS, downscale_flow, feature_extractor, warp
+from zoo.plugin_info import PluginInfo
+from zoo.slots import Context, Reference, TemporalContext
+
+
+class WarpContext(TemporalContext):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.extract = feature_extractor(channels)
+        self.down = nn.ModuleList(conv(channels, channels, 3) for _ in range(LEVELS - 1))
+        self.refine = nn.ModuleList(ResidualBlock(channels, channels) for _ in range(LEVELS))
+
+    def forward(self, ref: Reference, flow_hat) -> Context:
+        feature = ref.feature if ref.feature is not None else self.extract(ref.frame)
+        pyramid = [feature]
+        for down in self.down:
+            pyramid.append(down(pyramid[-1]))
+        features = [refine(warp(f, downscale_flow(flow_hat, 2 ** level)))
+                    for level, (f, refine) in enumerate(zip(pyramid, self.refine))]
+        return Context(prediction=warp(ref.frame, flow_hat), features=features)
+
+
+@hookimpl(trylast=True)
+def zoo_temporal_context(config: Config) -> nn.Module:
+    return WarpContext(config.channels)
+
+
+@hookimpl
+def zoo_describe() -> PluginInfo:
+    return PluginInfo(summary="multi-scale feature warping (default temporal context)",
+                      paper="Sheng et al., IEEE TMM 2022 (DCVC-TCM)", default=True)

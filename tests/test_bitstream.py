@@ -1,0 +1,375 @@
+"""The .czoo container: round trips, exact validation and robustness to hostile input."""
+
+from __future__ import annotations
+
+import os
+import random
+import struct
+import zlib
+from fractions import Fraction
+
+import pytest
+
+from zoo import bitstream as bs
+from zoo.bitstream import FrameRecord, Header
+from zoo.errors import ZooError
+from zoo.slots import Payload
+
+SHA = "0123456789abcdef" + "fedcba9876543210" * 3
+MODEL = {"name": "cmfr2025", "plugins": ["cmfr", "sff"], "preset": "lite", "options": {}, "untrained": False}
+
+
+def header(frames: int, **kw) -> Header:
+    fields = dict(
+        model=MODEL, weights_sha256=SHA, quality=3, width=416, height=240,
+        frame_count=frames, fps=Fraction(30000, 1001), intra_period=32,
+    )
+    return Header(**{**fields, **kw})
+
+
+def records() -> list[FrameRecord]:
+    return [
+        FrameRecord("I", Payload({"y": [b"\x01\x02\x03", b""], "z": [b"zz"]})),
+        FrameRecord("P", Payload({"motion": [b"m" * 40, b"n"], "residual": [b"r" * 17, b""]}, {"member": 2, "neg": -7})),
+        FrameRecord("P", Payload({}, {})),
+        FrameRecord("P", Payload({"res_2-x": []}, {"q": 2**31 - 1, "lo": -(2**31)})),
+    ]
+
+
+def small() -> bytes:
+    """A short stream with one record of each shape, for exhaustive mutation."""
+    recs = [FrameRecord("I", Payload({"y": [b"ab"]})), FrameRecord("P", Payload({"m": [b""]}, {"k": 1}))]
+    return bs.dumps(header(2, model={"n": "x"}), recs)
+
+
+def zoo_error(data: bytes) -> str:
+    """The one-line message loads gives for bad data."""
+    with pytest.raises(ZooError) as e:
+        bs.loads(data)
+    message = str(e.value)
+    assert message and "\n" not in message
+    return message
+
+
+def header_span(data: bytes) -> tuple[int, int]:
+    """(start, end) of the header body."""
+    (length,) = struct.unpack_from("<I", data, 5)
+    return 9, 9 + length
+
+
+def fix_header_crc(data: bytearray) -> None:
+    start, end = header_span(data)
+    data[end : end + 4] = struct.pack("<I", zlib.crc32(data[start:end]))
+
+
+def fixed_offset(data: bytes) -> int:
+    """Offset of the fixed-size header fields (after the model spec)."""
+    (json_len,) = struct.unpack_from("<H", data, 9)
+    return 11 + json_len
+
+
+# name -> (offset from the fixed fields, struct format)
+FIELDS = {
+    "quality": (8, "<B"), "width": (9, "<H"), "height": (11, "<H"), "frame count": (13, "<I"),
+    "fps num": (17, "<I"), "fps den": (21, "<I"), "intra period": (25, "<H"),
+}
+
+
+def edit_field(data: bytes, name: str, value: int) -> bytes:
+    out = bytearray(data)
+    offset, fmt = FIELDS[name]
+    struct.pack_into(fmt, out, fixed_offset(data) + offset, value)
+    fix_header_crc(out)
+    return bytes(out)
+
+
+def with_model_json(data: bytes, raw: bytes) -> bytes:
+    """Replace the model spec with ``raw``, fixing lengths and CRC."""
+    start, end = header_span(data)
+    old = data[start:end]
+    (json_len,) = struct.unpack_from("<H", old)
+    body = struct.pack("<H", len(raw)) + raw + old[2 + json_len :]
+    return data[:5] + struct.pack("<I", len(body)) + body + struct.pack("<I", zlib.crc32(body)) + data[end + 4 :]
+
+
+def record_spans(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each frame record, found from their length fields alone."""
+    spans, pos = [], header_span(data)[1] + 4
+    while pos + 5 <= len(data):
+        end = pos + 9 + struct.unpack_from("<I", data, pos + 1)[0]
+        spans.append((pos, end))
+        pos = end
+    return spans
+
+
+def test_round_trip() -> None:
+    h, recs = header(4), records()
+    data = bs.dumps(h, recs)
+    h2, recs2 = bs.loads(data)
+    assert recs2 == recs
+    assert h2 == header(4, weights_sha256=SHA[:16])
+    assert bs.dumps(h2, recs2) == data
+
+
+def test_round_trip_empty_stream_and_integer_fps() -> None:
+    h = header(0, fps=Fraction(25), intra_period=0, quality=255, width=16384, height=1)
+    assert bs.loads(bs.dumps(h, [])) == (header(0, fps=Fraction(25), intra_period=0, quality=255,
+                                                width=16384, height=1, weights_sha256=SHA[:16]), [])
+
+
+def test_write_read(tmp_path) -> None:
+    path = tmp_path / "clip.czoo"
+    n = bs.write(path, header(4), records())
+    assert n == path.stat().st_size
+    assert path.read_bytes() == bs.dumps(header(4), records())
+    assert bs.read(str(path)) == (header(4, weights_sha256=SHA[:16]), records())
+    assert os.listdir(tmp_path) == ["clip.czoo"]
+
+
+def test_sha_is_stored_as_its_16_hex_prefix() -> None:
+    data = bs.dumps(header(0), [])
+    assert bytes.fromhex(SHA[:16]) in data and bytes.fromhex(SHA[16:32]) not in data
+    assert bs.loads(data)[0].weights_sha256 == SHA[:16]
+    assert bs.dumps(header(0, weights_sha256=SHA[:16]), []) == data
+
+
+def test_record_sizes_cover_the_stream_after_the_header() -> None:
+    data = bs.dumps(header(4), records())
+    sizes = bs.record_sizes(data)
+    # each record: kind, length and CRC (9) + body: latent count, per latent name (1 + n), string
+    # count and per string 4 + len; side count, per side name (1 + n) and 4
+    bodies = [
+        1 + (2 + 1 + 4 + 3 + 4 + 0) + (2 + 1 + 4 + 2) + 1,
+        1 + (7 + 1 + 4 + 40 + 4 + 1) + (9 + 1 + 4 + 17 + 4 + 0) + 1 + (7 + 4) + (4 + 4),
+        1 + 1,
+        1 + (8 + 1) + 1 + (2 + 4) + (3 + 4),
+    ]
+    assert sizes == [9 + b for b in bodies]
+    assert header_span(data)[1] + 4 + sum(sizes) == len(data)
+
+
+def test_every_truncation_raises() -> None:
+    data = small()
+    for n in range(len(data)):
+        zoo_error(data[:n])
+    assert zoo_error(data[:-1]) == "frame 1 is truncated"
+    assert zoo_error(data[:3]) == "header is truncated"
+
+
+def test_every_bit_flip_raises() -> None:
+    data = small()
+    for i in range(len(data) * 8):
+        flipped = bytearray(data)
+        flipped[i // 8] ^= 1 << (i % 8)
+        zoo_error(bytes(flipped))
+
+
+def test_random_mutations_are_rejected_or_canonical() -> None:
+    rng = random.Random(0)
+    streams = [small(), bs.dumps(header(4), records()), bs.dumps(header(0, model={}), [])]
+    outcomes = {"error": 0, "ok": 0}
+    for _ in range(500):
+        data = bytearray(rng.choice(streams))
+        op = rng.choice(["flip", "insert", "delete", "splice", "field", "record"])
+        if op == "flip":
+            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        elif op == "insert":
+            data.insert(rng.randrange(len(data) + 1), rng.randrange(256))
+        elif op == "delete":
+            del data[rng.randrange(len(data)) :][: rng.randint(1, 8)]
+        elif op == "splice":
+            other = rng.choice(streams)
+            data = data[: rng.randrange(len(data) + 1)] + other[rng.randrange(len(other) + 1) :]
+        elif op == "field":
+            name = rng.choice(list(FIELDS))
+            bits = 8 * struct.calcsize(FIELDS[name][1])
+            value = rng.choice([0, 1, 2, 16384, 16385, 2**bits - 1, rng.randrange(2**bits), rng.randrange(8)])
+            data = bytearray(edit_field(bytes(data), name, value))
+        else:  # overwrite a byte inside a record and fix its CRC, to reach the body parser
+            spans = record_spans(bytes(data))
+            if not spans:
+                continue
+            start, end = rng.choice(spans)
+            data[rng.randrange(start, end - 4)] = rng.randrange(256)
+            data[end - 4 : end] = struct.pack("<I", zlib.crc32(data[start : end - 4]))
+        try:
+            result = bs.loads(bytes(data))
+        except ZooError as e:
+            assert str(e) and "\n" not in str(e)
+            outcomes["error"] += 1
+        else:
+            assert bs.dumps(*result) == data
+            outcomes["ok"] += 1
+    print(outcomes); assert outcomes["error"] > 100 and outcomes["ok"] > 10, outcomes
+
+
+def test_messages_for_foreign_input() -> None:
+    data = small()
+    assert zoo_error(b"") == "bitstream is empty"
+    assert zoo_error(random.Random(1).randbytes(300).replace(b"C", b"x")) == "not a codec-zoo bitstream (bad magic)"
+    assert zoo_error(b"RIFF" + data[4:]) == "not a codec-zoo bitstream (bad magic)"
+    assert zoo_error(b"CZ") == "header is truncated"
+    assert zoo_error(data[:4] + b"\x07" + data[5:]) == "unsupported bitstream version 7"
+
+
+def test_messages_for_corruption() -> None:
+    data = small()
+    spans = record_spans(data)
+    body = header_span(data)[0] + 3
+    assert zoo_error(data[:body] + bytes([data[body] ^ 4]) + data[body + 1 :]) == "header is corrupt (checksum mismatch)"
+    at = spans[1][0] + 6
+    assert zoo_error(data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]) == "frame 1 is corrupt (checksum mismatch)"
+    assert zoo_error(data + b"\0") == "trailing bytes after the last frame"
+    assert zoo_error(data[: spans[1][0]]) == "frame 1 is truncated"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("width", 0, "header field width = 0 is out of range (1..16384)"),
+        ("height", 16385, "header field height = 16385 is out of range (1..16384)"),
+        ("frame count", 1_000_001, "header field frame count = 1000001 is out of range (0..1000000)"),
+        ("fps den", 0, "header field fps = 30000/0 is invalid (needs both > 0, in lowest terms)"),
+        ("fps num", 0, "header field fps = 0/1001 is invalid (needs both > 0, in lowest terms)"),
+        ("fps num", 2002, "header field fps = 2002/1001 is invalid (needs both > 0, in lowest terms)"),
+        ("frame count", 3, "frame 2 is truncated"),
+        ("frame count", 1, "trailing bytes after the last frame"),
+    ],
+)
+def test_header_fields_out_of_range(name: str, value: int, message: str) -> None:
+    assert zoo_error(edit_field(small(), name, value)) == message
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"[1]", "not a JSON object"),
+        (b'"spec"', "not a JSON object"),
+        (b'{"a"}', "not valid JSON"),
+        (b"[" * 2000 + b"]" * 2000, "not valid JSON"),
+        (b'{"n":"\xc3\xa9"}', "not valid JSON"),
+        (b'{"n": "x"}', "not canonical JSON"),
+        (b'{"a":1,"a":2}', "not canonical JSON"),
+        (b'{"a":NaN}', "not canonical JSON"),
+        (b'{"a":1.50}', "not canonical JSON"),
+    ],
+)
+def test_bad_model_spec(raw: bytes, reason: str) -> None:
+    assert zoo_error(with_model_json(small(), raw)) == f"header is corrupt (model spec is {reason})"
+
+
+def test_header_length_checked() -> None:
+    data = bytearray(small())
+    data[5:9] = struct.pack("<I", 5000)
+    assert zoo_error(bytes(data)) == "header is corrupt (bad header length 5000)"
+    # a consistent CRC over a body with an extra byte: the fields no longer add up
+    start, end = header_span(small())
+    body = small()[start:end] + b"\0"
+    extra = small()[:5] + struct.pack("<I", len(body)) + body + struct.pack("<I", zlib.crc32(body))
+    assert zoo_error(extra + small()[end + 4 :]) == "header is corrupt (length mismatch)"
+
+
+def body_edit(data: bytes, record: int, offset: int, new: bytes, drop: int = 0) -> bytes:
+    """Splice ``new`` over ``drop`` bytes at ``offset`` into a record body; fix its length and CRC."""
+    start, end = record_spans(data)[record]
+    body = data[start + 5 : end - 4]
+    body = body[:offset] + new + body[offset + drop :]
+    head = bytes([data[start]]) + struct.pack("<I", len(body))
+    return data[:start] + head + body + struct.pack("<I", zlib.crc32(head + body)) + data[end:]
+
+
+def test_record_body_checks() -> None:
+    data = small()  # record 1 body: 01 01 'm' 01 <u32 0> 01 01 'k' <i32 1>
+    overrun = "frame 1 is corrupt (a field overruns the record)"
+    assert zoo_error(body_edit(data, 1, 3, b"\x02", 1)) == overrun  # a second string
+    assert zoo_error(body_edit(data, 1, 4, b"\x09", 1)) == overrun  # a longer string
+    assert zoo_error(body_edit(data, 1, 0, b"\x02", 1)) == "frame 1 has an invalid latent name '\\x01'"
+    assert zoo_error(body_edit(data, 1, 2, b"M", 1)) == "frame 1 has an invalid latent name 'M'"
+    assert zoo_error(body_edit(data, 1, 1, b"\x00", 2)) == "frame 1 has an invalid latent name ''"
+    assert zoo_error(body_edit(data, 1, 10, b"K", 1)) == "frame 1 has an invalid side value name 'K'"
+    assert zoo_error(body_edit(data, 1, 15, b"\0")) == "frame 1 is corrupt (extra bytes in the record)"
+    twice = body_edit(body_edit(data, 1, 0, b"\x02", 1), 1, 8, b"\x01m\x00")
+    assert zoo_error(twice) == "frame 1 repeats latent 'm'"
+    sides = body_edit(body_edit(data, 1, 8, b"\x02", 1), 1, 15, b"\x01k" + bytes(4))
+    assert zoo_error(sides) == "frame 1 repeats side value 'k'"
+    start = record_spans(data)[1][0]
+    kind = bytearray(data)
+    kind[start] = 2
+    kind[-4:] = struct.pack("<I", zlib.crc32(kind[start:-4]))
+    assert zoo_error(bytes(kind)) == "frame 1 has unknown kind 2"
+
+
+@pytest.mark.parametrize(
+    ("h", "recs"),
+    [
+        (header(1), [FrameRecord("B", Payload({}))]),
+        (header(1), [FrameRecord("I", Payload({"Y": [b""]}))]),
+        (header(1), [FrameRecord("I", Payload({"y" * 33: [b""]}))]),
+        (header(1), [FrameRecord("I", Payload({"": [b""]}))]),
+        (header(1), [FrameRecord("I", Payload({"y": [b""] * 256}))]),
+        (header(1), [FrameRecord("I", Payload({"y": ["text"]}))]),  # type: ignore[list-item]
+        (header(1), [FrameRecord("I", Payload({f"l{i}": [] for i in range(256)}))]),
+        (header(1), [FrameRecord("I", Payload({}, {"s": 2**31}))]),
+        (header(1), [FrameRecord("I", Payload({}, {"s": True}))]),
+        (header(1), [FrameRecord("I", Payload({}, {"s ": 1}))]),
+        (header(2), [FrameRecord("I", Payload({}))]),
+        (header(0, width=0), []),
+        (header(0, height=16385), []),
+        (header(0, quality=256), []),
+        (header(0, intra_period=-1), []),
+        (header(0, fps=Fraction(0)), []),
+        (header(0, fps=Fraction(1, 2**32)), []),
+        (header(0, weights_sha256="abc"), []),
+        (header(0, weights_sha256=SHA.upper()), []),
+        (header(0, model=["x"]), []),
+        (header(0, model={"x": {1, 2}}), []),
+        (header(0, model={"x": (1, 2)}), []),
+        (header(0, model={1: "x"}), []),
+        (header(0, model={"x": float("nan")}), []),
+        (header(0, model={"x": "y" * 4096}), []),
+    ],
+)
+def test_writer_rejects_bad_input(h: Header, recs: list[FrameRecord]) -> None:
+    with pytest.raises(ValueError):
+        bs.dumps(h, recs)
+
+
+def test_atomic_write_leaves_nothing_on_serialisation_error(tmp_path) -> None:
+    path = tmp_path / "out.czoo"
+    with pytest.raises(ValueError):
+        bs.write(path, header(1), [FrameRecord("I", Payload({"Bad Name": [b""]}))])
+    assert not path.exists() and os.listdir(tmp_path) == []
+
+
+def test_atomic_write_keeps_old_file_and_removes_temp_on_io_error(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "out.czoo"
+    path.write_bytes(b"old")
+
+    def fail(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(bs.os, "replace", fail)
+    with pytest.raises(ZooError, match="cannot write .*out.czoo: No space left on device"):
+        bs.write(path, header(4), records())
+    assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["out.czoo"]
+
+
+def test_write_into_missing_directory(tmp_path) -> None:
+    with pytest.raises(ZooError, match="cannot write"):
+        bs.write(tmp_path / "nope" / "out.czoo", header(0), [])
+
+
+def test_read_errors(tmp_path, monkeypatch) -> None:
+    with pytest.raises(ZooError, match="cannot read .*missing.czoo"):
+        bs.read(tmp_path / "missing.czoo")
+    with pytest.raises(ZooError, match="cannot read"):
+        bs.read(tmp_path)
+    path = tmp_path / "big.czoo"
+    bs.write(path, header(4), records())
+    monkeypatch.setattr(bs, "MAX_FILE_BYTES", path.stat().st_size - 1)
+    with pytest.raises(ZooError, match="is too large to be a bitstream"):
+        bs.read(path)
+    (tmp_path / "empty.czoo").write_bytes(b"")
+    monkeypatch.undo()
+    with pytest.raises(ZooError, match="bitstream is empty"):
+        bs.read(tmp_path / "empty.czoo")

@@ -1,0 +1,329 @@
+"""The ``.czoo`` container: a self-describing bitstream ``zoo decode`` reads alone.
+
+All integers are little-endian. A file is a header followed by ``frame count``
+frame records:
+
+=====================  ==========  ===============================================
+field                  type        notes
+=====================  ==========  ===============================================
+magic                  4 bytes     ``b"CZOO"``
+version                u8          1
+header length          u32         bytes in the header body (31..4125)
+**header body**
+model spec length      u16         <= 4096
+model spec             bytes       canonical compact ASCII JSON object
+weights sha256         8 bytes     first 8 bytes of the digest (16 hex chars)
+quality                u8          0..255
+width, height          u16, u16    1..16384 each
+frame count            u32         0..1_000_000
+fps num, fps den       u32, u32    both > 0, in lowest terms
+intra period           u16         0 = only the first frame is intra
+header CRC             u32         ``zlib.crc32`` of the header body
+**each frame record**
+kind                   u8          0 = I, 1 = P
+record body length     u32
+record body            bytes       see below
+record CRC             u32         ``zlib.crc32`` of kind, body length and body
+=====================  ==========  ===============================================
+
+A record body holds a u8 latent count, then per latent its name (u8 length +
+ASCII), a u8 string count and per string a u32 length + bytes; then a u8 side
+count and per side integer its name (u8 length + ASCII) and an i32 value.
+Names match ``[a-z0-9_-]{1,32}`` and are unique within their record.
+
+The record CRC covers the kind byte too, so every byte of a file is guarded by
+the magic, the version, a length or a checksum. The reader accepts only what the
+writer produces: ``dumps(*loads(data)) == data`` whenever ``loads`` succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+import uuid
+import zlib
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Sequence
+
+from zoo.errors import ZooError
+from zoo.slots import Payload
+
+MAGIC = b"CZOO"
+VERSION = 1
+MAX_MODEL_JSON = 4096
+MAX_SIZE = 16384
+MAX_FRAMES = 1_000_000
+MAX_FILE_BYTES = 4 << 30
+
+_PRELUDE = struct.Struct("<4sBI")  # magic, version, header length
+_FIXED = struct.Struct("<8sBHHIIIH")  # sha prefix .. intra period
+_RECORD = struct.Struct("<BI")  # kind, body length
+_U8, _U16, _U32, _I32 = (struct.Struct("<" + c) for c in "BHIi")
+_MIN_HEADER = _U16.size + 2 + _FIXED.size  # "{}" is the shortest model spec
+_MAX_HEADER = _U16.size + MAX_MODEL_JSON + _FIXED.size
+_KINDS = ("I", "P")
+_NAME = re.compile(r"[a-z0-9_-]{1,32}")
+_SHA = re.compile(r"[0-9a-f]{16}(?:[0-9a-f]{48})?")
+
+
+@dataclass
+class Header:
+    """What a decoder needs before the first frame."""
+
+    model: dict  #: JSON-able model spec (name, plugins, preset, options, untrained)
+    weights_sha256: str  #: hex digest; a read header holds its 16-char prefix
+    quality: int  #: 0..255
+    width: int  #: 1..16384
+    height: int  #: 1..16384
+    frame_count: int  #: number of frame records, 0..1_000_000
+    fps: Fraction  #: frames per second, numerator and denominator < 2**32
+    intra_period: int  #: 0..65535; 0 = only the first frame is intra
+
+
+@dataclass
+class FrameRecord:
+    """One coded frame: its kind ("I" or "P") and its payload."""
+
+    kind: str
+    payload: Payload
+
+
+def _model_json(model: dict) -> bytes:
+    """The canonical encoding of a model spec."""
+    return json.dumps(model, separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
+def _check_int(what: str, value: object, lo: int, hi: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ValueError(f"{what} must be an int in {lo}..{hi}, got {value!r}")
+    return value
+
+
+def _check_name(what: str, name: object) -> bytes:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"{what} name must match [a-z0-9_-]{{1,32}}, got {name!r}")
+    return _U8.pack(len(name)) + name.encode("ascii")
+
+
+def _dump_header(h: Header) -> bytes:
+    if not isinstance(h.model, dict):
+        raise ValueError("model spec must be a dict")
+    try:
+        spec = _model_json(h.model)
+        same = json.loads(spec) == h.model
+    except (TypeError, ValueError, RecursionError) as e:
+        raise ValueError(f"model spec is not JSON-able: {e}") from None
+    if not same:
+        raise ValueError("model spec does not round-trip through JSON")
+    if len(spec) > MAX_MODEL_JSON:
+        raise ValueError(f"model spec is {len(spec)} bytes of JSON, more than {MAX_MODEL_JSON}")
+    if not isinstance(h.weights_sha256, str) or not _SHA.fullmatch(h.weights_sha256):
+        raise ValueError(f"weights_sha256 must be 16 or 64 lowercase hex chars, got {h.weights_sha256!r}")
+    fps = Fraction(h.fps)
+    _check_int("fps numerator", fps.numerator, 1, 2**32 - 1)
+    _check_int("fps denominator", fps.denominator, 1, 2**32 - 1)
+    fixed = _FIXED.pack(
+        bytes.fromhex(h.weights_sha256[:16]),
+        _check_int("quality", h.quality, 0, 255),
+        _check_int("width", h.width, 1, MAX_SIZE),
+        _check_int("height", h.height, 1, MAX_SIZE),
+        _check_int("frame_count", h.frame_count, 0, MAX_FRAMES),
+        fps.numerator,
+        fps.denominator,
+        _check_int("intra_period", h.intra_period, 0, 65535),
+    )
+    body = _U16.pack(len(spec)) + spec + fixed
+    return _PRELUDE.pack(MAGIC, VERSION, len(body)) + body + _U32.pack(zlib.crc32(body))
+
+
+def _dump_record(r: FrameRecord) -> bytes:
+    if r.kind not in _KINDS:
+        raise ValueError(f"frame kind must be 'I' or 'P', got {r.kind!r}")
+    latents, side = r.payload.latents, r.payload.side
+    body = bytearray(_U8.pack(_check_int("latent count", len(latents), 0, 255)))
+    for name, strings in latents.items():
+        body += _check_name("latent", name)
+        body += _U8.pack(_check_int(f"string count of {name!r}", len(strings), 0, 255))
+        for s in strings:
+            if not isinstance(s, (bytes, bytearray)):
+                raise ValueError(f"latent {name!r} holds a {type(s).__name__}, not bytes")
+            body += _U32.pack(_check_int("string length", len(s), 0, 2**32 - 1)) + s
+    body += _U8.pack(_check_int("side count", len(side), 0, 255))
+    for name, value in side.items():
+        body += _check_name("side", name) + _I32.pack(_check_int(f"side {name!r}", value, -(2**31), 2**31 - 1))
+    head = _RECORD.pack(_KINDS.index(r.kind), _check_int("record length", len(body), 0, 2**32 - 1))
+    return head + body + _U32.pack(zlib.crc32(body, zlib.crc32(head)))
+
+
+def dumps(header: Header, records: Sequence[FrameRecord]) -> bytes:
+    """Serialise a stream; ValueError for anything out of range."""
+    if header.frame_count != len(records):
+        raise ValueError(f"header says {header.frame_count} frames but {len(records)} records were given")
+    return b"".join([_dump_header(header), *map(_dump_record, records)])
+
+
+class _Reader:
+    """Bounds-checked little-endian reads; ``short`` is the message when bytes run out."""
+
+    def __init__(self, data: bytes | memoryview, short: str) -> None:
+        self.data = memoryview(data)
+        self.pos = 0
+        self.short = short
+
+    def left(self) -> int:
+        return len(self.data) - self.pos
+
+    def take(self, n: int) -> memoryview:
+        if n > self.left():
+            raise ZooError(self.short)
+        self.pos += n
+        return self.data[self.pos - n : self.pos]
+
+    def num(self, s: struct.Struct) -> int:
+        return s.unpack(self.take(s.size))[0]
+
+    def name(self, invalid: str) -> str:
+        name = bytes(self.take(self.num(_U8))).decode("latin-1")
+        if not _NAME.fullmatch(name):
+            raise ZooError(f"{invalid} {name!r}")
+        return name
+
+
+def _load_model(raw: bytes) -> dict:
+    try:
+        model = json.loads(raw.decode("ascii"))
+    except (ValueError, RecursionError):
+        raise ZooError("header is corrupt (model spec is not valid JSON)") from None
+    if not isinstance(model, dict):
+        raise ZooError("header is corrupt (model spec is not a JSON object)")
+    try:
+        canonical = _model_json(model) == raw
+    except (ValueError, RecursionError):
+        canonical = False
+    if not canonical:
+        raise ZooError("header is corrupt (model spec is not canonical JSON)")
+    return model
+
+
+def _in_range(what: str, value: int, lo: int, hi: int) -> int:
+    if not lo <= value <= hi:
+        raise ZooError(f"header field {what} = {value} is out of range ({lo}..{hi})")
+    return value
+
+
+def _parse(data: bytes) -> tuple[Header, list[FrameRecord], list[int]]:
+    """Parse and validate a whole stream; also return each record's size in bytes."""
+    if not data:
+        raise ZooError("bitstream is empty")
+    if not MAGIC.startswith(bytes(data[:4])):
+        raise ZooError("not a codec-zoo bitstream (bad magic)")
+    r = _Reader(data, "header is truncated")
+    _, version, length = _PRELUDE.unpack(r.take(_PRELUDE.size))
+    if version != VERSION:
+        raise ZooError(f"unsupported bitstream version {version}")
+    if not _MIN_HEADER <= length <= _MAX_HEADER:
+        raise ZooError(f"header is corrupt (bad header length {length})")
+    body = r.take(length)
+    if r.num(_U32) != zlib.crc32(body):
+        raise ZooError("header is corrupt (checksum mismatch)")
+    hb = _Reader(body, "header is corrupt (length mismatch)")
+    model = _load_model(bytes(hb.take(hb.num(_U16))))
+    sha, quality, width, height, count, num, den, intra = _FIXED.unpack(hb.take(_FIXED.size))
+    if hb.left():
+        raise ZooError("header is corrupt (length mismatch)")
+    if num == 0 or den == 0 or Fraction(num, den).denominator != den:
+        raise ZooError(f"header field fps = {num}/{den} is invalid (needs both > 0, in lowest terms)")
+    header = Header(
+        model=model,
+        weights_sha256=sha.hex(),
+        quality=quality,
+        width=_in_range("width", width, 1, MAX_SIZE),
+        height=_in_range("height", height, 1, MAX_SIZE),
+        frame_count=_in_range("frame count", count, 0, MAX_FRAMES),
+        fps=Fraction(num, den),
+        intra_period=intra,
+    )
+    records, sizes = [], []
+    for k in range(count):
+        start = r.pos
+        r.short = f"frame {k} is truncated"
+        kind, blen = _RECORD.unpack(r.take(_RECORD.size))
+        body = r.take(blen)
+        if r.num(_U32) != zlib.crc32(r.data[start : r.pos - _U32.size]):
+            raise ZooError(f"frame {k} is corrupt (checksum mismatch)")
+        if kind >= len(_KINDS):
+            raise ZooError(f"frame {k} has unknown kind {kind}")
+        records.append(FrameRecord(_KINDS[kind], _load_payload(body, k)))
+        sizes.append(r.pos - start)
+    if r.left():
+        raise ZooError("trailing bytes after the last frame")
+    return header, records, sizes
+
+
+def _load_payload(body: memoryview, k: int) -> Payload:
+    b = _Reader(body, f"frame {k} is corrupt (a field overruns the record)")
+    latents: dict[str, list[bytes]] = {}
+    for _ in range(b.num(_U8)):
+        name = b.name(f"frame {k} has an invalid latent name")
+        if name in latents:
+            raise ZooError(f"frame {k} repeats latent {name!r}")
+        latents[name] = [bytes(b.take(b.num(_U32))) for _ in range(b.num(_U8))]
+    side: dict[str, int] = {}
+    for _ in range(b.num(_U8)):
+        name = b.name(f"frame {k} has an invalid side value name")
+        if name in side:
+            raise ZooError(f"frame {k} repeats side value {name!r}")
+        side[name] = b.num(_I32)
+    if b.left():
+        raise ZooError(f"frame {k} is corrupt (extra bytes in the record)")
+    return Payload(latents, side)
+
+
+def loads(data: bytes) -> tuple[Header, list[FrameRecord]]:
+    """Parse a stream; ZooError with a one-line message for anything malformed."""
+    header, records, _ = _parse(data)
+    return header, records
+
+
+def record_sizes(data: bytes) -> list[int]:
+    """Bytes taken by each frame record (kind, length, body and CRC), for per-frame bpp."""
+    return _parse(data)[2]
+
+
+def write(path: str | os.PathLike[str], header: Header, records: Sequence[FrameRecord]) -> int:
+    """Write a stream atomically (temp file + rename); return the bytes written."""
+    data = dumps(header, records)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise ZooError(f"cannot write {path}: {e.strerror or e}") from None
+    return len(data)
+
+
+def read(path: str | os.PathLike[str]) -> tuple[Header, list[FrameRecord]]:
+    """Read and parse a stream file; ZooError if it is missing, unreadable, too big or malformed."""
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size > MAX_FILE_BYTES:
+                raise ZooError(f"{path} is too large to be a bitstream (over 4 GiB)")
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise ZooError(f"cannot read {path}: {e.strerror or e}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ZooError(f"{path} is too large to be a bitstream (over 4 GiB)")
+    return loads(data)

@@ -1,0 +1,97 @@
+"""The P-frame codec: one ``nn.Module`` assembled from the slot modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compressai.models import CompressionModel
+from torch import Tensor, nn
+
+from .config import Config
+from .slots import Payload, Reference
+
+
+class PFrameCodec(CompressionModel):
+    """Low-delay P-frame codec in CompressAI's manner.
+
+    ``forward`` trains (likelihoods per latent), ``compress`` writes bytes and
+    returns the decoder's reconstruction, ``decompress`` reads them back,
+    ``update()`` (inherited) builds the CDF tables. Every method works on
+    padded frames and returns the :class:`Reference` for the next frame.
+    """
+
+    def __init__(self, config: Config, *, motion_estimation: nn.Module, motion_coding: nn.Module,
+                 motion_refinement: nn.Module, temporal_context: nn.Module,
+                 residual_domain: nn.Module, post_filter: nn.Module, intra_coding: nn.Module) -> None:
+        super().__init__()
+        self.config = config
+        self.motion_estimation = motion_estimation
+        self.motion_coding = motion_coding
+        self.motion_refinement = motion_refinement
+        self.temporal_context = temporal_context
+        self.residual_domain = residual_domain
+        self.post_filter = post_filter
+        self.intra_coding = intra_coding
+
+    @property
+    def qualities(self) -> int:
+        return self.config.qualities
+
+    # ------------------------------------------------------------ P-frames
+
+    def forward(self, x: Tensor, ref: Reference, q: int) -> dict[str, Any]:
+        flow = self.motion_estimation(x, ref.frame)
+        motion = self.motion_coding(flow, q)
+        flow_hat = self.motion_refinement(motion["x_hat"], ref)
+        ctx = self.temporal_context(ref, flow_hat)
+        residual = self.residual_domain(x, ctx, ref, q)
+        x_hat, next_ref = self._finish(residual["x_hat"], residual["feature"], flow_hat)
+        return {
+            "x_hat": x_hat,
+            "likelihoods": {"motion": motion["likelihoods"], "residual": residual["likelihoods"]},
+            "aux": {"flow": flow, "flow_hat": flow_hat, "prediction": ctx.prediction,
+                    "x_rec": residual["x_hat"]},
+            "ref": next_ref,
+        }
+
+    def compress(self, x: Tensor, ref: Reference, q: int) -> tuple[Payload, Tensor, Reference]:
+        flow = self.motion_estimation(x, ref.frame)
+        motion_strings, flow_hat = self.motion_coding.compress(flow, q)
+        flow_hat = self.motion_refinement(flow_hat, ref)
+        ctx = self.temporal_context(ref, flow_hat)
+        residual_strings, x_rec, feature = self.residual_domain.compress(x, ctx, ref, q)
+        payload = Payload({"motion": motion_strings, "residual": residual_strings})
+        return (payload, *self._finish(x_rec, feature, flow_hat))
+
+    def decompress(self, payload: Payload, ref: Reference, q: int) -> tuple[Tensor, Reference]:
+        size = tuple(ref.frame.shape[-2:])
+        flow_hat = self.motion_coding.decompress(payload.latents["motion"], size, q)
+        flow_hat = self.motion_refinement(flow_hat, ref)
+        ctx = self.temporal_context(ref, flow_hat)
+        x_rec, feature = self.residual_domain.decompress(payload.latents["residual"], ctx, ref, q)
+        return self._finish(x_rec, feature, flow_hat)
+
+    def _finish(self, x_rec: Tensor, feature: Tensor | None,
+                flow_hat: Tensor) -> tuple[Tensor, Reference]:
+        x_hat = self.post_filter(x_rec)
+        if not self.training:  # the decoder's frames are pictures: keep them in range
+            x_rec, x_hat = x_rec.clamp(0.0, 1.0), x_hat.clamp(0.0, 1.0)
+        frame = x_hat if self.post_filter.in_loop else x_rec
+        return x_hat, Reference(frame=frame, feature=feature, flow=flow_hat)
+
+    # ------------------------------------------------------------ I-frames
+
+    def intra_forward(self, x: Tensor, q: int) -> dict[str, Any]:
+        out = self.intra_coding(x, q)
+        return {**out, "likelihoods": {"intra": out["likelihoods"]},
+                "ref": Reference(frame=out["x_hat"])}
+
+    def intra_compress(self, x: Tensor, q: int) -> tuple[Payload, Tensor, Reference]:
+        strings, x_hat = self.intra_coding.compress(x, q)
+        x_hat = x_hat.clamp(0.0, 1.0)
+        return Payload({"intra": strings}), x_hat, Reference(frame=x_hat)
+
+    def intra_decompress(self, payload: Payload, size: tuple[int, int],
+                         q: int) -> tuple[Tensor, Reference]:
+        x_hat = self.intra_coding.decompress(payload.latents["intra"], size, q).clamp(0.0, 1.0)
+        return x_hat, Reference(frame=x_hat)

@@ -1,0 +1,104 @@
+"""The named models of the zoo: ``registry.toml`` plus what plugins register."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import os
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .build import ModelSpec
+from .errors import ZooError
+from .manager import Zoo
+
+REGISTRY_ENV = "ZOO_REGISTRY"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registry model: its plugin set, and its weights once trained."""
+
+    name: str
+    plugins: tuple[str, ...]
+    preset: str = "lite"
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    weights: Path | None = None
+    sha256: str | None = None
+    paper: str = ""
+    description: str = ""
+    source: str = "registry.toml"
+    extra: dict[str, Any] = field(default_factory=dict)  #: recipe, results, ...
+
+    @property
+    def spec(self) -> ModelSpec:
+        return ModelSpec(self.plugins, self.preset, self.options)
+
+
+def registry_path() -> Path:
+    """``$ZOO_REGISTRY``, else the checkout's ``registry.toml``, else the installed copy."""
+    if os.environ.get(REGISTRY_ENV):
+        return Path(os.environ[REGISTRY_ENV])
+    checkout = Path(__file__).resolve().parent.parent / "registry.toml"
+    if checkout.is_file():
+        return checkout
+    return Path(sys.prefix) / "share" / "codec-zoo" / "registry.toml"
+
+
+def _entry(name: str, source: str, root: Path, plugins: Iterable[str] = (), preset: str = "lite",
+           options: dict | None = None, weights: str | None = None, sha256: str | None = None,
+           paper: str = "", description: str = "", **extra: Any) -> ModelEntry:
+    return ModelEntry(name=name, plugins=tuple(plugins), preset=preset, options=dict(options or {}),
+                      weights=(root / weights) if weights else None, sha256=sha256, paper=paper,
+                      description=description, source=source, extra=extra)
+
+
+def load_registry(zoo: Zoo | None = None, path: Path | None = None) -> dict[str, ModelEntry]:
+    """All named models, ``registry.toml`` first, then plugins' in load order."""
+    path = path or registry_path()
+    models: dict[str, ModelEntry] = {}
+    if path.is_file():
+        try:
+            table = tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ZooError(f"{path} does not parse: {e}") from e
+        for name, fields in table.get("models", {}).items():
+            models[name] = _entry(name, path.name, path.parent, **fields)
+    zoo = zoo or Zoo.load()
+    for plugin in zoo.plugins.values():
+        caller = zoo.pm.subset_hook_caller("zoo_register_models", zoo._others(plugin.module))
+
+        def register(name: str, _source: str = plugin.name, **fields: Any) -> None:
+            models.setdefault(name, _entry(name, _source, Path("/"), **fields))
+
+        caller(register=register)
+    return models
+
+
+def list_models(patterns: str | Iterable[str] = "*", exclude: Iterable[str] = (),
+                registry: dict[str, ModelEntry] | None = None) -> list[str]:
+    """Model names matching any of ``patterns`` (shell wildcards, as timm's ``list_models``)."""
+    registry = load_registry() if registry is None else registry
+    patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+    names = {n for n in registry for p in patterns if fnmatch.fnmatchcase(n, p)}
+    names -= {n for n in names for p in exclude if fnmatch.fnmatchcase(n, p)}
+    return sorted(names)
+
+
+def find_model(name: str, registry: dict[str, ModelEntry] | None = None) -> ModelEntry:
+    registry = load_registry() if registry is None else registry
+    if name in registry:
+        return registry[name]
+    close = difflib.get_close_matches(name, list(registry), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ZooError(f"unknown model {name!r}{hint}")
+
+
+def match_spec(spec: ModelSpec, registry: dict[str, ModelEntry]) -> ModelEntry | None:
+    """The registry model with exactly this plugin set, preset and options."""
+    return next((e for e in registry.values()
+                 if set(e.plugins) == set(spec.plugins) and e.preset == spec.preset
+                 and e.options == spec.options), None)

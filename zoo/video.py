@@ -1,0 +1,318 @@
+"""Video I/O: y4m, raw .yuv, PNG directories, and anything else PyAV decodes.
+
+A :class:`Clip` holds 8-bit YUV 4:2:0 planes in BT.709 limited range (see
+:mod:`zoo.color`). Readers stop after ``max_frames`` frames without reading
+further, and report bad input as :class:`~zoo.errors.ZooError`. Writers are
+atomic: they write a temporary file (or directory) beside the target and
+rename it into place.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import BinaryIO
+
+import av
+import numpy as np
+import torch
+from PIL import Image
+
+from .color import rgb_to_yuv420, yuv420_to_rgb
+from .errors import ZooError
+
+Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
+PathLike = str | os.PathLike[str]
+
+#: Largest width or height accepted.
+MAX_SIZE = 16384
+#: Frame rate of raw .yuv files without one in their name, and of PNG directories.
+DEFAULT_FPS = Fraction(25)
+
+_LINE_LIMIT = 4096  # longest y4m header or FRAME line accepted
+# y4m colour spaces: subsampling, optional chroma siting (8-bit) or bit depth.
+_Y4M_COLOURSPACE = re.compile(r"(420|422|444)(?:jpeg|paldv|mpeg2|p(9|10|12|14|16))?")
+_Y4M_SUBSAMPLING = {"420": (2, 2), "422": (1, 2), "444": (1, 1)}  # (vertical, horizontal)
+# Raw .yuv names: WxH, optionally followed by _<fps>; or <fps>fps anywhere.
+_YUV_SIZE = re.compile(r"(?<![0-9])([0-9]+)x([0-9]+)(?:_([0-9]+)(?![0-9a-z]))?", re.IGNORECASE)
+_YUV_FPS = re.compile(r"([0-9]+)fps", re.IGNORECASE)
+_FRAME_PNG = re.compile(r"frame_[0-9]+\.png")
+
+
+@dataclass
+class Clip:
+    """Frames as uint8 planes Y (H, W), U and V ((H+1)//2, (W+1)//2)."""
+
+    frames: list[Planes]
+    width: int
+    height: int
+    fps: Fraction
+
+
+def read_clip(path: PathLike, max_frames: int | None = None) -> Clip:
+    """Read at most ``max_frames`` frames (all if None) of a video.
+
+    ``path`` is a ``.y4m`` file, a raw 8-bit 4:2:0 ``.yuv`` file named with its
+    ``WxH`` (and ``_<fps>`` after it or ``<fps>fps``, else 25 fps), a directory
+    of PNG frames (sorted by name, 25 fps), or any other file PyAV decodes.
+    """
+    path = Path(path)
+    if max_frames is not None and max_frames < 1:
+        raise ZooError(f"{path}: max_frames must be at least 1, got {max_frames}")
+    if not path.exists():
+        raise ZooError(f"{path}: no such file or directory")
+    suffix = path.suffix.lower()
+    try:
+        if path.is_dir():
+            clip = _read_png_dir(path, max_frames)
+        elif suffix == ".y4m":
+            clip = _read_y4m(path, max_frames)
+        elif suffix == ".yuv":
+            clip = _read_yuv(path, max_frames)
+        else:
+            clip = _read_av(path, max_frames)
+    except OSError as e:
+        raise ZooError(f"{path}: cannot read: {e.strerror or e}") from e
+    if not clip.frames:
+        raise ZooError(f"{path}: contains no frames")
+    return clip
+
+
+def _check_size(path: Path, width: int, height: int) -> None:
+    if not (0 < width <= MAX_SIZE and 0 < height <= MAX_SIZE):
+        raise ZooError(f"{path}: bad frame size {width}x{height} (each side must be 1..{MAX_SIZE})")
+
+
+def _split_planes(data: bytes, dtype: np.dtype, shapes: list[tuple[int, int]]) -> list[np.ndarray]:
+    """Copies of the consecutive planes of these shapes in ``data``."""
+    samples = np.frombuffer(data, dtype)
+    planes, start = [], 0
+    for h, w in shapes:
+        planes.append(samples[start:start + h * w].reshape(h, w).copy())
+        start += h * w
+    return planes
+
+
+def _to_8bit_420(plane: np.ndarray, fy: int, fx: int, shift: int) -> np.ndarray:
+    """Mean of ``fy`` x ``fx`` blocks (odd edges replicated), ``>> shift`` with rounding."""
+    if fy == fx == 1 and shift == 0:
+        return plane
+    h, w = plane.shape
+    p = np.pad(plane.astype(np.int64), ((0, -h % fy), (0, -w % fx)), mode="edge")
+    total = p.reshape(p.shape[0] // fy, fy, p.shape[1] // fx, fx).sum(axis=(1, 3))
+    div = (fy * fx) << shift
+    return np.minimum((total + div // 2) // div, 255).astype(np.uint8)
+
+
+def _y4m_dimension(path: Path, params: dict[str, str], key: str) -> int:
+    value = params.get(key)
+    if value is None:
+        raise ZooError(f"{path}: y4m header has no {key} (frame {'width' if key == 'W' else 'height'})")
+    if not value.isdigit():
+        raise ZooError(f"{path}: bad {key}{value} in y4m header")
+    return int(value)
+
+
+def _read_y4m(path: Path, max_frames: int | None) -> Clip:
+    with path.open("rb") as f:
+        header = f.readline(_LINE_LIMIT)
+        if not re.fullmatch(rb"YUV4MPEG2( [^\n]*)?\n", header):
+            raise ZooError(f"{path}: not a y4m file (bad YUV4MPEG2 header)")
+        params: dict[str, str] = {}
+        for token in header[10:].decode("ascii", "replace").split():
+            params.setdefault(token[0], token[1:])
+        width, height = _y4m_dimension(path, params, "W"), _y4m_dimension(path, params, "H")
+        _check_size(path, width, height)
+        rate = re.fullmatch(r"([0-9]+):([0-9]+)", params.get("F", "0:0"))  # 0:0 means unknown
+        if rate is None or (rate[1] == "0") != (rate[2] == "0"):
+            raise ZooError(f"{path}: bad frame rate F{params['F']} in y4m header")
+        fps = Fraction(int(rate[1]), int(rate[2])) if rate[2] != "0" else DEFAULT_FPS
+        colour = _Y4M_COLOURSPACE.fullmatch(params.get("C", "420jpeg"))
+        if colour is None:
+            raise ZooError(f"{path}: unsupported y4m colour space C{params['C']}")
+        sy, sx = _Y4M_SUBSAMPLING[colour[1]]
+        shift = int(colour[2] or 8) - 8
+        dtype = np.dtype(np.uint8 if shift == 0 else "<u2")
+        shapes = [(height, width)] + [(-(-height // sy), -(-width // sx))] * 2
+        frame_bytes = sum(h * w for h, w in shapes) * dtype.itemsize
+        frames: list[Planes] = []
+        while max_frames is None or len(frames) < max_frames:
+            marker = f.readline(_LINE_LIMIT)
+            if not marker:
+                break
+            number = len(frames) + 1
+            at_end = not marker.endswith(b"\n") and len(marker) < _LINE_LIMIT
+            if not at_end and not re.fullmatch(rb"FRAME( [^\n]*)?\n", marker):
+                raise ZooError(f"{path}: bad FRAME marker before frame {number}")
+            data = b"" if at_end else f.read(frame_bytes)
+            if len(data) < frame_bytes:
+                raise ZooError(f"{path}: the last frame (frame {number}) is truncated")
+            y, u, v = _split_planes(data, dtype, shapes)
+            frames.append((_to_8bit_420(y, 1, 1, shift),
+                           _to_8bit_420(u, 2 // sy, 2 // sx, shift),
+                           _to_8bit_420(v, 2 // sy, 2 // sx, shift)))
+    return Clip(frames, width, height, fps)
+
+
+def _read_yuv(path: Path, max_frames: int | None) -> Clip:
+    size = _YUV_SIZE.search(path.stem)
+    if size is None:
+        raise ZooError(f"{path}: a raw .yuv file needs its size in its name, e.g. name_416x240_30.yuv")
+    width, height = int(size[1]), int(size[2])
+    _check_size(path, width, height)
+    rate = _YUV_FPS.search(path.stem)
+    fps = Fraction(int(rate[1])) if rate else Fraction(int(size[3])) if size[3] else DEFAULT_FPS
+    if fps == 0:
+        raise ZooError(f"{path}: frame rate 0 in file name")
+    shapes = [(height, width)] + [((height + 1) // 2, (width + 1) // 2)] * 2
+    frame_bytes = sum(h * w for h, w in shapes)
+    file_size = path.stat().st_size
+    count, rest = divmod(file_size, frame_bytes)
+    if max_frames is not None and count >= max_frames:
+        count = max_frames
+    elif rest:
+        raise ZooError(f"{path}: the last frame is truncated ({file_size} bytes is not a whole "
+                       f"number of {width}x{height} 4:2:0 frames of {frame_bytes} bytes)")
+    with path.open("rb") as f:
+        frames = [tuple(_split_planes(f.read(frame_bytes), np.dtype(np.uint8), shapes)) for _ in range(count)]
+    return Clip(frames, width, height, fps)
+
+
+def _read_png_dir(path: Path, max_frames: int | None) -> Clip:
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png")[:max_frames]
+    frames: list[Planes] = []
+    for file in files:
+        try:
+            with Image.open(file) as image:
+                rgb = np.asarray(image.convert("RGB"))
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
+            raise ZooError(f"{file}: cannot read PNG: {e}") from e
+        if frames and rgb.shape[:2] != frames[0][0].shape:
+            raise ZooError(f"{file}: frame size {rgb.shape[1]}x{rgb.shape[0]} differs from the first frame's")
+        frames.append(rgb_to_yuv420(torch.from_numpy(rgb).permute(2, 0, 1)[None] / 255.0))
+    height, width = frames[0][0].shape if frames else (0, 0)
+    return Clip(frames, width, height, DEFAULT_FPS)
+
+
+def _read_av(path: Path, max_frames: int | None) -> Clip:
+    frames: list[Planes] = []
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ZooError(f"{path}: has no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            rate = stream.average_rate or stream.guessed_rate
+            for frame in container.decode(stream):
+                if frames and (frame.width, frame.height) != (width, height):
+                    raise ZooError(f"{path}: frame size changes mid-stream")
+                width, height = frame.width, frame.height
+                frames.append(tuple(
+                    np.frombuffer(p, np.uint8, count=p.line_size * p.height)
+                    .reshape(p.height, p.line_size)[:, :p.width].copy()
+                    for p in frame.reformat(format="yuv420p").planes))
+                if len(frames) == max_frames:
+                    break
+    except av.error.FFmpegError as e:
+        raise ZooError(f"{path}: cannot decode: {e.strerror or e}") from e
+    if not frames:
+        return Clip(frames, 0, 0, DEFAULT_FPS)
+    _check_size(path, width, height)
+    return Clip(frames, width, height, Fraction(rate) if rate else DEFAULT_FPS)
+
+
+def _checked_frames(clip: Clip) -> Iterator[Planes]:
+    """The clip's frames, each checked to be uint8 planes of the clip's 4:2:0 size."""
+    chroma = ((clip.height + 1) // 2, (clip.width + 1) // 2)
+    shapes = [(clip.height, clip.width), chroma, chroma]
+    for i, planes in enumerate(clip.frames):
+        if [p.shape for p in planes] != shapes or any(p.dtype != np.uint8 for p in planes):
+            raise ValueError(f"frame {i} is not 8-bit 4:2:0 of size {clip.width}x{clip.height}")
+        yield planes
+
+
+def _temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A new file beside ``path``, renamed onto it if the block succeeds, else deleted."""
+    tmp = _temp_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as f:
+            yield f
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise ZooError(f"{path}: cannot write: {e.strerror or e}") from e
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_y4m(path: PathLike, clip: Clip) -> None:
+    """Write ``clip`` as 8-bit 4:2:0 y4m (``C420jpeg``, limited range), atomically."""
+    fps = Fraction(clip.fps)
+    header = (f"YUV4MPEG2 W{clip.width} H{clip.height} F{fps.numerator}:{fps.denominator} "
+              "Ip A1:1 C420jpeg XYSCSS=420JPEG XCOLORRANGE=LIMITED\n")
+    with _atomic_file(Path(path)) as f:
+        f.write(header.encode("ascii"))
+        for planes in _checked_frames(clip):
+            f.write(b"FRAME\n")
+            f.write(b"".join(p.tobytes() for p in planes))
+
+
+def write_yuv(path: PathLike, clip: Clip) -> None:
+    """Write ``clip`` as raw planar 8-bit 4:2:0 (no header), atomically."""
+    with _atomic_file(Path(path)) as f:
+        for planes in _checked_frames(clip):
+            f.write(b"".join(p.tobytes() for p in planes))
+
+
+def write_png_dir(path: PathLike, clip: Clip) -> None:
+    """Write ``clip`` as ``frame_00000.png``, ... (RGB via :mod:`zoo.color`) in directory ``path``.
+
+    The frames go to a temporary directory renamed into place; an existing
+    ``path`` is replaced only if it is a directory holding nothing but
+    ``frame_*.png`` files.
+    """
+    path = Path(path)
+    if path.exists() and not (path.is_dir() and all(_FRAME_PNG.fullmatch(p.name) for p in path.iterdir())):
+        raise ZooError(f"{path}: exists and is not a directory of frame_*.png files; not overwriting it")
+    tmp = _temp_path(path)
+    try:
+        tmp.mkdir(parents=True)
+        for i, planes in enumerate(_checked_frames(clip)):
+            rgb = (yuv420_to_rgb(*planes)[0] * 255.0).round().to(torch.uint8)
+            Image.fromarray(rgb.permute(1, 2, 0).numpy()).save(tmp / f"frame_{i:05d}.png")
+        if path.exists():
+            old = _temp_path(path)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ZooError(f"{path}: cannot write: {e.strerror or e}") from e
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_clip(path: PathLike, clip: Clip) -> None:
+    """Write ``clip`` as .y4m, .yuv, or (no suffix) a directory of PNG frames."""
+    writers = {".y4m": write_y4m, ".yuv": write_yuv, "": write_png_dir}
+    suffix = Path(path).suffix.lower()
+    if suffix not in writers:
+        raise ZooError(f"{path}: cannot write '{suffix}' files (use .y4m, .yuv or a directory)")
+    writers[suffix](path, clip)
