@@ -247,7 +247,8 @@ def _parse(data: bytes) -> tuple[Header, list[FrameRecord], list[int]]:
         fps=Fraction(num, den),
         intra_period=intra,
     )
-    records, sizes = [], []
+    records: list[FrameRecord] = []
+    sizes: list[int] = []
     for k in range(count):
         start = r.pos
         r.short = f"frame {k} is truncated"

@@ -66,14 +66,16 @@ def ms_ssim_rgb(x: torch.Tensor, x_hat: torch.Tensor) -> float:
 
     Identical to ``pytorch_msssim.ms_ssim(x, x_hat, data_range=1.0)`` (sigma
     1.5, K = (0.01, 0.03)) when the frame allows the standard 5 scales and
-    11-tap window; smaller frames use :func:`ms_ssim_params` scales, weighted
-    by the first ``L`` standard weights renormalised to sum to 1. The library's
-    own ``_ssim`` computes each scale, since its ``ms_ssim`` rejects them.
+    11-tap window. Smaller frames use the scales and window of
+    :func:`ms_ssim_params`, weighted by the first ``L`` standard weights
+    rescaled to the sum of all five (1.0001 as published, so ``L = 5`` is
+    unchanged). Each scale is the library's own ``_ssim``, since its
+    ``ms_ssim`` rejects fewer scales.
     """
     a, b = _to_8bit(x), _to_8bit(x_hat)
     levels, win_size = ms_ssim_params(*a.shape[-2:])
     weights = torch.tensor(MS_SSIM_WEIGHTS[:levels], dtype=torch.float64)
-    weights /= weights.sum()
+    weights *= sum(MS_SSIM_WEIGHTS) / weights.sum()
     win = _fspecial_gauss_1d(win_size, 1.5).repeat(a.shape[1], 1, 1, 1)
     factors = []
     for level in range(levels):

@@ -37,6 +37,8 @@ def open_model(name: str | None = None, spec: ModelSpec | None = None, *,
     weights are then the seeded initial ones, identical in every process.
     """
     zoo = zoo or Zoo.load()
+    if spec is not None and name is None:
+        zoo.select(spec.plugins)  # unknown names and clashes first, before any weights
     registry = load_registry(zoo)
     entry = find_model(name, registry) if name else match_spec(spec or ModelSpec(), registry)
     spec = entry.spec if entry else (spec or ModelSpec())

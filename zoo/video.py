@@ -191,7 +191,7 @@ def _read_png_dir(path: Path, max_frames: int | None) -> Clip:
     for file in files:
         try:
             with Image.open(file) as image:
-                rgb = np.asarray(image.convert("RGB"))
+                rgb = np.array(image.convert("RGB"))
         except (OSError, ValueError, Image.DecompressionBombError) as e:
             raise ZooError(f"{file}: cannot read PNG: {e}") from e
         if frames and rgb.shape[:2] != frames[0][0].shape:

@@ -61,6 +61,7 @@ def save_weights(module: nn.Module, path: Path, half: bool = False) -> str:
     os.close(fd)
     try:
         safetensors.torch.save_file(state, tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,80 @@
+"""Residual domain: Conditional Masked Feature Residual (CMFR) coding.
+
+Shin, Kim, Choi & Lee, "Masked Feature Residual Coding for Neural Video
+Compression", Sensors 2025 (doi:10.3390/s25144460): "We extract features from
+the target frame and the predicted features using neural networks. Then, we
+predict the mask and subtract the masked predicted features from the target
+features. Thereafter, the difference is fed into the encoder with the
+conditional information." The decoder adds the masked predicted features
+back, a frame generator turns them into the frame, and the reconstructed
+features become the next frame's reference features.
+"""
+
+from __future__ import annotations
+
+import torch
+from compressai.layers import ResidualBlock, conv3x3
+from torch import Tensor, nn
+
+from zoo.config import Config
+from zoo.hookspecs import hookimpl
+from zoo.layers import ContextualAnalysis, ContextualSynthesis, feature_extractor, frame_generator
+from zoo.plugin_info import PluginInfo
+from zoo.slots import Context, EntropyFactory, FusionFactory, Reference, ResidualDomain, Strings
+
+
+class MaskedFeatureResidualCoding(ResidualDomain):
+    """Codes ``f - m * f̄`` conditioned on the context; ``f̂ = r̂ + m * f̄`` is propagated.
+
+    ``f`` are the target frame's features and ``f̄`` the predicted features,
+    the full-resolution context (warped from the propagated ``f̂``).
+    """
+
+    def __init__(self, config: Config, entropy: EntropyFactory, fusion: FusionFactory) -> None:
+        super().__init__()
+        c, m = config.channels, config.latent_channels
+        self.extract = feature_extractor(c)
+        self.mask = nn.Sequential(ResidualBlock(3 + c, c), conv3x3(c, c), nn.Sigmoid())
+        self.fusion = fusion(c)
+        self.analysis = ContextualAnalysis(c, c, m)
+        self.synthesis = ContextualSynthesis(m, c, c)
+        self.generator = frame_generator(c, c)
+        self.entropy = entropy(m)
+
+    def _masked_prediction(self, ctx: Context) -> Tensor:
+        mask = self.mask(torch.cat((ctx.prediction, ctx.features[0]), dim=1))
+        return mask * ctx.features[0]
+
+    def _encode(self, x: Tensor, ctx: Context, masked: Tensor) -> Tensor:
+        return self.analysis(self.extract(x) - masked, ctx.features, self.fusion)
+
+    def _decode(self, y_hat: Tensor, ctx: Context, masked: Tensor) -> tuple[Tensor, Tensor]:
+        feature = self.synthesis(y_hat, ctx.features, self.fusion) + masked
+        return self.generator(feature), feature
+
+    def forward(self, x: Tensor, ctx: Context, ref: Reference, q: int) -> dict:
+        masked = self._masked_prediction(ctx)
+        out = self.entropy(self._encode(x, ctx, masked), q)
+        x_hat, feature = self._decode(out["y_hat"], ctx, masked)
+        return {"x_hat": x_hat, "likelihoods": out["likelihoods"], "feature": feature}
+
+    def compress(self, x: Tensor, ctx: Context, ref: Reference, q: int):
+        masked = self._masked_prediction(ctx)
+        strings, y_hat = self.entropy.compress(self._encode(x, ctx, masked), q)
+        return (strings, *self._decode(y_hat, ctx, masked))
+
+    def decompress(self, strings: Strings, ctx: Context, ref: Reference, q: int):
+        h, w = ref.frame.shape[-2:]
+        y_hat = self.entropy.decompress(strings, (h // 16, w // 16), q)
+        return self._decode(y_hat, ctx, self._masked_prediction(ctx))
+
+
+@hookimpl
+def zoo_residual_domain(config: Config, entropy: EntropyFactory, fusion: FusionFactory) -> nn.Module:
+    return MaskedFeatureResidualCoding(config, entropy, fusion)
+
+
+@hookimpl
+def zoo_describe() -> PluginInfo:
+    return PluginInfo(summary="conditional masked feature residual coding, features propagated",
+                      paper="Shin et al., Sensors 2025", provides=("conditional",))

@@ -1,0 +1,108 @@
+"""Model ensembles: each P-frame is coded by every member, the best one is kept.
+
+Feng et al., "Learned Video Compression with Feature-level Residuals", CVPRW
+2020 (CLIC P-frame track), Table 1: model #5 ensembles #1 and #4, #6
+ensembles #2 and #4. Stated: an ensemble of whole models chosen per frame.
+Inferred: the choice is made by the encoder and signalled per frame (the
+member's index, one side integer in the frame record), by the lowest
+rate-distortion cost ``bits + lambda * 255^2 * MSE * pixels`` (criterion
+``rd``, default) or the best MS-SSIM (criterion ``ms-ssim``); I-frames use the
+first member's intra codec. Members keep no features across a switch: each
+member sees a reference with the decoded frame and flow only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from compressai.models import CompressionModel
+from pytorch_msssim import ms_ssim
+from torch import Tensor, nn
+
+from zoo.config import Config
+from zoo.errors import ZooError
+from zoo.hookspecs import hookimpl
+from zoo.manager import SLOTS
+from zoo.plugin_info import PluginInfo
+from zoo.slots import Payload, Reference
+
+CRITERIA = ("rd", "ms-ssim")
+
+
+def _shared(ref: Reference) -> Reference:
+    """What every member may use: the decoded frame and flow, not a member's features."""
+    return Reference(frame=ref.frame, flow=ref.flow)
+
+
+class Ensemble(CompressionModel):
+    def __init__(self, members: list[nn.Module], criterion: str, lambdas: tuple[float, ...]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.criterion = criterion
+        self.lambdas = lambdas
+
+    @property
+    def qualities(self) -> int:
+        return min(m.qualities for m in self.members)
+
+    def _cost(self, x: Tensor, x_hat: Tensor, bits: float, q: int) -> float:
+        if self.criterion == "ms-ssim":
+            return -float(ms_ssim(x, x_hat.clamp(0, 1), data_range=1.0, win_size=3))
+        mse = float(torch.mean((x - x_hat) ** 2))
+        return bits + self.lambdas[q] * 255**2 * mse * x[0, 0].numel()
+
+    def forward(self, x: Tensor, ref: Reference, q: int) -> dict[str, Any]:
+        """The member output of lowest cost (members are trained on their own)."""
+        outs = [m(x, _shared(ref), q) for m in self.members]
+        bits = [sum(float(-torch.log2(l).sum()) for d in o["likelihoods"].values() for l in d.values())
+                for o in outs]
+        costs = [self._cost(x, o["x_hat"], b, q) for o, b in zip(outs, bits)]
+        return outs[costs.index(min(costs))]
+
+    def compress(self, x: Tensor, ref: Reference, q: int) -> tuple[Payload, Tensor, Reference]:
+        best = None
+        for index, member in enumerate(self.members):
+            payload, x_hat, next_ref = member.compress(x, _shared(ref), q)
+            bits = 8 * sum(len(s) for strings in payload.latents.values() for s in strings)
+            cost = self._cost(x, x_hat, bits, q)
+            if best is None or cost < best[0]:
+                best = (cost, Payload(payload.latents, {**payload.side, "member": index}),
+                        x_hat, next_ref)
+        return best[1], best[2], best[3]
+
+    def decompress(self, payload: Payload, ref: Reference, q: int) -> tuple[Tensor, Reference]:
+        index = payload.side.get("member", -1)
+        if not 0 <= index < len(self.members):
+            raise ValueError(f"ensemble member {index} does not exist")
+        side = {k: v for k, v in payload.side.items() if k != "member"}
+        return self.members[index].decompress(Payload(payload.latents, side), _shared(ref), q)
+
+    def intra_forward(self, x: Tensor, q: int) -> dict[str, Any]:
+        return self.members[0].intra_forward(x, q)
+
+    def intra_compress(self, x: Tensor, q: int) -> tuple[Payload, Tensor, Reference]:
+        return self.members[0].intra_compress(x, q)
+
+    def intra_decompress(self, payload: Payload, size: tuple[int, int], q: int):
+        return self.members[0].intra_decompress(payload, size, q)
+
+
+@hookimpl
+def zoo_compose(config: Config, build_model: Callable[[str], nn.Module]) -> nn.Module:
+    members = config.option("ensemble", "members", [])
+    criterion = config.option("ensemble", "criterion", "rd")
+    if isinstance(members, str):
+        members = [m for m in members.split(",") if m]
+    if len(members) < 2:
+        raise ZooError("ensemble needs at least two members: --option ensemble.members=A,B")
+    if criterion not in CRITERIA:
+        raise ZooError(f"ensemble criterion {criterion!r} is not one of {', '.join(CRITERIA)}")
+    return Ensemble([build_model(name) for name in members], criterion, config.lambdas)
+
+
+@hookimpl
+def zoo_describe() -> PluginInfo:
+    return PluginInfo(summary="ensemble of registry models, best member per P-frame",
+                      paper="Feng et al., CVPRW 2020",
+                      excludes=tuple(s for s in SLOTS if s != "compose"))

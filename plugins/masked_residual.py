@@ -1,0 +1,79 @@
+"""Residual domain: masked pixel residuals with conditional coding (the CMFR baseline).
+
+Shin, Kim, Choi & Lee, "Masked Feature Residual Coding for Neural Video
+Compression", Sensors 2025 (doi:10.3390/s25144460), the structure it starts
+from and criticises, "Residual-type Conditional Coding": "an approximation of
+the target frame is predicted, and a mask is subsequently applied to it. Then,
+the masked predicted frame is subtracted from the target frame and fed into the
+encoder along with the conditional information." (the scheme of MaskCRT, Chen
+et al., IEEE TCSVT 2024). The soft mask is predicted from what the decoder
+has (the prediction x̄ and the full-resolution context); the decoder adds the
+masked prediction back. No features are propagated: the next frame's context
+is extracted from the decoded pixels (the paper's second limitation).
+"""
+
+from __future__ import annotations
+
+import torch
+from compressai.layers import ResidualBlock, conv3x3
+from torch import Tensor, nn
+
+from zoo.config import Config
+from zoo.hookspecs import hookimpl
+from zoo.layers import ContextualAnalysis, ContextualSynthesis, frame_generator
+from zoo.plugin_info import PluginInfo
+from zoo.slots import Context, EntropyFactory, FusionFactory, Reference, ResidualDomain, Strings
+
+
+class MaskedResidualCoding(ResidualDomain):
+    """Codes ``x - m * x̄`` conditioned on the context; ``x̂ = r̂ + m * x̄``."""
+
+    def __init__(self, config: Config, entropy: EntropyFactory, fusion: FusionFactory) -> None:
+        super().__init__()
+        c, m = config.channels, config.latent_channels
+        self.mask = nn.Sequential(ResidualBlock(3 + c, c), conv3x3(c, 3), nn.Sigmoid())
+        self.fusion = fusion(c)
+        self.analysis = ContextualAnalysis(3, c, m)
+        self.synthesis = ContextualSynthesis(m, c, c)
+        self.generator = frame_generator(2 * c, c)
+        self.entropy = entropy(m)
+
+    def _masked_prediction(self, ctx: Context) -> Tensor:
+        mask = self.mask(torch.cat((ctx.prediction, ctx.features[0]), dim=1))
+        return mask * ctx.prediction
+
+    def _encode(self, x: Tensor, ctx: Context, masked: Tensor) -> Tensor:
+        return self.analysis(x - masked, ctx.features, self.fusion)
+
+    def _decode(self, y_hat: Tensor, ctx: Context, masked: Tensor) -> tuple[Tensor, None]:
+        feature = self.synthesis(y_hat, ctx.features, self.fusion)
+        residual = self.generator(torch.cat((feature, ctx.features[0]), dim=1))
+        return residual + masked, None
+
+    def forward(self, x: Tensor, ctx: Context, ref: Reference, q: int) -> dict:
+        masked = self._masked_prediction(ctx)
+        out = self.entropy(self._encode(x, ctx, masked), q)
+        x_hat, feature = self._decode(out["y_hat"], ctx, masked)
+        return {"x_hat": x_hat, "likelihoods": out["likelihoods"], "feature": feature}
+
+    def compress(self, x: Tensor, ctx: Context, ref: Reference, q: int):
+        masked = self._masked_prediction(ctx)
+        strings, y_hat = self.entropy.compress(self._encode(x, ctx, masked), q)
+        return (strings, *self._decode(y_hat, ctx, masked))
+
+    def decompress(self, strings: Strings, ctx: Context, ref: Reference, q: int):
+        h, w = ref.frame.shape[-2:]
+        y_hat = self.entropy.decompress(strings, (h // 16, w // 16), q)
+        return self._decode(y_hat, ctx, self._masked_prediction(ctx))
+
+
+@hookimpl
+def zoo_residual_domain(config: Config, entropy: EntropyFactory, fusion: FusionFactory) -> nn.Module:
+    return MaskedResidualCoding(config, entropy, fusion)
+
+
+@hookimpl
+def zoo_describe() -> PluginInfo:
+    return PluginInfo(summary="masked pixel residual + conditional coding, no feature propagation "
+                              "(the CMFR baseline)",
+                      paper="Shin et al., Sensors 2025", provides=("conditional",))

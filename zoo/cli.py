@@ -1,0 +1,298 @@
+"""The ``zoo`` command: list, run, encode, decode."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .errors import ZooError
+
+SAMPLE = Path(__file__).parent / "samples" / "carphone_176x144.mp4"
+console = Console()
+err_console = Console(stderr=True)
+
+
+# ------------------------------------------------------------------ options
+
+
+def _option_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return [t for t in text.split(",") if t] if "," in text else text
+
+
+def parse_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``["grdn.in_loop=true", "ensemble.members=a,b"]`` -> nested options."""
+    options: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        plugin, dot, name = key.partition(".")
+        if not (sep and dot and plugin and name):
+            raise ZooError(f"option {item!r} is not of the form plugin.key=value")
+        options.setdefault(plugin, {})[name] = _option_value(value)
+    return options
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--plugins", default="", help="comma-separated plugins to activate")
+    group.add_argument("--model", help="a registry model (see `zoo list --models`)")
+    p.add_argument("--preset", default="lite", choices=("lite", "full"))
+    p.add_argument("--option", action="append", default=[], metavar="PLUGIN.KEY=VALUE")
+    p.add_argument("--untrained", action="store_true",
+                   help="run a model that has no trained weights, with seeded random weights")
+    p.add_argument("--quality", type=int, default=None, help="quality index (default: the highest)")
+    p.add_argument("--frames", type=int, default=None, help="code at most N frames")
+    p.add_argument("--intra-period", type=int, default=0, help="0: only the first frame is intra")
+
+
+def open_from_args(args: argparse.Namespace):
+    from .build import ModelSpec
+    from .models import open_model
+    plugins = tuple(p.strip() for p in args.plugins.split(",") if p.strip())
+    spec = ModelSpec(plugins, args.preset, parse_options(args.option))
+    return open_model(args.model, spec, untrained=args.untrained)
+
+
+@contextmanager
+def progress_bar(description: str, total: int) -> Iterator:
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err_console, transient=True,
+                  disable=not err_console.is_terminal) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda: progress.advance(task)
+
+
+def describe_model(model) -> str:
+    what = model.name or ",".join(model.spec.plugins) or "(defaults)"
+    return f"{what} ({model.spec.preset})" + ("" if model.trained else ", untrained")
+
+
+def _check_frames(args: argparse.Namespace) -> None:
+    if args.frames is not None and args.frames < 1:
+        raise ZooError("--frames must be at least 1")
+    if args.intra_period < 0:
+        raise ZooError("--intra-period must be 0 or more")
+
+
+def _encode(args: argparse.Namespace, source: Path):
+    from .coding import encode_clip
+    from .video import read_clip
+    _check_frames(args)
+    clip = read_clip(source, args.frames)
+    model = open_from_args(args)
+    quality = model.codec.qualities - 1 if args.quality is None else args.quality
+    if not model.trained:
+        err_console.print(f"[yellow]warning: {describe_model(model)} runs on untrained weights; "
+                          f"its figures say nothing about the technique[/]")
+    with progress_bar("encoding", len(clip.frames)) as tick:
+        started = time.perf_counter()
+        header, records, recon = encode_clip(model, clip, quality, args.intra_period, tick)
+        seconds = time.perf_counter() - started
+    return clip, model, header, records, recon, seconds
+
+
+# ------------------------------------------------------------------ commands
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    from .manager import Zoo
+    from .registry import list_models, load_registry
+    from .weights import sha256_file
+    zoo = Zoo.load()
+    registry = load_registry(zoo)
+    patterns = args.pattern or ["*"]
+    plugins = [p for p in zoo.plugins.values() if any(fnmatch.fnmatchcase(p.name, pat) for pat in patterns)]
+    models = [registry[n] for n in list_models(patterns, registry=registry)]
+
+    def weights_state(entry) -> str:
+        if not entry.weights:
+            return "none"
+        if not entry.weights.is_file():
+            return "missing"
+        return "verified" if sha256_file(entry.weights) == entry.sha256 else "sha256 mismatch"
+
+    show_plugins, show_models = not args.models, not args.plugins
+    if args.json:
+        out: dict[str, Any] = {}
+        if show_plugins:
+            out["plugins"] = [{"name": p.name, "slots": list(p.slots), "package": p.package,
+                               "version": p.version, "default": p.info.default,
+                               "summary": p.info.summary, "paper": p.info.paper,
+                               "requires": list(p.info.requires), "excludes": list(p.info.excludes),
+                               "provides": list(p.info.provides)} for p in plugins]
+            out["broken"] = [asdict(b) for b in zoo.broken]
+        if show_models:
+            out["models"] = [{"name": m.name, "plugins": list(m.plugins), "preset": m.preset,
+                              "options": m.options, "paper": m.paper, "source": m.source,
+                              "weights": weights_state(m)} for m in models]
+        console.print_json(json.dumps(out))
+        return
+    if show_plugins:
+        table = Table(title="plugins")
+        for col in ("name", "slots", "package", "active"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("requires / excludes")
+        table.add_column("paper")
+        for p in plugins:
+            rules = [*(f"+{t}" for t in p.info.requires), *(f"-{t}" for t in p.info.excludes)]
+            table.add_row(p.name, ", ".join(p.slots), f"{p.package} {p.version}",
+                          "default" if p.info.default else "on request",
+                          " ".join(rules) or "-", p.info.paper or "-")
+        for b in zoo.broken:
+            table.add_row(b.name, "-", b.package, "[red]broken[/]", "-", b.reason)
+        console.print(table)
+    if show_models:
+        table = Table(title="models")
+        for col in ("name", "plugins", "preset", "weights", "paper"):
+            table.add_column(col, no_wrap=col == "name")
+        for m in models:
+            table.add_row(m.name, ", ".join(m.plugins), m.preset, weights_state(m), m.paper or "-")
+        console.print(table)
+
+
+def cmd_encode(args: argparse.Namespace) -> None:
+    from . import bitstream
+    clip, model, header, records, _, seconds = _encode(args, Path(args.input))
+    size = bitstream.write(args.output, header, records)
+    console.print(f"{args.output}: {len(records)} frames, {size} bytes, "
+                  f"{size * 8 / (clip.width * clip.height * len(records)):.4f} bpp "
+                  f"({describe_model(model)}, {seconds:.1f} s)")
+
+
+def cmd_decode(args: argparse.Namespace) -> None:
+    from . import bitstream
+    from .coding import decode_stream, to_clip
+    from .video import write_clip
+    header, records = bitstream.read(args.input)
+    with progress_bar("decoding", len(records)) as tick:
+        frames = decode_stream(header, records, tick)
+    write_clip(args.output, to_clip(frames, header.width, header.height, header.fps))
+    console.print(f"{args.output}: {len(frames)} frames, {header.width}x{header.height}")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    import torch
+
+    from . import bitstream
+    from .coding import decode_stream, frame_stats, summarise, to_clip
+    from .video import write_clip
+    source = Path(args.input) if args.input else SAMPLE
+    if args.frames is None and not args.input:
+        args.frames = 10
+    clip, model, header, records, recon, enc_seconds = _encode(args, source)
+    out = Path(args.out) / (model.name or "-".join(model.spec.plugins) or "defaults")
+    out.mkdir(parents=True, exist_ok=True)
+    stem = source.stem
+    bin_path = out / f"{stem}.bin"
+    total = bitstream.write(bin_path, header, records)
+
+    data = bin_path.read_bytes()  # decode from the file alone
+    header, read_records = bitstream.loads(data)
+    with progress_bar("decoding", len(read_records)) as tick:
+        started = time.perf_counter()
+        decoded = decode_stream(header, read_records, tick)
+        dec_seconds = time.perf_counter() - started
+    exact = all(torch.equal(a, b) for a, b in zip(recon, decoded))
+    if not exact:
+        raise ZooError("the decoder's frames differ from the encoder's reconstruction")
+    decoded_clip = to_clip(decoded, clip.width, clip.height, clip.fps)
+    write_clip(out / f"{stem}.y4m", decoded_clip)
+    stats = frame_stats(clip, decoded_clip, read_records, bitstream.record_sizes(data))
+    summary = summarise(stats, total, clip.width, clip.height)
+
+    table = Table(title=f"{describe_model(model)} on {source.name}, quality {header.quality}")
+    for col in ("frames", "type", "bpp", "PSNR-RGB", "PSNR-YUV", "MS-SSIM"):
+        table.add_column(col, justify="right")
+    for kind, row in summary.items():
+        table.add_row(str(row["frames"]), kind, f"{row['bpp']:.4f}", f"{row['psnr_rgb']:.2f}",
+                      f"{row['psnr_yuv']:.2f}", f"{row['ms_ssim']:.4f}")
+    console.print(table)
+    report = {"model": header.model, "input": str(source), "quality": header.quality,
+              "width": clip.width, "height": clip.height, "intra_period": header.intra_period,
+              "bitstream": str(bin_path), "bytes": total, "decoded_equals_encoder": exact,
+              "encode_seconds": enc_seconds, "decode_seconds": dec_seconds,
+              "summary": summary, "frames": [asdict(s) for s in stats]}
+    write_json(out / f"{stem}.json", report)
+    console.print(f"wrote {bin_path}, {out / f'{stem}.y4m'}, {out / f'{stem}.json'}; "
+                  f"decoded frames equal the encoder's reconstruction")
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (temp file + rename)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1, allow_nan=True)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ------------------------------------------------------------------ entry point
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zoo", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="plugins and registry models")
+    p.add_argument("pattern", nargs="*", help="shell wildcards, e.g. 'cmfr*'")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--models", action="store_true", help="registry models only")
+    which.add_argument("--plugins", action="store_true", help="plugins only")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", help="encode, decode from the file, and report metrics")
+    add_model_args(p)
+    p.add_argument("--input", help=f"a clip (default: the bundled {SAMPLE.name}, 10 frames)")
+    p.add_argument("--out", default="out", help="output folder")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("encode", help="a clip to a .bin bitstream")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True)
+    add_model_args(p)
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("decode", help="a .bin bitstream to a clip (.y4m, .yuv or PNG folder)")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=cmd_decode)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    args = make_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ZooError as e:
+        err_console.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
