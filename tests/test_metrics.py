@@ -95,8 +95,9 @@ def test_ms_ssim_matches_pytorch_msssim_at_full_size():
 
 
 def test_single_scale_ms_ssim_is_ssim():
-    x = smooth_rgb(16, 24)
-    x_hat = noisy(x, 0.05)
+    # Grey frames: equal channels, so the mean over channels commutes with the power.
+    x = smooth_rgb(16, 24)[:, :1].expand(1, 3, 16, 24)
+    x_hat = noisy(x[:, :1], 0.05).expand(1, 3, 16, 24)
     q, q_hat = (torch.round(t.double() * 255) / 255 for t in (x, x_hat))
     reference = float(ssim(q, q_hat, data_range=1.0)) ** sum((0.0448, 0.2856, 0.3001, 0.2363, 0.1333))
     assert ms_ssim_rgb(x, x_hat) == pytest.approx(reference, abs=1e-9)
@@ -109,7 +110,8 @@ def test_known_bt709_limited_range_values():
     y, u, v = rgb_to_yuv420(rgb)
     assert (y[0, 0], u[0, 0], v[0, 0]) == (63, 102, 240)  # BT.709 red
     for level, value in [(16, 0.0), (235, 1.0)]:
-        planes = (np.full((2, 2), level, np.uint8), np.full((1, 1), 128, np.uint8), np.full((1, 1), 128, np.uint8))
+        grey = np.full((1, 1), 128, np.uint8)
+        planes = (np.full((2, 2), level, np.uint8), grey, grey)
         assert torch.allclose(yuv420_to_rgb(*planes), torch.full((1, 3, 2, 2), value), atol=1e-6)
 
 

@@ -20,8 +20,8 @@ DEV_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/dev"
 def random_clip(width: int, height: int, frames: int, fps: Fraction = Fraction(25), seed: int = 0) -> Clip:
     rng = np.random.default_rng(seed)
     ch, cw = (height + 1) // 2, (width + 1) // 2
-    planes = [tuple(rng.integers(0, 256, shape, dtype=np.uint8) for shape in ((height, width), (ch, cw), (ch, cw)))
-              for _ in range(frames)]
+    shapes = ((height, width), (ch, cw), (ch, cw))
+    planes = [tuple(rng.integers(0, 256, shape, dtype=np.uint8) for shape in shapes) for _ in range(frames)]
     return Clip(planes, width, height, fps)
 
 
@@ -163,7 +163,8 @@ def test_y4m_444_and_422_to_420(tmp_path):
     u444, v444 = (rng.integers(0, 256, (5, 7), dtype=np.uint8) for _ in range(2))
     u422, v422 = (rng.integers(0, 256, (5, 4), dtype=np.uint8) for _ in range(2))
     for c, u, v in [("C444", u444, v444), ("C422", u422, v422)]:
-        (tmp_path / "c.y4m").write_bytes(y4m_bytes(f"YUV4MPEG2 W7 H5 F25:1 Ip {c}", [y.tobytes() + u.tobytes() + v.tobytes()]))
+        frame = y.tobytes() + u.tobytes() + v.tobytes()
+        (tmp_path / "c.y4m").write_bytes(y4m_bytes(f"YUV4MPEG2 W7 H5 F25:1 Ip {c}", [frame]))
         (y2, u2, v2), = read_clip(tmp_path / "c.y4m").frames
         np.testing.assert_array_equal(y2, y)
         for src, out in [(u, u2), (v, v2)]:
@@ -179,7 +180,8 @@ def test_y4m_10bit(tmp_path):
     y = rng.integers(0, 1024, (4, 6)).astype("<u2")
     y[0, :4] = [1023, 1022, 2, 1]
     u, v = (rng.integers(0, 1024, (2, 3)).astype("<u2") for _ in range(2))
-    (tmp_path / "c.y4m").write_bytes(y4m_bytes("YUV4MPEG2 W6 H4 F25:1 C420p10", [y.tobytes() + u.tobytes() + v.tobytes()]))
+    frame = y.tobytes() + u.tobytes() + v.tobytes()
+    (tmp_path / "c.y4m").write_bytes(y4m_bytes("YUV4MPEG2 W6 H4 F25:1 C420p10", [frame]))
     (y8, u8, v8), = read_clip(tmp_path / "c.y4m").frames
     assert list(y8[0, :4]) == [255, 255, 1, 0]
     for a, b in [(y, y8), (u, u8), (v, v8)]:

@@ -17,15 +17,21 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
+def _float64(a: torch.Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(a, torch.Tensor):
+        return a.detach().to("cpu", torch.float64).numpy()
+    return np.asarray(a, dtype=np.float64)
+
+
 def psnr(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray, peak: float = 1.0) -> float:
-    """PSNR in dB of ``b`` against ``a`` (float64 MSE); ``math.inf`` when they are equal."""
-    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    """PSNR in dB of ``b`` against ``a`` (float64 MSE on the CPU); ``math.inf`` when they are equal."""
+    diff = _float64(a) - _float64(b)
     mse = float(np.mean(diff * diff))
     return math.inf if mse == 0.0 else 10.0 * math.log10(peak * peak / mse)
 
 
 def _to_8bit(x: torch.Tensor) -> torch.Tensor:
-    """Float64 copy of ``x`` clamped to [0, 1] and rounded to 8-bit levels."""
+    """Float64 CPU copy of ``x`` clamped to [0, 1] and rounded to 8-bit levels."""
     return torch.round(x.detach().to("cpu", torch.float64).clamp(0.0, 1.0) * 255.0) / 255.0
 
 

@@ -59,9 +59,11 @@ class Clip:
 def read_clip(path: PathLike, max_frames: int | None = None) -> Clip:
     """Read at most ``max_frames`` frames (all if None) of a video.
 
-    ``path`` is a ``.y4m`` file, a raw 8-bit 4:2:0 ``.yuv`` file named with its
-    ``WxH`` (and ``_<fps>`` after it or ``<fps>fps``, else 25 fps), a directory
-    of PNG frames (sorted by name, 25 fps), or any other file PyAV decodes.
+    ``path`` is a ``.y4m`` file (4:2:0, 4:2:2 or 4:4:4, 8 to 16 bits; chroma
+    averaged down to 4:2:0, samples rounded to 8 bits), a raw 8-bit 4:2:0
+    ``.yuv`` file named with its ``WxH`` (and ``_<fps>`` right after it or
+    ``<fps>fps``), a directory of PNG frames (sorted by name), or any other
+    file PyAV decodes. Frame rates default to 25 where the input has none.
     """
     path = Path(path)
     if max_frames is not None and max_frames < 1:

@@ -1,0 +1,60 @@
+"""Residual domain: feature-level residual coding (Feng et al.'s model #3).
+
+Feng, Wu, Guo, Zhang & Chen, "Learned Video Compression with Feature-level
+Residuals", CVPR 2020 workshops (CLIC P-frame track): one feature extractor
+E maps the frame x and the motion-compensated prediction x̄ to features; their
+difference r = E(x) - E(x̄) is coded, and a frame generator G decodes
+x̂ = G(E(x̄) + r̂). The context pyramid is not used, and no features are
+propagated: the next reference is the decoded frame alone.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from zoo.config import Config
+from zoo.hookspecs import hookimpl
+from zoo.layers import ContextualAnalysis, ContextualSynthesis, feature_extractor, frame_generator
+from zoo.plugin_info import PluginInfo
+from zoo.slots import Context, EntropyFactory, Reference, ResidualDomain, Strings
+
+
+class FeatureResidual(ResidualDomain):
+    def __init__(self, config: Config, entropy: EntropyFactory) -> None:
+        super().__init__()
+        c, m = config.channels, config.latent_channels
+        self.extract = feature_extractor(c)
+        self.analysis = ContextualAnalysis(c, c, m)
+        self.synthesis = ContextualSynthesis(m, c, c)
+        self.generator = frame_generator(c, c)
+        self.entropy = entropy(m)
+
+    def _decode(self, y_hat: Tensor, predicted: Tensor) -> Tensor:
+        return self.generator(predicted + self.synthesis(y_hat))
+
+    def forward(self, x: Tensor, ctx: Context, ref: Reference, q: int) -> dict:
+        predicted = self.extract(ctx.prediction)
+        out = self.entropy(self.analysis(self.extract(x) - predicted), q)
+        return {"x_hat": self._decode(out["y_hat"], predicted), "likelihoods": out["likelihoods"],
+                "feature": None}
+
+    def compress(self, x: Tensor, ctx: Context, ref: Reference, q: int):
+        predicted = self.extract(ctx.prediction)
+        strings, y_hat = self.entropy.compress(self.analysis(self.extract(x) - predicted), q)
+        return strings, self._decode(y_hat, predicted), None
+
+    def decompress(self, strings: Strings, ctx: Context, ref: Reference, q: int):
+        h, w = ref.frame.shape[-2:]
+        y_hat = self.entropy.decompress(strings, (h // 16, w // 16), q)
+        return self._decode(y_hat, self.extract(ctx.prediction)), None
+
+
+@hookimpl
+def zoo_residual_domain(config: Config, entropy: EntropyFactory) -> nn.Module:
+    return FeatureResidual(config, entropy)
+
+
+@hookimpl
+def zoo_describe() -> PluginInfo:
+    return PluginInfo(summary="feature-level residual coding, x̂ = G(E(x̄) + r̂) (Feng et al. #3)",
+                      paper="Feng et al., CVPRW 2020 (CLIC P-frame)")

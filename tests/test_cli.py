@@ -1,0 +1,90 @@
+"""The zoo command, end to end on a tiny real clip."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from zoo.cli import main, parse_options
+from zoo.errors import ZooError
+from zoo.video import read_clip
+
+
+def zoo(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_run_encodes_decodes_and_reports(tiny_y4m, tmp_path, capsys):
+    assert main(["run", "--untrained", "--input", str(tiny_y4m), "--intra-period", "2",
+                 "--quality", "1", "--out", str(tmp_path)]) == 0
+    out = tmp_path / "defaults"
+    report = json.loads((out / "tiny_72x48.json").read_text())
+    assert report["decoded_equals_encoder"] is True
+    assert report["bytes"] == (out / "tiny_72x48.bin").stat().st_size
+    assert [f["kind"] for f in report["frames"]] == ["I", "P", "I"]
+    assert report["model"]["untrained"] is True
+    decoded = read_clip(out / "tiny_72x48.y4m")
+    assert (decoded.width, decoded.height, len(decoded.frames)) == (72, 48, 3)
+    assert "all" in capsys.readouterr().out
+
+
+def test_encode_then_decode_from_the_file_alone(tiny_y4m, tmp_path):
+    bin_path, y4m = tmp_path / "a.bin", tmp_path / "a.y4m"
+    assert main(["encode", str(tiny_y4m), "-o", str(bin_path), "--untrained", "--frames", "2"]) == 0
+    assert main(["decode", str(bin_path), "-o", str(y4m)]) == 0
+    clip = read_clip(y4m)
+    assert len(clip.frames) == 2 and clip.fps == read_clip(tiny_y4m).fps
+
+
+def test_list_json_shows_plugins_and_models(capsys):
+    assert main(["list", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    names = {p["name"]: p for p in listing["plugins"]}
+    assert names["spynet"]["slots"] == ["motion_estimation"] and names["spynet"]["default"]
+    assert names["sff"]["requires"] == ["conditional"]
+    models = {m["name"]: m for m in listing["models"]}
+    assert models["cmfr2025"]["plugins"] == ["cmfr", "sff", "refiner"]
+
+
+def test_list_filters_with_wildcards(capsys):
+    assert main(["list", "--models", "--json", "feng2020-m[12]"]) == 0
+    assert [m["name"] for m in json.loads(capsys.readouterr().out)["models"]] == [
+        "feng2020-m1", "feng2020-m2"]
+
+
+def test_options_parse():
+    assert parse_options(["grdn.in_loop=true", "ensemble.members=a,b", "x.k=name"]) == {
+        "grdn": {"in_loop": True}, "ensemble": {"members": ["a", "b"]}, "x": {"k": "name"}}
+    with pytest.raises(ZooError):
+        parse_options(["nodot=1"])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "--plugins", "cmrf", "--untrained"], "unknown plugin 'cmrf' (did you mean 'cmfr'?)"),
+    (["run", "--plugins", "cmfr,masked-residual", "--untrained"], "both fill slot residual_domain"),
+    (["run", "--model", "feng2020-m9", "--untrained"], "unknown model 'feng2020-m9'"),
+    (["run"], "no trained weights yet"),
+    (["decode", "missing.bin", "-o", "x.y4m"], "missing.bin"),
+])
+def test_bad_requests_are_one_line_errors(args, message, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=300)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "x.y4m").exists()
+
+
+def test_corrupt_bitstream_is_refused(tiny_y4m, tmp_path):
+    bin_path = tmp_path / "a.bin"
+    assert main(["encode", str(tiny_y4m), "-o", str(bin_path), "--untrained", "--frames", "2"]) == 0
+    data = bytearray(bin_path.read_bytes())
+    data[-10] ^= 0x40
+    bin_path.write_bytes(bytes(data))
+    result = zoo("decode", str(bin_path), "-o", str(tmp_path / "out.y4m"))
+    assert result.returncode == 2 and "frame 1 is corrupt" in result.stderr
+    assert not (tmp_path / "out.y4m").exists()

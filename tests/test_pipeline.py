@@ -1,0 +1,142 @@
+"""The default slots, the assembled codec, sequences and the bitstream round trip."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from compressai.models.base import get_scale_table
+
+from zoo import bitstream
+from zoo.build import ModelSpec
+from zoo.coding import decode_stream, encode_clip
+from zoo.config import Config
+from zoo.errors import ZooError
+from zoo.gains import GainedEntropyModel
+from zoo.manager import Zoo
+from zoo.models import open_model
+from zoo.sequence import is_intra, pad, padded_size
+from zoo.slots import Context, Reference
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    return open_model(spec=ModelSpec(()), untrained=True)
+
+
+@pytest.fixture(scope="module")
+def selection():
+    return Zoo.load().select([])
+
+
+def test_every_default_slot_builds_and_runs(selection, rgb_frames):
+    config = Config.from_preset("lite")
+    x, r = pad(rgb_frames[1]), pad(rgb_frames[0])
+    ref = Reference(frame=r)
+    me = selection.build("motion_estimation", config=config)
+    flow = me(x, r)
+    assert flow.shape == (1, 2, *x.shape[-2:])
+
+    refine = selection.build("motion_refinement", config=config)
+    assert torch.equal(refine(flow, ref), flow)
+
+    ctx = selection.build("temporal_context", config=config)(ref, flow)
+    assert isinstance(ctx, Context) and ctx.prediction.shape == x.shape
+    assert [f.shape[-1] for f in ctx.features] == [x.shape[-1] // s for s in (1, 2, 4)]
+
+    fusion = selection.build("fusion", config=config, channels=config.channels)
+    h = torch.rand(1, config.channels, 16, 16)
+    assert fusion.encode(0, h, h).shape == h.shape == fusion.decode(2, h, h).shape
+
+    post = selection.build("post_filter", config=config)
+    assert torch.equal(post(x), x) and post.in_loop is False
+
+
+def test_forward_gives_likelihoods_for_every_latent(default_model, rgb_frames):
+    codec = default_model.codec
+    codec.train()
+    try:
+        out = codec(pad(rgb_frames[1]), Reference(frame=pad(rgb_frames[0])), 1)
+        intra = codec.intra_forward(pad(rgb_frames[0]), 1)
+    finally:
+        codec.eval()
+    assert out["x_hat"].shape == pad(rgb_frames[1]).shape
+    assert set(out["likelihoods"]) == {"motion", "residual"}
+    for group in (*out["likelihoods"].values(), *intra["likelihoods"].values()):
+        for lik in group.values():
+            assert torch.all(lik > 0) and torch.all(lik <= 1)
+    loss = sum(-torch.log2(l).sum() for g in out["likelihoods"].values() for l in g.values())
+    loss.backward()
+    assert codec.motion_estimation.levels[0][0].weight.grad is not None
+
+
+def test_pad_to_alignment():
+    assert padded_size(48, 72) == (64, 128)
+    x = torch.rand(1, 3, 48, 72)
+    assert pad(x).shape == (1, 3, 64, 128) and torch.equal(pad(x)[..., :48, :72], x)
+    assert pad(torch.rand(1, 3, 64, 64)).shape == (1, 3, 64, 64)
+
+
+@pytest.mark.parametrize("period,kinds", [(0, "IPPPP"), (2, "IPIPI"), (1, "IIIII")])
+def test_intra_period(period, kinds):
+    assert "".join("I" if is_intra(i, period) else "P" for i in range(5)) == kinds
+
+
+def test_bitstream_round_trip_decodes_the_encoders_frames(default_model, tiny_clip, tmp_path):
+    header, records, recon = encode_clip(default_model, tiny_clip, quality=2, intra_period=2)
+    path = tmp_path / "clip.bin"
+    size = bitstream.write(path, header, records)
+    assert size == path.stat().st_size > 0
+    header2, records2 = bitstream.read(path)  # nothing but the file
+    decoded = decode_stream(header2, records2)
+    assert [r.kind for r in records2] == ["I", "P", "I"]
+    assert len(decoded) == 3
+    for a, b in zip(recon, decoded):
+        assert a.shape == (1, 3, 48, 72)
+        assert torch.equal(a, b)
+
+
+def test_quality_gains_change_the_rate(selection):
+    config = Config.from_preset("lite")
+    model = GainedEntropyModel(selection.build("entropy_model", config=config, channels=8), 8,
+                               config.lambdas).eval()
+    model.model.codec.hyper.entropy_bottleneck.update(force=True)
+    model.model.codec.y.gaussian_conditional.update_scale_table(get_scale_table(), force=True)
+    y = 8 * torch.randn(1, 8, 8, 8, generator=torch.Generator().manual_seed(0))
+    sizes = []
+    for q in range(config.qualities):
+        strings, y_hat = model.compress(y, q)
+        assert torch.equal(model.decompress(strings, (8, 8), q), y_hat)
+        sizes.append(sum(map(len, strings)))
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+
+
+def test_out_of_range_quality_is_refused(default_model, tiny_clip):
+    with pytest.raises(ZooError, match="quality 9 is out of range"):
+        encode_clip(default_model, tiny_clip, quality=9, intra_period=0)
+
+
+def test_untrained_weights_are_reproducible_and_checked(default_model, tiny_clip):
+    again = open_model(spec=ModelSpec(()), untrained=True)
+    assert again.sha256 == default_model.sha256
+    header, records, _ = encode_clip(default_model, tiny_clip, 1, 0)
+    header.weights_sha256 = "0" * 16
+    with pytest.raises(ZooError, match="made with weights 0000"):
+        decode_stream(header, records)
+
+
+def test_a_model_without_weights_needs_untrained():
+    with pytest.raises(ZooError, match="no trained weights yet; pass --untrained"):
+        open_model(spec=ModelSpec(()))
+
+
+def test_a_p_frame_without_reference_is_refused(default_model, tiny_clip):
+    header, records, _ = encode_clip(default_model, tiny_clip, 1, 0)
+    with pytest.raises(ZooError, match="frame 0 is a P-frame with no reference"):
+        decode_stream(header, records[1:])
+
+
+def test_a_record_missing_its_latents_is_corrupt(default_model, tiny_clip):
+    header, records, _ = encode_clip(default_model, tiny_clip, 1, 0)
+    del records[1].payload.latents["residual"]
+    with pytest.raises(ZooError, match="frame 1 is corrupt"):
+        decode_stream(header, records)
