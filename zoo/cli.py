@@ -233,6 +233,56 @@ def cmd_run(args: argparse.Namespace) -> None:
                   f"decoded frames equal the encoder's reconstruction")
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    import platform
+
+    import torch
+
+    from .build import ModelSpec
+    from .manager import Zoo
+    from .registry import find_model
+    from .train import STAGES, TrainOptions, Trainer, default_stages, export, parse_iterations
+    entry = find_model(args.model) if args.model else None
+    plugins = tuple(p.strip() for p in args.plugins.split(",") if p.strip())
+    spec = entry.spec if entry else ModelSpec(plugins, args.preset, parse_options(args.option))
+    name = entry.name if entry else "-".join(plugins) or "defaults"
+    post_filter = Zoo.load().select(spec.plugins).filler("post_filter")
+    stages = ([s.strip() for s in args.stages.split(",")] if args.stages
+              else default_stages(bool(post_filter and not post_filter.info.default)))
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise ZooError(f"unknown stage {unknown[0]!r} (stages: {', '.join(STAGES)})")
+    if args.export and not entry:
+        raise ZooError("--export needs --model: weights belong to a registry model")
+    opts = TrainOptions(spec=spec, name=name, stages=stages, iterations=parse_iterations(args.iterations),
+                        out=Path(args.out) / name, data=args.data or [], batch=args.batch,
+                        crop=args.crop, distortion=args.distortion, device=args.device,
+                        resume=args.resume, init=[Path(p) for p in args.init],
+                        checkpoint_every=args.checkpoint_every)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=err_console,
+                  disable=not err_console.is_terminal) as progress:
+        tasks: dict[str, Any] = {}
+
+        def report(stage: str, it: int, total: int, stats: dict) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total, stats="")
+            text = " ".join(f"{k} {v:.4g}" for k, v in stats.items())
+            progress.update(tasks[stage], completed=it, stats=text)
+
+        started = time.perf_counter()
+        codec = Trainer(opts, report).run()
+    console.print(f"trained {name}: stages {', '.join(stages)}; checkpoint {opts.out / 'checkpoint.pt'}")
+    if args.export:
+        recipe = {"stages": stages, "iterations": opts.iterations, "batch": opts.batch,
+                  "crop": opts.crop, "distortion": opts.distortion, "data": opts.data or "default",
+                  "init": [str(p) for p in opts.init or []], "wall_s": round(time.perf_counter() - started),
+                  "hardware": f"{platform.processor() or platform.machine()}, "
+                              f"{torch.get_num_threads()} threads, {args.device}"}
+        path, sha = export(codec, name, recipe, half=args.half)
+        console.print(f"exported {path} (sha256 {sha[:16]}…) and recorded it in the registry")
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Write JSON atomically (temp file + rename)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -266,6 +316,27 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", help=f"a clip (default: the bundled {SAMPLE.name}, 10 frames)")
     p.add_argument("--out", default="out", help="output folder")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("train", help="step-by-step training, resumable")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--plugins", default="")
+    group.add_argument("--model")
+    p.add_argument("--preset", default="lite", choices=("lite", "full"))
+    p.add_argument("--option", action="append", default=[], metavar="PLUGIN.KEY=VALUE")
+    p.add_argument("--stages", help="comma-separated stages (default: all that apply)")
+    p.add_argument("--iterations", default="1000", help="N, or stage=N,stage=N")
+    p.add_argument("--data", nargs="*", help="training clips: files, folders or globs")
+    p.add_argument("--out", default="runs")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--init", nargs="*", default=[], help="checkpoints or weights to start from")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--crop", type=int, default=128)
+    p.add_argument("--distortion", default="mse", choices=("mse", "ms-ssim"))
+    p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--export", action="store_true", help="write weights/ and registry.toml")
+    p.add_argument("--half", action="store_true", help="export fp16 weights")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("encode", help="a clip to a .bin bitstream")
     p.add_argument("input")

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import json
+import math
 import os
+import re
 import sys
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,3 +106,40 @@ def match_spec(spec: ModelSpec, registry: dict[str, ModelEntry]) -> ModelEntry |
     return next((e for e in registry.values()
                  if set(e.plugins) == set(spec.plugins) and e.preset == spec.preset
                  and e.options == spec.options), None)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if not isinstance(value, float) or math.isfinite(value) else (
+            "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf"))
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def update_registry(name: str, fields: dict[str, Any], path: Path | None = None) -> None:
+    """Set ``fields`` of model ``name`` in ``registry.toml`` (atomically), keeping
+    the file's leading comment and every other model as it was."""
+    path = path or registry_path()
+    text = path.read_text() if path.is_file() else ""
+    table = tomllib.loads(text).get("models", {})
+    table[name] = {**table.get(name, {}), **fields}
+    head = "".join(line + "\n" for line in text.split("[models.")[0].splitlines()
+                   if line.startswith("#"))
+    body = "\n".join(f"[models.{_toml_key(n)}]\n" + "".join(
+        f"{_toml_key(k)} = {_toml_value(v)}\n" for k, v in m.items()) for n, m in table.items())
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(head + "\n" + body)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)

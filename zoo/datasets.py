@@ -1,0 +1,183 @@
+"""Training data: real clips, still images, and synthetic motion with known flow.
+
+Clips are decoded once into memory as 8-bit 4:2:0 (PyAV for H.264, mp4 and
+avi), at most ``max_frames`` each, and sampled as random crops of consecutive
+frames with random flips and temporal reversal. Evaluation data
+(``shared/data/dev``) is refused: nothing measured may have been trained on.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .color import yuv420_to_rgb
+from .errors import ZooError
+from .layers import warp
+from .video import read_clip
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Where the default training clips live; the first existing entries are used.
+DEFAULT_SOURCES = (
+    str(ROOT.parent / "shared" / "data" / "train" / "*.264"),
+    "/usr/share/doc/opencv-doc/examples/data/*.avi",
+    "/usr/share/doc/opencv-doc/examples/data/*.mp4",
+)
+#: scikit-image stills that ship inside its wheel (no download).
+STILLS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "camera", "grass",
+          "gravel", "brick", "moon", "clock", "coins", "colorwheel", "hubble_deep_field",
+          "stereo_motorcycle", "retina")
+
+
+def _is_evaluation_data(path: Path) -> bool:
+    return "dev" in path.resolve().parts and "data" in path.resolve().parts
+
+
+def training_files(patterns: Sequence[str] = ()) -> list[Path]:
+    """Files matching ``patterns`` (globs, files or folders), evaluation data refused."""
+    files: list[Path] = []
+    for pattern in patterns or DEFAULT_SOURCES:
+        path = Path(pattern)
+        found = sorted(path.iterdir()) if path.is_dir() else [Path(p) for p in sorted(glob.glob(pattern))]
+        for f in found:
+            if _is_evaluation_data(f):
+                raise ZooError(f"{f} is evaluation data: never train on it")
+            if f.is_file():
+                files.append(f)
+    if patterns and not files:
+        raise ZooError(f"no training clips found in {', '.join(patterns)}")
+    return files
+
+
+@dataclass
+class Batch:
+    frames: Tensor  #: (B, T, 3, H, W) RGB in [0, 1]
+    flow: Tensor | None = None  #: (B, T-1, 2, H, W): flow[t] warps frame t to t+1
+
+
+class ClipDataset:
+    """Random crops of ``length`` consecutive frames from real clips."""
+
+    def __init__(self, files: Sequence[Path], max_frames: int = 150) -> None:
+        self.clips = []
+        for f in files:
+            clip = read_clip(f, max_frames)
+            if len(clip.frames) >= 2:
+                self.clips.append(clip)
+        if not self.clips:
+            raise ZooError("no usable training clips (each needs two frames or more)")
+
+    def sample(self, rng: np.random.Generator, batch: int, length: int, crop: int) -> Batch:
+        out = []
+        for _ in range(batch):
+            clip = self.clips[rng.integers(len(self.clips))]
+            n = min(length, len(clip.frames))
+            start = int(rng.integers(len(clip.frames) - n + 1))
+            size = min(crop, clip.height, clip.width) // 2 * 2
+            top = int(rng.integers(clip.height - size + 1)) // 2 * 2
+            left = int(rng.integers(clip.width - size + 1)) // 2 * 2
+            frames = [yuv420_to_rgb(*_crop(planes, top, left, size))[0]
+                      for planes in clip.frames[start:start + n]]
+            while len(frames) < length:  # a clip shorter than asked repeats its last frame
+                frames.append(frames[-1])
+            seq = torch.stack(frames)
+            if size < crop:
+                seq = F.interpolate(seq, size=(crop, crop), mode="bilinear", align_corners=False)
+            out.append(_augment(seq, rng))
+        return Batch(torch.stack(out))
+
+
+def _crop(planes, top: int, left: int, size: int):
+    y, u, v = planes
+    return (y[top:top + size, left:left + size], u[top // 2:(top + size) // 2, left // 2:(left + size) // 2],
+            v[top // 2:(top + size) // 2, left // 2:(left + size) // 2])
+
+
+def _augment(seq: Tensor, rng: np.random.Generator) -> Tensor:
+    if rng.random() < 0.5:
+        seq = seq.flip(-1)
+    if rng.random() < 0.5:
+        seq = seq.flip(-2)
+    if rng.random() < 0.5:
+        seq = seq.flip(0)  # temporal reversal
+    return seq
+
+
+def load_stills() -> list[Tensor]:
+    """scikit-image's bundled stills as RGB tensors (3, H, W); empty without scikit-image."""
+    try:
+        import skimage.data
+    except ImportError:
+        return []
+    stills = []
+    for name in STILLS:
+        try:
+            image = np.asarray(getattr(skimage.data, name)())
+        except Exception:  # a still that would need a download is skipped
+            continue
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=-1)
+        stills.append(torch.from_numpy(image[..., :3].copy()).permute(2, 0, 1).float() / 255)
+    return stills
+
+
+class SyntheticMotion:
+    """Stills moved by random affine motion, with a moving foreground patch: known flow.
+
+    Frame 0 is the still; frame 1 = warp(frame 0, flow), so ``flow`` is exactly
+    what motion estimation from frame 1 to its reference frame 0 should find.
+    """
+
+    def __init__(self, stills: Sequence[Tensor], max_shift: float = 6.0) -> None:
+        if not stills:
+            raise ZooError("synthetic motion needs still images (install scikit-image)")
+        self.stills = stills
+        self.max_shift = max_shift
+
+    def sample(self, rng: np.random.Generator, batch: int, crop: int) -> Batch:
+        frames, flows = [], []
+        for _ in range(batch):
+            still = self.stills[rng.integers(len(self.stills))]
+            h, w = still.shape[-2:]
+            size = min(crop, h, w)
+            top, left = int(rng.integers(h - size + 1)), int(rng.integers(w - size + 1))
+            ref = still[:, top:top + size, left:left + size]
+            if size < crop:
+                ref = F.interpolate(ref[None], size=(crop, crop), mode="bilinear", align_corners=False)[0]
+            flow = self._flow(rng, crop)
+            cur = warp(ref[None], flow[None])[0]
+            frames.append(torch.stack((ref, cur)))
+            flows.append(flow[None])
+        return Batch(torch.stack(frames), torch.stack(flows))
+
+    def _flow(self, rng: np.random.Generator, size: int) -> Tensor:
+        ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32),
+                                torch.arange(size, dtype=torch.float32), indexing="ij")
+        cx = cy = (size - 1) / 2
+        angle = math.radians(rng.uniform(-3, 3))
+        scale = rng.uniform(0.97, 1.03)
+        tx, ty = rng.uniform(-self.max_shift, self.max_shift, 2)
+        cos, sin = scale * math.cos(angle), scale * math.sin(angle)
+        fx = cos * (xs - cx) - sin * (ys - cy) + cx + tx - xs
+        fy = sin * (xs - cx) + cos * (ys - cy) + cy + ty - ys
+        flow = torch.stack((fx, fy))
+        # A foreground patch moving on its own.
+        ph, pw = (int(rng.integers(size // 8, size // 3)) for _ in range(2))
+        py, px = int(rng.integers(size - ph)), int(rng.integers(size - pw))
+        flow[:, py:py + ph, px:px + pw] = torch.tensor(
+            rng.uniform(-self.max_shift, self.max_shift, 2), dtype=torch.float32)[:, None, None]
+        return flow
+
+
+def worker_seed(base: int) -> int:
+    """A per-process seed: different ranks draw different crops."""
+    return base + 1009 * int(os.environ.get("RANK", "0"))
