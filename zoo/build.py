@@ -9,12 +9,17 @@ import torch
 from torch import nn
 
 from .config import Config
+from .errors import ZooError
 from .gains import GainedEntropyModel
 from .manager import Zoo
 from .pipeline import PFrameCodec
 
 #: Untrained weights come from this seed, so a decoder rebuilds the same ones.
 INIT_SEED = 0
+
+
+def _no_members(name: str) -> nn.Module:
+    raise ZooError(f"this codec cannot build member model {name!r} here")
 
 
 @dataclass(frozen=True)
@@ -29,9 +34,10 @@ class ModelSpec:
         return {"plugins": list(self.plugins), "preset": self.preset, "options": self.options}
 
 
-def build_codec(spec: ModelSpec, build_model: Callable[[str], nn.Module],
+def build_codec(spec: ModelSpec, build_model: Callable[[str], nn.Module] | None = None,
                 zoo: Zoo | None = None) -> nn.Module:
     """A fresh codec for ``spec``; ``build_model`` serves composed models' members."""
+    build_model = build_model or _no_members
     selection = (zoo or Zoo.load()).select(spec.plugins)
     config = Config.from_preset(spec.preset, spec.options)
     with torch.random.fork_rng():

@@ -29,8 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Where the default training clips live; the first existing entries are used.
 DEFAULT_SOURCES = (
     str(ROOT.parent / "shared" / "data" / "train" / "*.264"),
-    "/usr/share/doc/opencv-doc/examples/data/*.avi",
-    "/usr/share/doc/opencv-doc/examples/data/*.mp4",
+    "/usr/share/doc/opencv-doc/examples/data/vtest.avi",
+    "/usr/share/doc/opencv-doc/examples/data/Megamind.avi",
+    "/usr/share/doc/opencv-doc/examples/data/tree.avi",
 )
 #: scikit-image stills that ship inside its wheel (no download).
 STILLS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "camera", "grass",

@@ -57,13 +57,13 @@ class Stage:
 
 
 STAGES = {s.name: s for s in (
-    Stage("motion", ("motion_estimation",), 2, 1e-4),
-    Stage("motion-coding", ("motion_coding",), 2, 1e-4),
-    Stage("intra", ("intra_coding",), 1, 1e-4),
-    Stage("residual", ("motion_refinement", "temporal_context", "residual_domain"), 2, 1e-4),
-    Stage("joint", P_SLOTS, 2, 5e-5),
-    Stage("post-filter", ("post_filter",), 2, 1e-4),
-    Stage("multi-frame", P_SLOTS, 4, 2e-5),
+    Stage("motion", ("motion_estimation",), 2, 5e-4),
+    Stage("motion-coding", ("motion_coding",), 2, 5e-4),
+    Stage("intra", ("intra_coding",), 1, 5e-4),
+    Stage("residual", ("motion_refinement", "temporal_context", "residual_domain"), 2, 5e-4),
+    Stage("joint", P_SLOTS, 2, 1e-4),
+    Stage("post-filter", ("post_filter",), 2, 2e-4),
+    Stage("multi-frame", P_SLOTS, 4, 5e-5),
 )}
 
 
@@ -152,10 +152,6 @@ class TrainOptions:
     seed: int = 0
 
 
-def _no_members(name: str) -> nn.Module:
-    raise ZooError(f"an ensemble is not trained: train its member {name} instead")
-
-
 def _atomic_save(obj: Any, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -204,7 +200,7 @@ class Trainer:
         if self.world > 1 and not torch.distributed.is_initialized():
             backend = "nccl" if opts.device == "cuda" else "gloo"
             torch.distributed.init_process_group(backend)
-        codec = build_codec(opts.spec, _no_members).to(opts.device)
+        codec = build_codec(opts.spec).to(opts.device)
         state: dict[str, Any] = {"done": [], "stage": None, "iteration": 0}
         ckpt = None
         if opts.resume and self.checkpoint.is_file():
