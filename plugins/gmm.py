@@ -49,7 +49,7 @@ class GaussianMixtureHyperprior(EntropyModel):
         self.mixture = GaussianMixtureConditional(K=k)
 
     def _mixture(self, params: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Scales, means and weights, each (B, K*M, h, w), component-major; weights softmaxed over K."""
+        """Scales, means, weights: each (B, K*M, h, w), component-major, weights softmaxed over K."""
         scales, means, logits = params.chunk(3, dim=1)
         b, _, h, w = logits.shape
         weights = logits.view(b, self.components, self.channels, h, w).softmax(dim=1)

@@ -6,7 +6,7 @@ from and criticises, "Residual-type Conditional Coding": "an approximation of
 the target frame is predicted, and a mask is subsequently applied to it. Then,
 the masked predicted frame is subtracted from the target frame and fed into the
 encoder along with the conditional information." (the scheme of MaskCRT, Chen
-et al., IEEE TCSVT 2024). The soft mask is predicted from what the decoder
+et al., arXiv:2312.15829). The soft mask is predicted from what the decoder
 has (the prediction x̄ and the full-resolution context); the decoder adds the
 masked prediction back. No features are propagated: the next frame's context
 is extracted from the decoded pixels (the paper's second limitation).

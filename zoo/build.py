@@ -11,7 +11,8 @@ from torch import nn
 from .config import Config
 from .errors import ZooError
 from .gains import GainedEntropyModel
-from .manager import Zoo
+from .guard import guard_decoders
+from .manager import Selection, Zoo
 from .pipeline import PFrameCodec
 
 #: Untrained weights come from this seed, so a decoder rebuilds the same ones.
@@ -42,25 +43,29 @@ def build_codec(spec: ModelSpec, build_model: Callable[[str], nn.Module] | None 
     config = Config.from_preset(spec.preset, spec.options)
     with torch.random.fork_rng():
         torch.manual_seed(INIT_SEED)
-        composed = selection.build("compose", config=config, build_model=build_model)
-        if composed is not None:
-            return composed
+        return guard_decoders(_assemble(selection, config, build_model))
 
-        def entropy(channels: int) -> nn.Module:
-            model = selection.build("entropy_model", config=config, channels=channels)
-            return GainedEntropyModel(model, channels, config.lambdas)
 
-        def fusion(channels: int) -> nn.Module:
-            return selection.build("fusion", config=config, channels=channels)
+def _assemble(selection: Selection, config: Config, build_model: Callable[[str], nn.Module]) -> nn.Module:
+    composed = selection.build("compose", config=config, build_model=build_model)
+    if composed is not None:
+        return composed
 
-        return PFrameCodec(
-            config,
-            motion_estimation=selection.build("motion_estimation", config=config),
-            motion_coding=selection.build("motion_coding", config=config, entropy=entropy),
-            motion_refinement=selection.build("motion_refinement", config=config),
-            temporal_context=selection.build("temporal_context", config=config),
-            residual_domain=selection.build("residual_domain", config=config, entropy=entropy,
-                                            fusion=fusion),
-            post_filter=selection.build("post_filter", config=config),
-            intra_coding=selection.build("intra_coding", config=config, entropy=entropy),
-        )
+    def entropy(channels: int) -> nn.Module:
+        model = selection.build("entropy_model", config=config, channels=channels)
+        return GainedEntropyModel(model, channels, config.lambdas)
+
+    def fusion(channels: int) -> nn.Module:
+        return selection.build("fusion", config=config, channels=channels)
+
+    return PFrameCodec(
+        config,
+        motion_estimation=selection.build("motion_estimation", config=config),
+        motion_coding=selection.build("motion_coding", config=config, entropy=entropy),
+        motion_refinement=selection.build("motion_refinement", config=config),
+        temporal_context=selection.build("temporal_context", config=config),
+        residual_domain=selection.build("residual_domain", config=config, entropy=entropy,
+                                        fusion=fusion),
+        post_filter=selection.build("post_filter", config=config),
+        intra_coding=selection.build("intra_coding", config=config, entropy=entropy),
+    )

@@ -111,6 +111,9 @@ def _encode(args: argparse.Namespace, source: Path):
 
 
 def cmd_list(args: argparse.Namespace) -> None:
+    from rich.markup import escape
+
+    from . import API_VERSION
     from .manager import Zoo
     from .registry import list_models, load_registry
     from .weights import sha256_file
@@ -118,6 +121,8 @@ def cmd_list(args: argparse.Namespace) -> None:
     registry = load_registry(zoo)
     patterns = args.pattern or ["*"]
     plugins = [p for p in zoo.plugins.values() if any(fnmatch.fnmatchcase(p.name, pat) for pat in patterns)]
+    broken = [b for b in zoo.broken if any(fnmatch.fnmatchcase(b.name, pat) for pat in patterns)]
+    skipped = [s for s in zoo.skipped if any(fnmatch.fnmatchcase(s.name, pat) for pat in patterns)]
     models = [registry[n] for n in list_models(patterns, registry=registry)]
 
     def weights_state(entry) -> str:
@@ -136,7 +141,9 @@ def cmd_list(args: argparse.Namespace) -> None:
                                "summary": p.info.summary, "paper": p.info.paper,
                                "requires": list(p.info.requires), "excludes": list(p.info.excludes),
                                "provides": list(p.info.provides)} for p in plugins]
-            out["broken"] = [asdict(b) for b in zoo.broken]
+            out["broken"] = [asdict(b) for b in broken]
+            out["skipped"] = [asdict(s) for s in skipped]
+            out["api_version"] = API_VERSION
         if show_models:
             out["models"] = [{"name": m.name, "plugins": list(m.plugins), "preset": m.preset,
                               "options": m.options, "paper": m.paper, "source": m.source,
@@ -144,7 +151,7 @@ def cmd_list(args: argparse.Namespace) -> None:
         console.print_json(json.dumps(out))
         return
     if show_plugins:
-        table = Table(title="plugins")
+        table = Table(title=f"plugins (plugin API version {API_VERSION})")
         for col in ("name", "slots", "package", "active"):
             table.add_column(col, no_wrap=True)
         table.add_column("requires / excludes")
@@ -154,9 +161,17 @@ def cmd_list(args: argparse.Namespace) -> None:
             table.add_row(p.name, ", ".join(p.slots), f"{p.package} {p.version}",
                           "default" if p.info.default else "on request",
                           " ".join(rules) or "-", p.info.paper or "-")
-        for b in zoo.broken:
-            table.add_row(b.name, "-", b.package, "[red]broken[/]", "-", b.reason)
+        for b in broken:
+            table.add_row(b.name, "-", f"{b.package} {b.version}", "[red]broken[/]", "-", "-")
+        for s in skipped:
+            table.add_row(s.name, "-", f"{s.package} {s.version}", "[dim]not loaded[/]", "-", "-")
         console.print(table)
+        for b in broken:  # whole, not squeezed into a column
+            console.print(f"[red]broken:[/] {escape(f'{b.name} ({b.package} {b.version}): {b.reason}')}",
+                          highlight=False, soft_wrap=True, emoji=False)
+        for s in skipped:
+            console.print(f"not loaded: {s.name} ({s.package} {s.version}): {s.reason}",
+                          highlight=False, soft_wrap=True, markup=False, emoji=False)
     if show_models:
         table = Table(title="models")
         for col in ("name", "plugins", "preset", "weights", "paper"):
@@ -283,6 +298,114 @@ def cmd_train(args: argparse.Namespace) -> None:
         console.print(f"exported {path} (sha256 {sha[:16]}…) and recorded it in the registry")
 
 
+def cmd_eval(args: argparse.Namespace) -> None:
+    from .build import ModelSpec
+    from .evaluate import ModelRequest, collect_sequences, evaluate, rich_progress, summary_table
+    specs = collect_sequences(args.data, args.frames, args.intra_period)
+    plugins = tuple(p.strip() for p in args.plugins.split(",") if p.strip())
+    request = ModelRequest(args.model, None if args.model else
+                           ModelSpec(plugins, args.preset, parse_options(args.option)), args.untrained)
+    model = open_from_args(args)
+    if not model.trained:
+        err_console.print(f"[yellow]warning: {describe_model(model)} runs on untrained weights; "
+                          f"its figures say nothing about the technique[/]")
+    qualities = str(args.quality) if args.quality is not None else args.qualities
+    with rich_progress(err_console, len(specs)) as progress:
+        report = evaluate(request, specs, qualities=qualities, mode=args.mode, workers=args.workers,
+                          progress=progress, model=model)
+    if report is None:  # a torchrun rank other than 0: rank 0 writes
+        return
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_json(output, report)
+    view = summary_table(report)
+    table = Table(title=view.title)
+    for col in view.columns:
+        table.add_column(col, justify="right")
+    for row in view.rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"wrote {output}: {len(specs)} sequences, mode {args.mode}, model size "
+                  f"{report['model_size']['bytes']} bytes ({report['model_size']['source']})")
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from .anchors import bench, check_codec, parse_qps
+    from .evaluate import collect_sequences, rich_progress, summary_table
+    codecs = [c.strip() for c in args.codecs.split(",") if c.strip()]
+    if not codecs:
+        raise ZooError("name at least one anchor codec, e.g. x264")
+    for codec in codecs:
+        check_codec(codec)
+    qps = parse_qps(args.qps)
+    specs = collect_sequences(args.data, args.frames, args.intra_period)
+    with rich_progress(err_console, len(specs) * len(codecs)) as progress:
+        reports = [bench(codec, specs, qps, args.preset, progress) for codec in codecs]
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if len(reports) == 1:
+        written = {output: reports[0]}
+    elif args.one_file:
+        written = {output: {"name": "anchors", "description": "zoo bench: " + ", ".join(codecs),
+                            "runs": reports}}
+    else:
+        written = {output.with_name(f"{output.stem}-{r['name']}{output.suffix or '.json'}"): r
+                   for r in reports}
+    for path, obj in written.items():
+        write_json(path, obj)
+    for report in reports:
+        view = summary_table(report)
+        table = Table(title=view.title)
+        for col in view.columns:
+            table.add_column(col, justify="right")
+        for row in view.rows:
+            table.add_row(*row)
+        console.print(table)
+    console.print("wrote " + ", ".join(str(p) for p in written))
+
+
+def cmd_ablate(args: argparse.Namespace) -> None:
+    from .ablate import ablate, notes, parse_rows, table_view, to_csv, to_markdown
+    from .evaluate import collect_sequences, rich_progress
+    rows = parse_rows(args.rows, args.models, args.preset, parse_options(args.option), args.untrained)
+    specs = collect_sequences(args.data, args.frames, args.intra_period)
+    anchors = [a.strip() for a in (args.anchors or "").split(",") if a.strip()]
+    if args.untrained:
+        err_console.print("[yellow]warning: untrained rows run on seeded random weights; "
+                          "their figures say nothing about the techniques[/]")
+    with rich_progress(err_console, len(specs) * len(rows)) as progress:
+        result = ablate(rows, specs, qualities=args.qualities, mode=args.mode, workers=args.workers,
+                        anchors=anchors, table_quality=args.table_quality,
+                        method=args.interpolation, progress=progress)
+    if result is None:  # a torchrun rank other than 0
+        return
+    prefix = Path(args.output)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    md, csv_path, json_path = (prefix.with_name(prefix.name + s) for s in (".md", ".csv", ".json"))
+    md.write_text(to_markdown(result))
+    csv_path.write_text(to_csv(result))
+    write_json(json_path, result)
+    if console.is_terminal:
+        view = table_view(result)
+        table = Table(title=view.title)
+        for col in view.columns:
+            table.add_column(col, justify="right")
+        for row in view.rows:
+            table.add_row(*row)
+        console.print(table)
+        for line in notes(result):
+            console.print(f"- {line}", highlight=False)
+    else:  # piped: the markdown, whole
+        console.print(to_markdown(result), markup=False, highlight=False, soft_wrap=True)
+    console.print(f"wrote {md}, {csv_path}, {json_path}")
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from .plot import plot
+    names = plot(args.results, args.output, args.title)
+    console.print(f"wrote {args.output}: {', '.join(names)}")
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Write JSON atomically (temp file + rename)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -348,6 +471,57 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=cmd_decode)
+    p = sub.add_parser("eval", help="evaluate a model on clips, folders or a DCVC dataset config")
+    add_model_args(p)
+    p.set_defaults(intra_period=None)
+    p.add_argument("--data", nargs="+", required=True,
+                   help="clip files, folders of clips, or a DCVC-style dataset config (.json)")
+    p.add_argument("--qualities", default="all", help="'all' or comma-separated quality indices")
+    p.add_argument("--mode", default="sequence", choices=("sequence", "pframe"))
+    p.add_argument("--workers", type=int, default=1, help="processes over sequences")
+    p.add_argument("-o", "--output", required=True, help="results JSON")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="conventional anchors (x264, x265) through PyAV")
+    p.add_argument("codecs", help="comma-separated: x264, x265")
+    p.add_argument("--data", nargs="+", required=True,
+                   help="clip files, folders of clips, or a DCVC-style dataset config (.json)")
+    p.add_argument("--preset", default="medium")
+    p.add_argument("--qps", default="22,27,32,37")
+    p.add_argument("--frames", type=int, default=None, help="code at most N frames")
+    p.add_argument("--intra-period", type=int, default=None, help="0: only the first frame is intra")
+    p.add_argument("--one-file", action="store_true", help="several codecs: one file holding all")
+    p.add_argument("-o", "--output", required=True,
+                   help="results JSON (several codecs: OUT-<codec>.json unless --one-file)")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("ablate", help="ablation table (Feng et al. Table 1 form) with BD-rates")
+    rows = p.add_mutually_exclusive_group(required=True)
+    rows.add_argument("--rows", help="plugin sets separated by ';', e.g. \"cmfr; cmfr,sff\"")
+    rows.add_argument("--models", help="comma-separated registry models")
+    p.add_argument("--preset", default="lite", choices=("lite", "full"))
+    p.add_argument("--option", action="append", default=[], metavar="PLUGIN.KEY=VALUE")
+    p.add_argument("--untrained", action="store_true",
+                   help="run models that have no trained weights, with seeded random weights")
+    p.add_argument("--data", nargs="+", required=True,
+                   help="clip files, folders of clips, or a DCVC-style dataset config (.json)")
+    p.add_argument("--qualities", default="all", help="'all' or comma-separated quality indices")
+    p.add_argument("--frames", type=int, default=None, help="code at most N frames")
+    p.add_argument("--intra-period", type=int, default=None, help="0: only the first frame is intra")
+    p.add_argument("--mode", default="pframe", choices=("sequence", "pframe"))
+    p.add_argument("--workers", type=int, default=1, help="processes over sequences")
+    p.add_argument("--anchors", help="comma-separated results files (e.g. from zoo bench)")
+    p.add_argument("--table-quality", type=int, default=None,
+                   help="the quality shown in the table (default: each row's highest)")
+    p.add_argument("--interpolation", default="pchip", choices=("pchip", "akima", "cubic"))
+    p.add_argument("-o", "--output", default="ablation", help="writes OUT.md, OUT.csv, OUT.json")
+    p.set_defaults(func=cmd_ablate)
+
+    p = sub.add_parser("plot", help="rate-distortion curves (PSNR and MS-SSIM) from results JSON")
+    p.add_argument("results", nargs="+")
+    p.add_argument("-o", "--output", required=True, help="image file, e.g. rd.png")
+    p.add_argument("--title")
+    p.set_defaults(func=cmd_plot)
     return parser
 
 

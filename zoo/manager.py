@@ -1,21 +1,32 @@
-"""Plugin discovery (entry points), activation and the mixing rules."""
+"""Plugin discovery (entry points), load control, activation and the mixing rules."""
 
 from __future__ import annotations
 
 import difflib
 import functools
 import importlib.metadata
+import os
+import re
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import pluggy
 
-from . import hookspecs
+from . import API_VERSION, hookspecs
 from .errors import ZooError
 from .plugin_info import PluginInfo
 
 ENTRY_POINT_GROUP = "codec_zoo"
+
+#: The distribution whose entry points are the built-in plugins.
+BUILTIN_PACKAGE = "codec-zoo"
+
+#: Load control, as pytest's ``PYTEST_DISABLE_PLUGIN_AUTOLOAD``, ``PYTEST_PLUGINS``
+#: and ``-p no:name``: comma-separated plugin (entry-point) or package names.
+DISABLE_AUTOLOAD_ENV = "ZOO_DISABLE_PLUGIN_AUTOLOAD"
+PLUGINS_ENV = "ZOO_PLUGINS"
+BLOCK_ENV = "ZOO_BLOCK_PLUGINS"
 
 #: The slots, in dataflow order, as named by the hookspecs (``zoo_<slot>``).
 SLOTS = ("motion_estimation", "motion_coding", "motion_refinement", "temporal_context",
@@ -45,6 +56,82 @@ class Broken:
     name: str
     package: str
     reason: str
+    version: str = "?"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An installed plugin that the load policy left out, and why."""
+
+    name: str
+    package: str
+    version: str
+    reason: str
+
+
+class PluginError(Exception):
+    """A plugin does not fit the plugin API (its message is the reason shown)."""
+
+
+def _names(text: str | None) -> frozenset[str]:
+    return frozenset(n.strip() for n in (text or "").split(",") if n.strip())
+
+
+def _package_key(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _named(names: Iterable[str], plugin: str, package: str) -> bool:
+    return any(n == plugin or _package_key(n) == _package_key(package) for n in names)
+
+
+@dataclass(frozen=True)
+class LoadPolicy:
+    """Which installed plugins load.
+
+    Built-ins (entry points of ``codec-zoo`` itself) always do unless
+    ``blocked``; third-party ones do when ``autoload`` is on and ``only`` is
+    None, or when ``only`` names them. Names are plugin or package names.
+    """
+
+    autoload: bool = True
+    only: frozenset[str] | None = None
+    blocked: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "LoadPolicy":
+        """From ``ZOO_DISABLE_PLUGIN_AUTOLOAD``, ``ZOO_PLUGINS`` and ``ZOO_BLOCK_PLUGINS``."""
+        env = os.environ if env is None else env
+        disabled = env.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() not in ("", "0", "false", "no")
+        return cls(autoload=not disabled, only=_names(env.get(PLUGINS_ENV)) or None,
+                   blocked=_names(env.get(BLOCK_ENV)))
+
+    def skip_reason(self, name: str, package: str) -> str | None:
+        """Why plugin ``name`` of ``package`` is left out; None if it loads."""
+        if _named(self.blocked, name, package):
+            return f"blocked by {BLOCK_ENV}"
+        if (_package_key(package) == BUILTIN_PACKAGE or (self.autoload and self.only is None)
+                or _named(self.only or (), name, package)):
+            return None
+        if self.only is not None:
+            return f"not named in {PLUGINS_ENV}"
+        return f"autoload disabled by {DISABLE_AUTOLOAD_ENV}"
+
+
+def _reason(e: Exception) -> str:
+    if isinstance(e, PluginError):
+        return str(e)
+    text = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _dry_register(name: str, **fields: Any) -> None:
+    """Stands in for the registry's ``register`` while a plugin is checked."""
+    if not isinstance(name, str) or not name:
+        raise PluginError(f"zoo_register_models registered a model named {name!r}")
+    plugins = fields.get("plugins", ())
+    if isinstance(plugins, str) or not all(isinstance(p, str) for p in plugins):
+        raise PluginError(f"zoo_register_models: model {name!r} needs plugins=[names]")
 
 
 class Zoo:
@@ -55,33 +142,83 @@ class Zoo:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, Plugin] = {}
         self.broken: list[Broken] = []
+        self.skipped: list[Skipped] = []
+        self.policy: LoadPolicy | None = None  #: set when discovered from entry points
 
     @classmethod
-    @functools.cache
-    def load(cls) -> "Zoo":
+    def load(cls, fresh: bool = False) -> "Zoo":
+        """The installed plugins the environment lets load (see :class:`LoadPolicy`).
+
+        Cached per policy, so a changed environment takes effect; ``fresh``
+        reads the entry points again (e.g. after installing a package).
+        """
+        if fresh:
+            _discover.cache_clear()
+        return _discover(cls, LoadPolicy.from_env())
+
+    @classmethod
+    def discover(cls, policy: LoadPolicy = LoadPolicy()) -> "Zoo":
+        """A new zoo of the ``codec_zoo`` entry points that ``policy`` lets load."""
         zoo = cls()
+        zoo.policy = policy
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            dist = ep.dist
-            zoo.add(ep.name, ep.load, dist.name if dist else "?", dist.version if dist else "?")
+            package, version = (ep.dist.name, ep.dist.version) if ep.dist else ("?", "?")
+            reason = policy.skip_reason(ep.name, package)
+            taken = zoo.plugins.get(ep.name)
+            if reason:
+                zoo.skipped.append(Skipped(ep.name, package, version, reason))
+            elif taken:
+                zoo.broken.append(Broken(ep.name, package, f"name taken by package {taken.package}",
+                                         version))
+            else:
+                zoo.add(ep.name, ep.load, package, version)
+        known = [*zoo.plugins.values(), *zoo.broken, *zoo.skipped]
+        for name in sorted(policy.only or ()):
+            if not any(_named([name], p.name, p.package) for p in known):
+                zoo.broken.append(Broken(name, "?", f"named in {PLUGINS_ENV} but not installed"))
         return zoo
 
     def add(self, name: str, load: Any, package: str = "?", version: str = "?") -> Plugin | None:
-        """Register one plugin; a failure is recorded in ``broken``, not raised."""
+        """Register one plugin; a failure is recorded in ``broken``, not raised.
+
+        Failures: the import fails, a hook's arguments do not match its spec
+        (pluggy's validation), a hook is unknown to this plugin API, the plugin
+        declares another API version, or describing or registering it raises.
+        """
         if name in self.plugins:
             return self.plugins[name]
+        module = None
         try:
             module = load() if callable(load) and not isinstance(load, ModuleType) else load
             self.pm.register(module, name=name)
+            plugin = self._inspect(name, module, package, version)
         except Exception as e:  # a broken plugin must not break the zoo
-            self.broken.append(Broken(name, package, f"{type(e).__name__}: {e}".splitlines()[0]))
+            if module is not None and self.pm.get_name(module) == name:
+                self.pm.unregister(module)
+            self.broken.append(Broken(name, package, _reason(e), version))
             return None
-        infos = self.pm.subset_hook_caller("zoo_describe", self._others(module))()
-        info = infos[0] if infos else PluginInfo(summary="")
-        slots = tuple(s for s in SLOTS if any(
-            impl.plugin is module for impl in getattr(self.pm.hook, f"zoo_{s}").get_hookimpls()))
-        plugin = Plugin(name, info, slots, package, version, module)
         self.plugins[name] = plugin
         return plugin
+
+    def _inspect(self, name: str, module: Any, package: str, version: str) -> Plugin:
+        """Check a registered plugin against the plugin API; describe it."""
+        unknown = [c.name for c in self.pm.get_hookcallers(module) or () if not c.has_spec()
+                   and any(i.plugin is module and not i.optionalhook for i in c.get_hookimpls())]
+        if unknown:
+            raise PluginError(f"unknown hook {unknown[0]} (plugin API version {API_VERSION} "
+                              f"has no such hook)")
+        infos = self.pm.subset_hook_caller("zoo_describe", self._others(module))()
+        info = infos[0] if infos else PluginInfo(summary="")
+        if not isinstance(info, PluginInfo):
+            raise PluginError(f"zoo_describe returned {type(info).__name__}, not a PluginInfo")
+        if info.api is not None and info.api != API_VERSION:
+            raise PluginError(f"written for plugin API version {info.api}; this codec-zoo "
+                              f"has version {API_VERSION}")
+        self.pm.subset_hook_caller("zoo_register_models", self._others(module))(
+            register=_dry_register)
+        slots = tuple(s for s in SLOTS if any(
+            impl.plugin is module for impl in getattr(self.pm.hook, f"zoo_{s}").get_hookimpls()))
+        return Plugin(name, info, slots, package, version, module)
 
     def _others(self, module: Any) -> list[Any]:
         return [p for p in self.pm.get_plugins() if p is not module]
@@ -105,7 +242,19 @@ class Zoo:
             if default and default not in active:
                 active.append(default)
         _check_rules(requested, active)
+        if self.policy is not None:
+            self._check_filled(active)
         return Selection(self, tuple(requested), tuple(active))
+
+    def _check_filled(self, active: Sequence[Plugin]) -> None:
+        """Every slot of a model not composed of others needs a plugin (a default may be blocked)."""
+        if any("compose" in p.slots for p in active):
+            return
+        for slot in SLOTS:
+            if slot != "compose" and not any(slot in p.slots for p in active):
+                missing = [*(b.name for b in self.broken), *(s.name for s in self.skipped)]
+                hint = f" (not loaded: {', '.join(missing)})" if missing else ""
+                raise ZooError(f"no active plugin fills slot {slot}{hint}")
 
     def get(self, name: str) -> Plugin:
         if name in self.plugins:
@@ -113,6 +262,9 @@ class Zoo:
         broken = next((b for b in self.broken if b.name == name), None)
         if broken:
             raise ZooError(f"plugin {name!r} is broken: {broken.reason}")
+        skipped = next((s for s in self.skipped if s.name == name), None)
+        if skipped:
+            raise ZooError(f"plugin {name!r} is not loaded: {skipped.reason}")
         close = difflib.get_close_matches(name, list(self.plugins), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ZooError(f"unknown plugin {name!r}{hint}")
@@ -132,6 +284,11 @@ def _check_rules(requested: Iterable[Plugin], active: Sequence[Plugin]) -> None:
             if clash:
                 raise ZooError(f"plugin {plugin.name!r} excludes {sorted(clash)[0]!r} "
                                f"(from {other.name!r})")
+
+
+@functools.cache
+def _discover(cls: type[Zoo], policy: LoadPolicy) -> Zoo:
+    return cls.discover(policy)
 
 
 @dataclass(frozen=True)
