@@ -5,9 +5,9 @@ Each stage trains some slot modules with the rest frozen, on its own loss:
 =============  ==============================  =========================================
 stage          trains                          loss
 =============  ==============================  =========================================
-motion         motion_estimation               EPE on synthetic motion + warping MSE on clips
-motion-coding  motion_coding                   R_motion + λ·MSE(warp(ref, floŵ), x)
 intra          intra_coding                    R_intra + λ·d(x, x̂)
+motion         motion_estimation               EPE on synthetic motion + warping MSE on clips
+motion-coding  motion_coding                   R_motion + λ·MSE(warp(ref, floŵ), ref = x_prev)
 residual       refinement, context, residual   R_motion + R_residual + λ·d(x, x̂)
 joint          every P-frame slot              R_motion + R_residual + λ·d(x, x̂)
 post-filter    post_filter                     d(x, x̂) with the codec frozen
@@ -15,8 +15,9 @@ multi-frame    every P-frame slot              the joint loss over cascaded P-fr
 =============  ==============================  =========================================
 
 R is in bits per pixel, λ the quality's lambda (a random quality per step, so
-one model learns every quality), d is 255²·MSE or (1 − MS-SSIM). P-frame
-stages code against the model's own intra reconstruction of the previous frame.
+one model learns every quality), d is 255²·MSE or (1 − MS-SSIM). The residual
+and later stages code against the model's own intra reconstruction of the
+previous frame; motion coding warps the original previous frame.
 """
 
 from __future__ import annotations
@@ -57,9 +58,9 @@ class Stage:
 
 
 STAGES = {s.name: s for s in (
+    Stage("intra", ("intra_coding",), 1, 5e-4),
     Stage("motion", ("motion_estimation",), 2, 5e-4),
     Stage("motion-coding", ("motion_coding",), 2, 5e-4),
-    Stage("intra", ("intra_coding",), 1, 5e-4),
     Stage("residual", ("motion_refinement", "temporal_context", "residual_domain"), 2, 5e-4),
     Stage("joint", P_SLOTS, 2, 1e-4),
     Stage("post-filter", ("post_filter",), 2, 2e-4),
@@ -103,14 +104,14 @@ class StageLoss(nn.Module):
             out = codec.intra_forward(frames[:, 0], q)
             rate = bpp(out["likelihoods"]["intra"], pixels)
             return self._rd(rate, frames[:, 0], out["x_hat"], q)
-        ref = self._reference(frames[:, 0], q)
         if name == "motion-coding":
-            x = frames[:, 1]
+            ref, x = frames[:, 0], frames[:, 1]
             with torch.no_grad():
-                estimate = codec.motion_estimation(x, ref.frame)
+                estimate = codec.motion_estimation(x, ref)
             out = codec.motion_coding(estimate, q)
             rate = bpp(out["likelihoods"], pixels)
-            return self._rd(rate, x, warp(ref.frame, out["x_hat"]), q)
+            return self._rd(rate, x, warp(ref, out["x_hat"]), q)
+        ref = self._reference(frames[:, 0], q)
         losses, stats = [], []
         for t in range(1, frames.shape[1]):
             x = frames[:, t]
