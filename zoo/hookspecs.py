@@ -52,8 +52,8 @@ def zoo_register_models(register: Callable[..., None]) -> None:
     """Contribute named models to the registry.
 
     Call ``register(name, plugins=[...], preset="lite", options={}, weights=None,
-    sha256=None, paper="", description="")``; ``weights`` is a path relative
-    to the calling plugin's package.
+    sha256=None, paper="", description="")``; ``weights`` is an absolute path,
+    e.g. ``Path(__file__).parent / "weights" / "model.safetensors"``.
     """
 
 

@@ -247,7 +247,7 @@ class Zoo:
         return Selection(self, tuple(requested), tuple(active))
 
     def _check_filled(self, active: Sequence[Plugin]) -> None:
-        """Every slot of a model not composed of others needs a plugin (a default may be blocked)."""
+        """A model not composed of others needs every slot filled (a default may be blocked)."""
         if any("compose" in p.slots for p in active):
             return
         for slot in SLOTS:

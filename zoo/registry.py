@@ -76,7 +76,7 @@ def load_registry(zoo: Zoo | None = None, path: Path | None = None) -> dict[str,
         caller = zoo.pm.subset_hook_caller("zoo_register_models", zoo._others(plugin.module))
 
         def register(name: str, _source: str = plugin.name, **fields: Any) -> None:
-            models.setdefault(name, _entry(name, _source, Path("/"), **fields))
+            models.setdefault(name, _entry(name, _source, Path("/"), **fields))  # absolute paths
 
         caller(register=register)
     return models
