@@ -18,12 +18,13 @@ from torch import Tensor, nn
 
 from zoo.config import Config
 from zoo.hookspecs import hookimpl
-from zoo.layers import ContextualAnalysis, ContextualSynthesis, feature_extractor, frame_generator
+from zoo.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
+                        feature_extractor, frame_generator)
 from zoo.plugin_info import PluginInfo
-from zoo.slots import Context, EntropyFactory, FusionFactory, Reference, ResidualDomain, Strings
+from zoo.slots import Context, EntropyFactory, FusionFactory
 
 
-class MaskedFeatureResidualCoding(ResidualDomain):
+class MaskedFeatureResidualCoding(LatentResidualCoder):
     """Codes ``f - m * f̄`` conditioned on the context; ``f̂ = r̂ + m * f̄`` is propagated.
 
     ``f`` are the target frame's features and ``f̄`` the predicted features,
@@ -41,32 +42,17 @@ class MaskedFeatureResidualCoding(ResidualDomain):
         self.generator = frame_generator(c, c)
         self.entropy = entropy(m)
 
-    def _masked_prediction(self, ctx: Context) -> Tensor:
+    def prepare(self, ctx: Context) -> Tensor:
+        """The masked predicted features, m * f̄."""
         mask = self.mask(torch.cat((ctx.prediction, ctx.features[0]), dim=1))
         return mask * ctx.features[0]
 
-    def _encode(self, x: Tensor, ctx: Context, masked: Tensor) -> Tensor:
+    def analyse(self, x: Tensor, ctx: Context, masked: Tensor) -> Tensor:
         return self.analysis(self.extract(x) - masked, ctx.features, self.fusion)
 
-    def _decode(self, y_hat: Tensor, ctx: Context, masked: Tensor) -> tuple[Tensor, Tensor]:
+    def synthesise(self, y_hat: Tensor, ctx: Context, masked: Tensor) -> tuple[Tensor, Tensor]:
         feature = self.synthesis(y_hat, ctx.features, self.fusion) + masked
         return self.generator(feature), feature
-
-    def forward(self, x: Tensor, ctx: Context, ref: Reference, q: int) -> dict:
-        masked = self._masked_prediction(ctx)
-        out = self.entropy(self._encode(x, ctx, masked), q)
-        x_hat, feature = self._decode(out["y_hat"], ctx, masked)
-        return {"x_hat": x_hat, "likelihoods": out["likelihoods"], "feature": feature}
-
-    def compress(self, x: Tensor, ctx: Context, ref: Reference, q: int):
-        masked = self._masked_prediction(ctx)
-        strings, y_hat = self.entropy.compress(self._encode(x, ctx, masked), q)
-        return (strings, *self._decode(y_hat, ctx, masked))
-
-    def decompress(self, strings: Strings, ctx: Context, ref: Reference, q: int):
-        h, w = ref.frame.shape[-2:]
-        y_hat = self.entropy.decompress(strings, (h // 16, w // 16), q)
-        return self._decode(y_hat, ctx, self._masked_prediction(ctx))
 
 
 @hookimpl

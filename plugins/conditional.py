@@ -14,12 +14,12 @@ from torch import Tensor, nn
 
 from zoo.config import Config
 from zoo.hookspecs import hookimpl
-from zoo.layers import ContextualAnalysis, ContextualSynthesis, frame_generator
+from zoo.layers import ContextualAnalysis, ContextualSynthesis, LatentResidualCoder, frame_generator
 from zoo.plugin_info import PluginInfo
-from zoo.slots import Context, EntropyFactory, FusionFactory, Reference, ResidualDomain, Strings
+from zoo.slots import Context, EntropyFactory, FusionFactory
 
 
-class ConditionalCoding(ResidualDomain):
+class ConditionalCoding(LatentResidualCoder):
     def __init__(self, config: Config, entropy: EntropyFactory, fusion: FusionFactory) -> None:
         super().__init__()
         c, m = config.channels, config.latent_channels
@@ -29,22 +29,12 @@ class ConditionalCoding(ResidualDomain):
         self.generator = frame_generator(2 * c, c)
         self.entropy = entropy(m)
 
-    def _decode(self, y_hat: Tensor, ctx: Context) -> tuple[Tensor, Tensor]:
+    def analyse(self, x: Tensor, ctx: Context, prepared: None) -> Tensor:
+        return self.analysis(x, ctx.features, self.fusion)
+
+    def synthesise(self, y_hat: Tensor, ctx: Context, prepared: None) -> tuple[Tensor, Tensor]:
         feature = self.synthesis(y_hat, ctx.features, self.fusion)
         return self.generator(torch.cat((feature, ctx.features[0]), dim=1)), feature
-
-    def forward(self, x: Tensor, ctx: Context, ref: Reference, q: int) -> dict:
-        out = self.entropy(self.analysis(x, ctx.features, self.fusion), q)
-        x_hat, feature = self._decode(out["y_hat"], ctx)
-        return {"x_hat": x_hat, "likelihoods": out["likelihoods"], "feature": feature}
-
-    def compress(self, x: Tensor, ctx: Context, ref: Reference, q: int):
-        strings, y_hat = self.entropy.compress(self.analysis(x, ctx.features, self.fusion), q)
-        return (strings, *self._decode(y_hat, ctx))
-
-    def decompress(self, strings: Strings, ctx: Context, ref: Reference, q: int):
-        h, w = ref.frame.shape[-2:]
-        return self._decode(self.entropy.decompress(strings, (h // 16, w // 16), q), ctx)
 
 
 @hookimpl(trylast=True)

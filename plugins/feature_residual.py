@@ -14,12 +14,13 @@ from torch import Tensor, nn
 
 from zoo.config import Config
 from zoo.hookspecs import hookimpl
-from zoo.layers import ContextualAnalysis, ContextualSynthesis, feature_extractor, frame_generator
+from zoo.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
+                        feature_extractor, frame_generator)
 from zoo.plugin_info import PluginInfo
-from zoo.slots import Context, EntropyFactory, Reference, ResidualDomain, Strings
+from zoo.slots import Context, EntropyFactory
 
 
-class FeatureResidual(ResidualDomain):
+class FeatureResidual(LatentResidualCoder):
     def __init__(self, config: Config, entropy: EntropyFactory) -> None:
         super().__init__()
         c, m = config.channels, config.latent_channels
@@ -29,24 +30,15 @@ class FeatureResidual(ResidualDomain):
         self.generator = frame_generator(c, c)
         self.entropy = entropy(m)
 
-    def _decode(self, y_hat: Tensor, predicted: Tensor) -> Tensor:
-        return self.generator(predicted + self.synthesis(y_hat))
+    def prepare(self, ctx: Context) -> Tensor:
+        """The predicted features, E(x̄)."""
+        return self.extract(ctx.prediction)
 
-    def forward(self, x: Tensor, ctx: Context, ref: Reference, q: int) -> dict:
-        predicted = self.extract(ctx.prediction)
-        out = self.entropy(self.analysis(self.extract(x) - predicted), q)
-        return {"x_hat": self._decode(out["y_hat"], predicted), "likelihoods": out["likelihoods"],
-                "feature": None}
+    def analyse(self, x: Tensor, ctx: Context, predicted: Tensor) -> Tensor:
+        return self.analysis(self.extract(x) - predicted)
 
-    def compress(self, x: Tensor, ctx: Context, ref: Reference, q: int):
-        predicted = self.extract(ctx.prediction)
-        strings, y_hat = self.entropy.compress(self.analysis(self.extract(x) - predicted), q)
-        return strings, self._decode(y_hat, predicted), None
-
-    def decompress(self, strings: Strings, ctx: Context, ref: Reference, q: int):
-        h, w = ref.frame.shape[-2:]
-        y_hat = self.entropy.decompress(strings, (h // 16, w // 16), q)
-        return self._decode(y_hat, self.extract(ctx.prediction)), None
+    def synthesise(self, y_hat: Tensor, ctx: Context, predicted: Tensor) -> tuple[Tensor, None]:
+        return self.generator(predicted + self.synthesis(y_hat)), None
 
 
 @hookimpl

@@ -20,12 +20,12 @@ from torch import Tensor, nn
 
 from zoo.config import Config
 from zoo.hookspecs import hookimpl
-from zoo.layers import ContextualAnalysis, ContextualSynthesis, frame_generator
+from zoo.layers import ContextualAnalysis, ContextualSynthesis, LatentResidualCoder, frame_generator
 from zoo.plugin_info import PluginInfo
-from zoo.slots import Context, EntropyFactory, FusionFactory, Reference, ResidualDomain, Strings
+from zoo.slots import Context, EntropyFactory, FusionFactory
 
 
-class MaskedResidualCoding(ResidualDomain):
+class MaskedResidualCoding(LatentResidualCoder):
     """Codes ``x - m * x̄`` conditioned on the context; ``x̂ = r̂ + m * x̄``."""
 
     def __init__(self, config: Config, entropy: EntropyFactory, fusion: FusionFactory) -> None:
@@ -38,33 +38,18 @@ class MaskedResidualCoding(ResidualDomain):
         self.generator = frame_generator(2 * c, c)
         self.entropy = entropy(m)
 
-    def _masked_prediction(self, ctx: Context) -> Tensor:
+    def prepare(self, ctx: Context) -> Tensor:
+        """The masked prediction, m * x̄."""
         mask = self.mask(torch.cat((ctx.prediction, ctx.features[0]), dim=1))
         return mask * ctx.prediction
 
-    def _encode(self, x: Tensor, ctx: Context, masked: Tensor) -> Tensor:
+    def analyse(self, x: Tensor, ctx: Context, masked: Tensor) -> Tensor:
         return self.analysis(x - masked, ctx.features, self.fusion)
 
-    def _decode(self, y_hat: Tensor, ctx: Context, masked: Tensor) -> tuple[Tensor, None]:
+    def synthesise(self, y_hat: Tensor, ctx: Context, masked: Tensor) -> tuple[Tensor, None]:
         feature = self.synthesis(y_hat, ctx.features, self.fusion)
         residual = self.generator(torch.cat((feature, ctx.features[0]), dim=1))
         return residual + masked, None
-
-    def forward(self, x: Tensor, ctx: Context, ref: Reference, q: int) -> dict:
-        masked = self._masked_prediction(ctx)
-        out = self.entropy(self._encode(x, ctx, masked), q)
-        x_hat, feature = self._decode(out["y_hat"], ctx, masked)
-        return {"x_hat": x_hat, "likelihoods": out["likelihoods"], "feature": feature}
-
-    def compress(self, x: Tensor, ctx: Context, ref: Reference, q: int):
-        masked = self._masked_prediction(ctx)
-        strings, y_hat = self.entropy.compress(self._encode(x, ctx, masked), q)
-        return (strings, *self._decode(y_hat, ctx, masked))
-
-    def decompress(self, strings: Strings, ctx: Context, ref: Reference, q: int):
-        h, w = ref.frame.shape[-2:]
-        y_hat = self.entropy.decompress(strings, (h // 16, w // 16), q)
-        return self._decode(y_hat, ctx, self._masked_prediction(ctx))
 
 
 @hookimpl

@@ -14,29 +14,24 @@ from torch import Tensor, nn
 
 from zoo.config import Config
 from zoo.hookspecs import hookimpl
-from zoo.layers import TransformCoder, gdn_analysis, gdn_synthesis
+from zoo.layers import LatentResidualCoder, gdn_analysis, gdn_synthesis
 from zoo.plugin_info import PluginInfo
-from zoo.slots import Context, EntropyFactory, Reference, ResidualDomain, Strings
+from zoo.slots import Context, EntropyFactory
 
 
-class PixelResidual(ResidualDomain):
+class PixelResidual(LatentResidualCoder):
     def __init__(self, config: Config, entropy: EntropyFactory) -> None:
         super().__init__()
         n, m = config.pick(lite=64, full=128), config.latent_channels
-        self.coder = TransformCoder(gdn_analysis(3, n, m), gdn_synthesis(m, n, 3), entropy(m))
+        self.g_a = gdn_analysis(3, n, m)
+        self.g_s = gdn_synthesis(m, n, 3)
+        self.entropy = entropy(m)
 
-    def forward(self, x: Tensor, ctx: Context, ref: Reference, q: int) -> dict:
-        out = self.coder(x - ctx.prediction, q)
-        return {"x_hat": ctx.prediction + out["x_hat"], "likelihoods": out["likelihoods"],
-                "feature": None}
+    def analyse(self, x: Tensor, ctx: Context, prepared: None) -> Tensor:
+        return self.g_a(x - ctx.prediction)
 
-    def compress(self, x: Tensor, ctx: Context, ref: Reference, q: int):
-        strings, r_hat = self.coder.compress(x - ctx.prediction, q)
-        return strings, ctx.prediction + r_hat, None
-
-    def decompress(self, strings: Strings, ctx: Context, ref: Reference, q: int):
-        r_hat = self.coder.decompress(strings, tuple(ref.frame.shape[-2:]), q)
-        return ctx.prediction + r_hat, None
+    def synthesise(self, y_hat: Tensor, ctx: Context, prepared: None) -> tuple[Tensor, None]:
+        return ctx.prediction + self.g_s(y_hat), None
 
 
 @hookimpl

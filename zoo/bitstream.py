@@ -42,13 +42,12 @@ import json
 import os
 import re
 import struct
-import uuid
 import zlib
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 from typing import Sequence
 
+from zoo.atomic import write_bytes
 from zoo.errors import ZooError
 from zoo.slots import Payload
 
@@ -298,19 +297,8 @@ def record_sizes(data: bytes) -> list[int]:
 def write(path: str | os.PathLike[str], header: Header, records: Sequence[FrameRecord]) -> int:
     """Write a stream atomically (temp file + rename); return the bytes written."""
     data = dumps(header, records)
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_bytes(path, data)
     except OSError as e:
         raise ZooError(f"cannot write {path}: {e.strerror or e}") from None
     return len(data)

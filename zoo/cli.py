@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import os
 import sys
-import tempfile
 import time
 import warnings
 from contextlib import contextmanager
@@ -366,6 +364,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 def cmd_ablate(args: argparse.Namespace) -> None:
     from .ablate import ablate, notes, parse_rows, table_view, to_csv, to_markdown
+    from .atomic import write_text
     from .evaluate import collect_sequences, rich_progress
     rows = parse_rows(args.rows, args.models, args.preset, parse_options(args.option), args.untrained)
     specs = collect_sequences(args.data, args.frames, args.intra_period)
@@ -382,8 +381,8 @@ def cmd_ablate(args: argparse.Namespace) -> None:
     prefix = Path(args.output)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     md, csv_path, json_path = (prefix.with_name(prefix.name + s) for s in (".md", ".csv", ".json"))
-    md.write_text(to_markdown(result))
-    csv_path.write_text(to_csv(result))
+    write_text(md, to_markdown(result))
+    write_text(csv_path, to_csv(result))
     write_json(json_path, result)
     if console.is_terminal:
         view = table_view(result)
@@ -408,15 +407,9 @@ def cmd_plot(args: argparse.Namespace) -> None:
 
 def write_json(path: Path, obj: Any) -> None:
     """Write JSON atomically (temp file + rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, allow_nan=True)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from .atomic import atomic_write
+    with atomic_write(path, "w") as f:
+        json.dump(obj, f, indent=1, allow_nan=True)
 
 
 # ------------------------------------------------------------------ entry point

@@ -8,13 +8,15 @@ context enters (none for non-conditional coding).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from compressai.layers import GDN, ResidualBlock, conv3x3
 from compressai.models.utils import conv, deconv
 from torch import Tensor, nn
 
-from .slots import Fusion
+from .slots import Context, Fusion, Reference, ResidualDomain
 
 LEVELS = 3  #: fusion points, at scales 1, 1/2, 1/4
 
@@ -118,3 +120,42 @@ class TransformCoder(nn.Module):
 
     def decompress(self, strings: list[bytes], size: tuple[int, int], q: int) -> Tensor:
         return self.g_s(self.entropy.decompress(strings, (size[0] // 16, size[1] // 16), q))
+
+
+class LatentResidualCoder(ResidualDomain):
+    """A residual domain that codes one latent at 1/16 through ``self.entropy``.
+
+    Subclasses say what is coded and how the frame is rebuilt:
+    ``prepare(ctx)`` derives what both sides compute from the context (e.g. a
+    masked prediction), ``analyse(x, ctx, prepared) -> y`` and
+    ``synthesise(y_hat, ctx, prepared) -> (x_hat, feature)``. Forward, compress
+    and decompress follow, and the encoder's reconstruction is the decoder's by
+    construction.
+    """
+
+    entropy: nn.Module
+
+    def prepare(self, ctx: Context) -> Any:
+        return None
+
+    def analyse(self, x: Tensor, ctx: Context, prepared: Any) -> Tensor:
+        raise NotImplementedError
+
+    def synthesise(self, y_hat: Tensor, ctx: Context, prepared: Any) -> tuple[Tensor, Tensor | None]:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, ctx: Context, ref: Reference, q: int) -> dict:
+        prepared = self.prepare(ctx)
+        out = self.entropy(self.analyse(x, ctx, prepared), q)
+        x_hat, feature = self.synthesise(out["y_hat"], ctx, prepared)
+        return {"x_hat": x_hat, "likelihoods": out["likelihoods"], "feature": feature}
+
+    def compress(self, x: Tensor, ctx: Context, ref: Reference, q: int):
+        prepared = self.prepare(ctx)
+        strings, y_hat = self.entropy.compress(self.analyse(x, ctx, prepared), q)
+        return (strings, *self.synthesise(y_hat, ctx, prepared))
+
+    def decompress(self, strings: list[bytes], ctx: Context, ref: Reference, q: int):
+        h, w = ref.frame.shape[-2:]
+        y_hat = self.entropy.decompress(strings, (h // 16, w // 16), q)
+        return self.synthesise(y_hat, ctx, self.prepare(ctx))

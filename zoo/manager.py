@@ -32,6 +32,9 @@ BLOCK_ENV = "ZOO_BLOCK_PLUGINS"
 SLOTS = ("motion_estimation", "motion_coding", "motion_refinement", "temporal_context",
          "residual_domain", "fusion", "entropy_model", "post_filter", "intra_coding", "compose")
 
+#: Attribute set on every slot module :meth:`Selection.build` returns: ``(plugin, slot)``.
+PLUGIN_TAG = "zoo_plugin"
+
 
 @dataclass(frozen=True)
 class Plugin:
@@ -321,4 +324,8 @@ class Selection:
                            f"{type(e).__name__}: {e}".splitlines()[0]) from e
         if module is None:
             raise ZooError(f"plugin {plugin.name!r} returned nothing for slot {slot}")
+        try:  # so that an error while it runs can name it (zoo.sequence.plugin_in)
+            setattr(module, PLUGIN_TAG, (plugin.name, slot))
+        except (AttributeError, TypeError):
+            pass
         return module

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from .atomic import atomic_write
 from .errors import ZooError
 from .evaluate import load_runs
 
@@ -64,7 +65,9 @@ def plot(paths: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str]
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fig.savefig(output, dpi=120)
+        # a temporary file renamed into place; the format from the real name
+        with atomic_write(output) as f:
+            fig.savefig(f, dpi=120, format=output.suffix[1:].lower() or None)
     except (OSError, ValueError) as e:
         raise ZooError(f"{output}: cannot write the plot: {e}") from e
     finally:

@@ -9,12 +9,12 @@ import math
 import os
 import re
 import sys
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .atomic import write_text
 from .build import ModelSpec
 from .errors import ZooError
 from .manager import Zoo
@@ -138,8 +138,4 @@ def update_registry(name: str, fields: dict[str, Any], path: Path | None = None)
                    if line.startswith("#"))
     body = "\n".join(f"[models.{_toml_key(n)}]\n" + "".join(
         f"{_toml_key(k)} = {_toml_value(v)}\n" for k, v in m.items()) for n, m in table.items())
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(head + "\n" + body)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_text(path, head + "\n" + body)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ import torch.nn.functional as F
 from pytorch_msssim import ms_ssim
 from torch import Tensor, nn
 
+from .atomic import atomic_write
 from .build import ModelSpec, build_codec
 from .datasets import ClipDataset, SyntheticMotion, load_stills, training_files, worker_seed
 from .errors import ZooError
@@ -154,14 +154,8 @@ class TrainOptions:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        torch.save(obj, f)
 
 
 def load_matching(codec: nn.Module, path: Path) -> list[str]:

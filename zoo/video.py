@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .atomic import atomic_write, temp_path
 from .color import rgb_to_yuv420, yuv420_to_rgb
 from .errors import ZooError
 
@@ -240,25 +240,15 @@ def _checked_frames(clip: Clip) -> Iterator[Planes]:
         yield planes
 
 
-def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-
-
 @contextmanager
 def _atomic_file(path: Path) -> Iterator[BinaryIO]:
     """A new file beside ``path``, renamed onto it if the block succeeds, else deleted."""
-    tmp = _temp_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as f:
+        with atomic_write(path) as f:
             yield f
-        os.replace(tmp, path)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise ZooError(f"{path}: cannot write: {e.strerror or e}") from e
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_y4m(path: PathLike, clip: Clip) -> None:
@@ -290,14 +280,14 @@ def write_png_dir(path: PathLike, clip: Clip) -> None:
     path = Path(path)
     if path.exists() and not (path.is_dir() and all(_FRAME_PNG.fullmatch(p.name) for p in path.iterdir())):
         raise ZooError(f"{path}: exists and is not a directory of frame_*.png files; not overwriting it")
-    tmp = _temp_path(path)
+    tmp = temp_path(path)
     try:
         tmp.mkdir(parents=True)
         for i, planes in enumerate(_checked_frames(clip)):
             rgb = (yuv420_to_rgb(*planes)[0] * 255.0).round().to(torch.uint8)
             Image.fromarray(rgb.permute(1, 2, 0).numpy()).save(tmp / f"frame_{i:05d}.png")
         if path.exists():
-            old = _temp_path(path)
+            old = temp_path(path)
             os.replace(path, old)
             os.replace(tmp, path)
             shutil.rmtree(old)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import safetensors.torch
-import torch
 from torch import nn
 
+from .atomic import atomic_path
 from .errors import ZooError
 
 
@@ -57,13 +55,6 @@ def save_weights(module: nn.Module, path: Path, half: bool = False) -> str:
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
              for k, v in module.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        safetensors.torch.save_file(state, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        safetensors.torch.save_file(state, str(tmp))
     return sha256_file(path)
