@@ -265,6 +265,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise ZooError(f"unknown stage {unknown[0]!r} (stages: {', '.join(STAGES)})")
+    if args.crop <= 0 or args.crop % 64:
+        raise ZooError(f"--crop {args.crop}: crops must be a positive multiple of 64")
     if args.export and not entry:
         raise ZooError("--export needs --model: weights belong to a registry model")
     opts = TrainOptions(spec=spec, name=name, stages=stages, iterations=parse_iterations(args.iterations),
@@ -399,6 +401,34 @@ def cmd_ablate(args: argparse.Namespace) -> None:
     console.print(f"wrote {md}, {csv_path}, {json_path}")
 
 
+def cmd_speed(args: argparse.Namespace) -> None:
+    from .speed import COLUMNS, Options, benchmark, load_report, notes, rows, write_report
+    opts = Options(models=args.models, sizes=args.sizes, device=args.device, frames=args.frames,
+                   warmup=args.warmup, threads=args.threads, compile=args.compile,
+                   channels_last=args.channels_last, trained=args.trained,
+                   profile_ops=args.profile_ops, timeout=args.timeout, output=args.output,
+                   plot=args.plot, markdown=args.markdown)
+    if args.source:  # report again from a results file, measuring nothing
+        report = load_report(args.source)
+    else:
+        with Progress(TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
+                      console=err_console, transient=True,
+                      disable=not err_console.is_terminal) as progress:
+            task = progress.add_task("starting", total=None)
+            report = benchmark(opts, progress=lambda what: progress.update(task, description=what))
+    written = write_report(report, opts)
+    table = Table(title="zoo speed: P-frames per second, peak memory (ratios: fps / ssf2020's)")
+    for col in COLUMNS:
+        table.add_column(col, justify="left" if col in ("model", "size", "device") else "right")
+    for row in rows(report):
+        table.add_row(*row)
+    console.print(table)
+    for line in notes(report):
+        console.print(f"- {line}", highlight=False)
+    console.print(f"command: {report['command']}", highlight=False, markup=False)
+    console.print("wrote " + ", ".join(str(p) for p in written))
+
+
 def cmd_plot(args: argparse.Namespace) -> None:
     from .plot import plot
     names = plot(args.results, args.output, args.title)
@@ -509,6 +539,29 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--interpolation", default="pchip", choices=("pchip", "akima", "cubic"))
     p.add_argument("-o", "--output", default="ablation", help="writes OUT.md, OUT.csv, OUT.json")
     p.set_defaults(func=cmd_ablate)
+
+    p = sub.add_parser("speed", help="encode/decode fps and peak memory beside CompressAI's ssf2020")
+    p.add_argument("--models", default="*",
+                   help="comma-separated registry wildcards, e.g. 'cmfr*' (ssf2020 is always measured)")
+    p.add_argument("--sizes", default="416x240,832x480,1920x1080", help="comma-separated WIDTHxHEIGHT")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cpu,cuda or auto (cpu, and cuda if present)")
+    p.add_argument("--frames", type=int, default=2, help="timed P-frames per configuration")
+    p.add_argument("--warmup", type=int, default=1, help="untimed I+P warm-up passes")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the convolution stacks")
+    p.add_argument("--channels-last", action="store_true", help="channels-last weights and frames")
+    p.add_argument("--trained", action="store_true",
+                   help="trained weights where the registry has them (default: untrained for all)")
+    p.add_argument("--from", dest="source", metavar="RESULTS",
+                   help="measure nothing: the table, plot and Markdown from an earlier results JSON")
+    p.add_argument("--profile-ops", action="store_true",
+                   help="also record the top operators of one more decode (torch profiler)")
+    p.add_argument("--timeout", type=float, default=3600.0, help="seconds per configuration")
+    p.add_argument("-o", "--output", default="out/speed.json", help="results JSON")
+    p.add_argument("--plot", help="image: seconds per P-frame against pixels per frame")
+    p.add_argument("--markdown", help="Markdown file: the table replaces the block between "
+                                      "'<!-- zoo speed: begin/end -->' (appended if absent)")
+    p.set_defaults(func=cmd_speed)
 
     p = sub.add_parser("plot", help="rate-distortion curves (PSNR and MS-SSIM) from results JSON")
     p.add_argument("results", nargs="+")
