@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+import torch
 from torch import Tensor
+from torch.overrides import TorchFunctionMode
 
 from .bitstream import FrameRecord, Header
 from .build import ModelSpec
@@ -14,7 +18,7 @@ from .color import rgb_to_yuv420, yuv420_to_rgb
 from .errors import ZooError
 from .metrics import bits_per_pixel, ms_ssim_rgb, psnr_rgb, psnr_yuv
 from .models import OpenModel, open_model
-from .sequence import decode_records, encode_frames
+from .sequence import decode_records, encode_frames, padded_size
 from .video import Clip
 
 Progress = Callable[[], None]
@@ -43,13 +47,75 @@ def encode_clip(model: OpenModel, clip: Clip, quality: int, intra_period: int,
     return header, records, recon
 
 
+#: A model named by a bitstream header is built under these limits (tensor elements
+#: and tensors allocated while building it): plugin options come from the file, and
+#: ``refiner.channels=100000`` must be a clear error, not gigabytes of weights. The
+#: largest zoo model (full preset) holds about 43M elements in about 500 tensors.
+MAX_MODEL_ELEMENTS = 250_000_000
+MAX_MODEL_TENSORS = 20_000
+#: Largest padded frame area (pixels) a bitstream may ask the decoder for; the
+#: decoder's memory grows with it (about 1.2 KB per pixel, lite preset), and a
+#: 100-byte stream may declare 16384x16384. ``$ZOO_MAX_PIXELS`` overrides it.
+MAX_PIXELS_ENV = "ZOO_MAX_PIXELS"
+MAX_PIXELS = 4096 * 2304
+
+
+def max_pixels() -> int:
+    value = os.environ.get(MAX_PIXELS_ENV, "")
+    if not value:
+        return MAX_PIXELS
+    if not value.isdigit() or int(value) < 1:
+        raise ZooError(f"${MAX_PIXELS_ENV} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+_FACTORIES = frozenset({torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn,
+                        torch.randint, torch.eye, torch.arange, torch.linspace, torch.tensor})
+_SIZED = frozenset({torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn})
+
+
+class _BuildBudget(TorchFunctionMode):
+    """Counts the tensors created while a model is built; a ZooError past the limits."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what, self.elements, self.tensors = what, 0, 0
+
+    def _check(self, elements: int) -> None:
+        if self.elements + elements > MAX_MODEL_ELEMENTS or self.tensors >= MAX_MODEL_TENSORS:
+            raise ZooError(f"{self.what} is too large to build (more than {MAX_MODEL_ELEMENTS:,} "
+                           f"weights or {MAX_MODEL_TENSORS:,} tensors)")
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _SIZED:  # refuse before allocating
+            size = kwargs.get("size", args[0] if args and not isinstance(args[0], int) else args)
+            try:
+                self._check(math.prod(int(s) for s in size))
+            except (TypeError, ValueError):
+                pass
+        result = func(*args, **kwargs)
+        if func in _FACTORIES and isinstance(result, Tensor):
+            self._check(result.numel())
+            self.elements += result.numel()
+            self.tensors += 1
+        return result
+
+
 def open_for_header(header: Header) -> OpenModel:
     """The model a bitstream was made with; its weights must match the header's hash."""
     spec = header.model
-    model = open_model(spec.get("name"), ModelSpec(tuple(spec.get("plugins", ())),
-                                                   spec.get("preset", "lite"),
-                                                   spec.get("options", {})),
-                       untrained=bool(spec.get("untrained")))
+    name, plugins = spec.get("name"), spec.get("plugins", [])
+    preset, options = spec.get("preset", "lite"), spec.get("options", {})
+    if not (name is None or isinstance(name, str)) or not isinstance(preset, str) \
+            or not (isinstance(plugins, list) and all(isinstance(p, str) for p in plugins)) \
+            or not (isinstance(options, dict) and all(isinstance(o, dict) for o in options.values())):
+        raise ZooError("header is corrupt (a model spec field has the wrong type)")
+    text = json.dumps(spec, separators=(",", ":"))
+    what = f"the bitstream's model {text if len(text) <= 100 else text[:99] + '…'}"
+    with _BuildBudget(what):
+        model = open_model(name, ModelSpec(tuple(plugins), preset, options),
+                           untrained=bool(spec.get("untrained")))
     if not model.sha256.startswith(header.weights_sha256):
         raise ZooError(f"the bitstream was made with weights {header.weights_sha256}…, "
                        f"this zoo has {model.sha256[:16]}… for that model")
@@ -59,7 +125,15 @@ def open_for_header(header: Header) -> OpenModel:
 def decode_stream(header: Header, records: list[FrameRecord],
                   progress: Progress | None = None) -> list[Tensor]:
     """Decode every record (RGB frames, cropped)."""
+    ph, pw = padded_size(header.height, header.width)
+    if ph * pw > max_pixels():
+        raise ZooError(f"the bitstream's frame size {header.width}x{header.height} is larger than "
+                       f"this decoder allows ({max_pixels():,} pixels once padded to {pw}x{ph}; "
+                       f"${MAX_PIXELS_ENV} raises the limit)")
     model = open_for_header(header)
+    if not 0 <= header.quality < model.codec.qualities:
+        raise ZooError(f"header field quality = {header.quality} is out of range for this model "
+                       f"(0..{model.codec.qualities - 1})")
     frames = []
     for x_hat in decode_records(model.codec, records, header.height, header.width, header.quality):
         frames.append(x_hat)

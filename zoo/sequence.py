@@ -93,4 +93,6 @@ def decode_records(codec: nn.Module, records: Iterable[FrameRecord], height: int
             raise
         except Exception as e:
             raise ZooError(f"frame {index} is corrupt (it does not decode: {_culprit(e)})") from e
+        if not bool(torch.isfinite(x_hat).all()):  # hostile strings can decode to inf or NaN
+            raise ZooError(f"frame {index} is corrupt (it decodes to non-finite values)")
         yield x_hat[..., :height, :width]

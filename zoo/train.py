@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,14 +159,36 @@ def _atomic_save(obj: Any, path: Path) -> None:
         torch.save(obj, f)
 
 
+def load_checkpoint(path: Path, device: str = "cpu") -> dict[str, Any]:
+    """A checkpoint written by :class:`Trainer`. ``weights_only=True``: tensors and plain
+    containers only, so a pickle that would run code is refused, as is anything that is
+    not a checkpoint (a ZooError naming the file)."""
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:
+        if type(e).__name__ == "UnpicklingError":  # weights_only refused a Python object
+            reason = "it holds Python objects, not only tensors; refusing to unpickle them"
+        else:
+            reason = re.sub(r"\x1b\[[0-9;]*m", "", (str(e).strip().splitlines() or [""])[0])[:160]
+        raise ZooError(f"{path} is not a checkpoint this zoo can load ({type(e).__name__}"
+                       + (f": {reason})" if reason else ")")) from e
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
+        raise ZooError(f"{path} is not a checkpoint this zoo can load (no model state)")
+    return ckpt
+
+
 def load_matching(codec: nn.Module, path: Path) -> list[str]:
     """Load every tensor of ``path`` (a checkpoint or safetensors) whose name and
     shape fit ``codec``: shared stages are reused instead of retrained."""
     if path.suffix == ".safetensors":
         import safetensors.torch
-        state = safetensors.torch.load_file(str(path))
+        try:
+            state = safetensors.torch.load_file(str(path))
+        except Exception as e:
+            raise ZooError(f"{path} is not a safetensors file this zoo can load "
+                           f"({type(e).__name__})") from e
     else:
-        state = torch.load(path, map_location="cpu", weights_only=True)["model"]
+        state = load_checkpoint(path)["model"]
     own = codec.state_dict()
     fitting = {k: v.to(own[k].dtype) for k, v in state.items() if k in own and own[k].shape == v.shape}
     own.update(fitting)
@@ -199,7 +222,7 @@ class Trainer:
         state: dict[str, Any] = {"done": [], "stage": None, "iteration": 0}
         ckpt = None
         if opts.resume and self.checkpoint.is_file():
-            ckpt = torch.load(self.checkpoint, map_location=opts.device, weights_only=True)
+            ckpt = load_checkpoint(self.checkpoint, opts.device)
             codec.load_state_dict(ckpt["model"])
             state = ckpt["progress"]
             self._log({"event": "resume", **state})
