@@ -5,19 +5,45 @@ TMM 2022. Features of the reference (the propagated decoded features when the
 residual domain keeps them, else features extracted from the decoded frame)
 form a three-scale pyramid; each scale is warped by the decoded flow, scaled
 to it, and refined. The pixel prediction is the warped reference frame.
+
+The pyramid is built on first use of ``Context.features``: residual domains
+that never read it (pixel and feature residuals) skip its cost, and those
+that do get exactly the tensors an eager build gives.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 from compressai.layers import ResidualBlock
 from compressai.models.utils import conv
-from torch import nn
+from torch import Tensor, nn
 
 from zoo.config import Config
 from zoo.hookspecs import hookimpl
 from zoo.layers import LEVELS, downscale_flow, feature_extractor, warp
 from zoo.plugin_info import PluginInfo
 from zoo.slots import Context, Reference, TemporalContext
+
+
+class LazyContext(Context):
+    """A :class:`Context` whose feature pyramid is computed when first read."""
+
+    def __init__(self, prediction: Tensor, features: list[Tensor] | None = None,
+                 build: Callable[[], list[Tensor]] | None = None) -> None:
+        self.prediction = prediction
+        self._features = features
+        self._build = build
+
+    @property
+    def features(self) -> list[Tensor]:
+        if self._features is None:
+            self._features, self._build = self._build(), None
+        return self._features
+
+    @features.setter
+    def features(self, value: list[Tensor]) -> None:
+        self._features, self._build = value, None
 
 
 class WarpContext(TemporalContext):
@@ -27,14 +53,16 @@ class WarpContext(TemporalContext):
         self.down = nn.ModuleList(conv(channels, channels, 3) for _ in range(LEVELS - 1))
         self.refine = nn.ModuleList(ResidualBlock(channels, channels) for _ in range(LEVELS))
 
-    def forward(self, ref: Reference, flow_hat) -> Context:
+    def forward(self, ref: Reference, flow_hat: Tensor) -> Context:
+        return LazyContext(warp(ref.frame, flow_hat), build=lambda: self.pyramid(ref, flow_hat))
+
+    def pyramid(self, ref: Reference, flow_hat: Tensor) -> list[Tensor]:
         feature = ref.feature if ref.feature is not None else self.extract(ref.frame)
         pyramid = [feature]
         for down in self.down:
             pyramid.append(down(pyramid[-1]))
-        features = [refine(warp(f, downscale_flow(flow_hat, 2 ** level)))
-                    for level, (f, refine) in enumerate(zip(pyramid, self.refine))]
-        return Context(prediction=warp(ref.frame, flow_hat), features=features)
+        return [refine(warp(f, downscale_flow(flow_hat, 2 ** level)))
+                for level, (f, refine) in enumerate(zip(pyramid, self.refine))]
 
 
 @hookimpl(trylast=True)
