@@ -300,7 +300,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> None:
     from .build import ModelSpec
-    from .evaluate import ModelRequest, collect_sequences, evaluate, rich_progress, summary_table
+    from .evaluate import ModelRequest, collect_sequences, evaluate, rich_progress
     specs = collect_sequences(args.data, args.frames, args.intra_period)
     plugins = tuple(p.strip() for p in args.plugins.split(",") if p.strip())
     request = ModelRequest(args.model, None if args.model else
@@ -318,6 +318,14 @@ def cmd_eval(args: argparse.Namespace) -> None:
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     write_json(output, report)
+    print_summary(report)
+    console.print(f"wrote {output}: {len(specs)} sequences, mode {args.mode}, model size "
+                  f"{report['model_size']['bytes']} bytes ({report['model_size']['source']})")
+
+
+def print_summary(report: dict) -> None:
+    """Print an eval or bench report's summary as a rich table."""
+    from .evaluate import summary_table
     view = summary_table(report)
     table = Table(title=view.title)
     for col in view.columns:
@@ -325,13 +333,11 @@ def cmd_eval(args: argparse.Namespace) -> None:
     for row in view.rows:
         table.add_row(*row)
     console.print(table)
-    console.print(f"wrote {output}: {len(specs)} sequences, mode {args.mode}, model size "
-                  f"{report['model_size']['bytes']} bytes ({report['model_size']['source']})")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
     from .anchors import bench, check_codec, parse_qps
-    from .evaluate import collect_sequences, rich_progress, summary_table
+    from .evaluate import collect_sequences, rich_progress
     codecs = [c.strip() for c in args.codecs.split(",") if c.strip()]
     if not codecs:
         raise ZooError("name at least one anchor codec, e.g. x264")
@@ -354,13 +360,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     for path, obj in written.items():
         write_json(path, obj)
     for report in reports:
-        view = summary_table(report)
-        table = Table(title=view.title)
-        for col in view.columns:
-            table.add_column(col, justify="right")
-        for row in view.rows:
-            table.add_row(*row)
-        console.print(table)
+        print_summary(report)
     console.print("wrote " + ", ".join(str(p) for p in written))
 
 
