@@ -27,6 +27,7 @@ from typing import Any, Sequence
 from .build import ModelSpec
 from .errors import ZooError
 from .evaluate import ModelRequest, NullProgress, SequenceSpec, Table, evaluate, load_runs
+from .manager import Zoo
 from .registry import find_model, load_registry
 
 METHODS = ("pchip", "akima", "cubic")
@@ -154,17 +155,20 @@ def parse_rows(rows: str | None, models: str | None, preset: str = "lite",
 
 
 def components(report: dict, registry: dict | None = None) -> list[str]:
-    """The plugins a row turns on; an ensemble's members' plugins, then ``ensemble``."""
+    """The plugins a row turns on; a composed model's members' plugins (named by the
+    composing plugin's ``members`` option), then the composing plugin."""
     plugins = list(report["model"].get("plugins", []))
-    if "ensemble" not in plugins:
+    zoo = Zoo.load()
+    composers = [p for p in plugins if p in zoo.plugins and "compose" in zoo.plugins[p].slots]
+    if not composers:
         return plugins
     registry = registry if registry is not None else load_registry()
-    members = report["model"].get("options", {}).get("ensemble", {}).get("members", [])
     out: list[str] = []
-    for member in members:
-        for p in find_model(member, registry).plugins:
-            if p not in out:
-                out.append(p)
+    for composer in composers:
+        for member in report["model"].get("options", {}).get(composer, {}).get("members", []):
+            for p in find_model(member, registry).plugins:
+                if p not in out:
+                    out.append(p)
     return out + [p for p in plugins if p not in out]
 
 

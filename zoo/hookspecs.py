@@ -118,5 +118,7 @@ def zoo_compose(config: "Config", build_model: Callable[[str], Any]) -> "nn.Modu
     """A whole codec made of registry models, e.g. an ensemble.
 
     ``build_model(name)`` returns the named registry model, weights loaded.
-    The result offers the methods of :class:`zoo.pipeline.PFrameCodec`.
+    The result offers the methods of :class:`zoo.pipeline.PFrameCodec`. Members
+    named by the plugin's ``members`` option count as its components in
+    ``zoo ablate``'s table.
     """
