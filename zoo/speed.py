@@ -33,7 +33,8 @@ zoo.speed --one JOB``) so that peak memory belongs to that configuration:
   others (a lazily built context pyramid counts for ``temporal_context``);
 * ``exact``: the decoded frames equal the encoder's reconstruction;
 * ``--profile-ops``: the top operators (torch profiler, self CPU time) of one
-  more decode of the sequence.
+  more decode of the sequence, and the convolutions' multiply-accumulates per
+  source pixel of a P-frame decode, by part (``decode_macs_per_pixel``).
 
 ssf2020 pads frames to a multiple of 128 (it needs it: its hyperprior works
 at 1/64 with 5x5 kernels); zoo models pad to 64. Both crop back; fps are of
@@ -408,6 +409,38 @@ def _op_profile(codec: Any, records: list, height: int, width: int, top: int = 1
              "share": e.self_cpu_time_total / total} for e in events[:top]]
 
 
+def _conv_macs(codec: Any, records: list, height: int, width: int) -> dict[str, float]:
+    """Multiply-accumulates of the convolutions per source pixel of a P-frame decode,
+    by part (the codec's top-level module; an ensemble's members are merged)."""
+    from torch import nn
+    counts: dict[str, float] = defaultdict(float)
+    hooks = []
+    for name, module in codec.net.named_modules():
+        part = re.sub(r"^members\.[0-9]+\.", "", name).split(".")[0]
+        if isinstance(module, nn.Conv2d):
+            def hook(m, inputs, out, part=part):
+                k = m.kernel_size[0] * m.kernel_size[1] * m.in_channels // m.groups
+                counts[part] += out.numel() * k
+        elif isinstance(module, nn.ConvTranspose2d):
+            def hook(m, inputs, out, part=part):
+                counts[part] += inputs[0].numel() * m.out_channels * m.kernel_size[0] * m.kernel_size[1]
+        else:
+            continue
+        hooks.append(module.register_forward_hook(hook))
+    total: dict[str, float] = defaultdict(float)
+    try:
+        for index, _ in enumerate(codec.decode(records, height, width)):
+            if index:  # P-frames only
+                for key, value in counts.items():
+                    total[key] += value
+            counts.clear()
+    finally:
+        for h in hooks:
+            h.remove()
+    p_frames = max(len(records) - 1, 1)
+    return {k: v / p_frames / (height * width) for k, v in sorted(total.items(), key=lambda kv: -kv[1])}
+
+
 def measure(job: dict[str, Any]) -> dict[str, Any]:
     """Measure one (model, size, device) configuration in this process; see the module doc."""
     import torch
@@ -433,6 +466,8 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     for _ in range(warmup):
         records = [r for r, _, _ in codec.encode(frames[:2])]
+        sync()
+        peak_encode = _peak_rss_gib()  # the encoder's peak: nothing has been decoded yet
         for _ in codec.decode(records, height, width):
             pass
     sync()
@@ -457,7 +492,10 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
                 dec_s.append(seconds)
                 for key, value in spent.items():
                     dec_parts[key] += value
-    ops = _op_profile(codec, records, height, width) if job.get("profile_ops") else None
+    ops = macs = None
+    if job.get("profile_ops"):
+        ops = _op_profile(codec, records, height, width)
+        macs = _conv_macs(codec, records, height, width)
 
     enc_total, dec_total = sum(enc_s), sum(dec_s)
     for parts in (enc_parts, dec_parts):  # entropy coding: the entropy models and rANS
@@ -475,6 +513,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
         "dec_fps": p_frames / dec_total if dec_total else math.nan,
         "enc_s_per_frame": enc_total / p_frames, "dec_s_per_frame": dec_total / p_frames,
         "peak_rss_gib": _peak_rss_gib(),
+        "peak_rss_encode_gib": peak_encode if warmup else None,
         "peak_cuda_gib": torch.cuda.max_memory_allocated() / GIB if device == "cuda" else None,
         "entropy_share": dec_parts["entropy"] / dec_total if dec_total else math.nan,
         "rans_share": dec_parts.get("rans", 0.0) / dec_total if dec_total else math.nan,
@@ -483,6 +522,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
         "encode_parts_s": {k: enc_parts[k] / p_frames for k in parts_keys if enc_parts.get(k)},
         "bytes_per_p_frame": sum(sizes) / len(sizes) if sizes else 0,
         "exact": exact, "setup_s": setup_s, "warmup_s": warmup_s, "ops": ops,
+        "decode_macs_per_pixel": macs,
     }
 
 
@@ -707,6 +747,16 @@ def markdown(report: dict, plot: str | None = None) -> str:
                           if v >= 0.005 * total)
         lines.append(f"| {r['model']} | {r['width']}x{r['height']} | {r['device']} | "
                      f"{total:.3g} | {cells} |")
+    counted = [r for r in report["results"] if "error" not in r and r.get("decode_macs_per_pixel")]
+    if counted:
+        lines += ["", "Convolution multiply-accumulates per source pixel of a P-frame decode "
+                  "(`--profile-ops`):", "", "| model | size | kMAC/pixel | by part |",
+                  "|---|---|---|---|"]
+        for r in counted:
+            macs = r["decode_macs_per_pixel"]
+            cells = ", ".join(f"{k} {v / 1e3:.1f}k" for k, v in macs.items() if v)
+            lines.append(f"| {r['model']} | {r['width']}x{r['height']} | "
+                         f"{sum(macs.values()) / 1e3:.1f} | {cells} |")
     if plot:
         lines += ["", f"![seconds per P-frame against pixels per frame]({plot})"]
     return "\n".join(lines) + "\n"
