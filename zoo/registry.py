@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import fcntl
 import json
 import math
 import os
@@ -128,14 +129,17 @@ def _toml_key(key: str) -> str:
 
 
 def update_registry(name: str, fields: dict[str, Any], path: Path | None = None) -> None:
-    """Set ``fields`` of model ``name`` in ``registry.toml`` (atomically), keeping
+    """Set ``fields`` of model ``name`` in ``registry.toml`` (atomically, and under a
+    lock so that concurrent exports do not lose each other's updates), keeping
     the file's leading comment and every other model as it was."""
     path = path or registry_path()
-    text = path.read_text() if path.is_file() else ""
-    table = tomllib.loads(text).get("models", {})
-    table[name] = {**table.get(name, {}), **fields}
-    head = "".join(line + "\n" for line in text.split("[models.")[0].splitlines()
-                   if line.startswith("#"))
-    body = "\n".join(f"[models.{_toml_key(n)}]\n" + "".join(
-        f"{_toml_key(k)} = {_toml_value(v)}\n" for k, v in m.items()) for n, m in table.items())
-    write_text(path, head + "\n" + body)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        text = path.read_text() if path.is_file() else ""
+        table = tomllib.loads(text).get("models", {})
+        table[name] = {**table.get(name, {}), **fields}
+        head = "".join(line + "\n" for line in text.split("[models.")[0].splitlines()
+                       if line.startswith("#"))
+        body = "\n".join(f"[models.{_toml_key(n)}]\n" + "".join(
+            f"{_toml_key(k)} = {_toml_value(v)}\n" for k, v in m.items()) for n, m in table.items())
+        write_text(path, head + "\n" + body)

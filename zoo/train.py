@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from .atomic import atomic_write
 from .build import ModelSpec, build_codec
+from .config import Config
 from .datasets import ClipDataset, SyntheticMotion, load_stills, training_files, worker_seed
 from .errors import ZooError
 from .layers import warp
@@ -152,6 +153,7 @@ class TrainOptions:
     init: list[Path] | None = None
     checkpoint_every: int = 50
     seed: int = 0
+    threads: int = 0  #: torch threads (0: PyTorch's default)
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -177,9 +179,24 @@ def load_checkpoint(path: Path, device: str = "cpu") -> dict[str, Any]:
     return ckpt
 
 
-def load_matching(codec: nn.Module, path: Path) -> list[str]:
-    """Load every tensor of ``path`` (a checkpoint or safetensors) whose name and
-    shape fit ``codec``: shared stages are reused instead of retrained."""
+def trained_slots(lineage: list[dict[str, Any]]) -> set[str]:
+    """The codec attributes that the runs of ``lineage`` trained."""
+    return {slot for run in lineage for stage in run.get("stages", ()) if stage in STAGES
+            for slot in STAGES[stage].trains}
+
+
+def checkpoint_lineage(ckpt: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runs that produced a checkpoint's weights, oldest first."""
+    if "lineage" in ckpt:
+        return list(ckpt["lineage"])
+    return [{"stages": list(ckpt.get("progress", {}).get("done", []))}]
+
+
+def load_matching(codec: nn.Module, path: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    """Load the trained tensors of ``path`` that fit ``codec``: shared stages are
+    reused instead of retrained. From a checkpoint, only the slots its runs
+    trained (the rest are still their initial values); from safetensors, every
+    tensor whose name and shape fit. Returns the names loaded and the lineage."""
     if path.suffix == ".safetensors":
         import safetensors.torch
         try:
@@ -187,13 +204,17 @@ def load_matching(codec: nn.Module, path: Path) -> list[str]:
         except Exception as e:
             raise ZooError(f"{path} is not a safetensors file this zoo can load "
                            f"({type(e).__name__})") from e
+        lineage = [{"init": str(path)}]
     else:
-        state = load_checkpoint(path)["model"]
+        ckpt = load_checkpoint(path)
+        lineage = checkpoint_lineage(ckpt)
+        slots = trained_slots(lineage)
+        state = {k: v for k, v in ckpt["model"].items() if k.split(".")[0] in slots}
     own = codec.state_dict()
     fitting = {k: v.to(own[k].dtype) for k, v in state.items() if k in own and own[k].shape == v.shape}
     own.update(fitting)
     codec.load_state_dict(own)
-    return sorted(fitting)
+    return sorted(fitting), lineage
 
 
 class Trainer:
@@ -218,6 +239,8 @@ class Trainer:
         if self.world > 1 and not torch.distributed.is_initialized():
             backend = "nccl" if opts.device == "cuda" else "gloo"
             torch.distributed.init_process_group(backend)
+        if opts.threads:
+            torch.set_num_threads(opts.threads)
         codec = build_codec(opts.spec).to(opts.device)
         state: dict[str, Any] = {"done": [], "stage": None, "iteration": 0}
         ckpt = None
@@ -225,11 +248,20 @@ class Trainer:
             ckpt = load_checkpoint(self.checkpoint, opts.device)
             codec.load_state_dict(ckpt["model"])
             state = ckpt["progress"]
+            # This run goes on: its record takes the options given now (more
+            # iterations, say) and keeps the wall time spent so far.
+            runs = ckpt.get("lineage") or [self._record()]
+            self.lineage = [*runs[:-1], {**self._record(), "seconds": runs[-1].get("seconds", 0.0)}]
             self._log({"event": "resume", **state})
         else:
+            inherited: list[dict[str, Any]] = []
             for path in opts.init or ():
-                keys = load_matching(codec, path)
+                keys, lineage = load_matching(codec, path)
+                inherited += lineage
                 self._log({"event": "init", "from": str(path), "tensors": len(keys)})
+            self.lineage = [*inherited, self._record()]
+        self._seconds_before = self.lineage[-1].get("seconds", 0.0)
+        self._started = time.perf_counter()
         clips = ClipDataset(training_files(opts.data))
         synthetic = SyntheticMotion(load_stills()) if "motion" in opts.stages else None
         for name in opts.stages:
@@ -265,6 +297,7 @@ class Trainer:
             aux_optimizer.load_state_dict(ckpt["aux_optimizer"])
         codec.train()
         started = time.perf_counter()
+        last: dict[str, float] = {}  # the motion stage alternates losses: log the latest of each
         for it in range(start, total):
             q = int(rng.integers(codec.config.qualities))
             if stage.name == "motion" and synthetic is not None and (it % 2 == 0 or clips is None):
@@ -283,20 +316,47 @@ class Trainer:
             aux_optimizer.zero_grad()
             aux_loss.backward()
             aux_optimizer.step()
+            last.update(stats)
             self.report(stage.name, it + 1, total, stats)
             if (it + 1) % opts.checkpoint_every == 0 or it + 1 == total:
                 progress = {**state, "stage": stage.name, "iteration": it + 1}
                 self._save(codec, progress, optimizer, aux_optimizer)
                 self._log({"event": "step", "stage": stage.name, "iteration": it + 1, "q": q,
-                           "seconds": time.perf_counter() - started, **stats})
+                           "seconds": time.perf_counter() - started, **last})
+
+    def _record(self) -> dict[str, Any]:
+        """This run, as the last entry of the lineage."""
+        opts = self.opts
+        return {"model": list(opts.spec.plugins), "stages": list(opts.stages),
+                "iterations": {s: opts.iterations.get(s, opts.iterations.get("*", 0))
+                               for s in opts.stages},
+                "batch": opts.batch * self.world, "crop": opts.crop, "distortion": opts.distortion,
+                "lambdas": list(Config.from_preset(opts.spec.preset).lambdas),
+                "data": [p.name for p in training_files(opts.data)],
+                "hardware": _hardware(opts.device, self.world), "seconds": 0.0}
+
+    def current_lineage(self) -> list[dict[str, Any]]:
+        """The lineage with this run's wall time so far."""
+        seconds = self._seconds_before + time.perf_counter() - self._started
+        return [*self.lineage[:-1], {**self.lineage[-1], "seconds": round(seconds, 1)}]
 
     def _save(self, codec, progress, optimizer, aux_optimizer) -> None:
         if self.rank != 0:
             return
         _atomic_save({"model": codec.state_dict(), "progress": progress,
+                      "lineage": self.current_lineage(),
                       "optimizer": optimizer.state_dict() if optimizer else None,
                       "aux_optimizer": aux_optimizer.state_dict() if aux_optimizer else None},
                      self.checkpoint)
+
+
+def _hardware(device: str, world: int) -> str:
+    import platform
+    if device == "cuda":
+        chip = torch.cuda.get_device_name()
+    else:
+        chip = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    return f"{chip} ({device})" + (f" x {world} processes" if world > 1 else "")
 
 
 def default_stages(codec_has_post_filter: bool) -> list[str]:

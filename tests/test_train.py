@@ -1,0 +1,109 @@
+"""zoo train: shared stages reused, the recipe recorded, DistributedDataParallel."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import torch
+
+from zoo.build import ModelSpec, build_codec
+from zoo.cli import main
+from zoo.train import load_matching
+from zoo.weights import sha256_file
+
+TINY = ("--crop", "64", "--batch", "1", "--threads", "1")
+
+
+def _train(tmp_path: Path, tiny_y4m: Path, *args: str) -> int:
+    return main(["train", "--data", str(tiny_y4m), *TINY, "--out", str(tmp_path / "runs"), *args])
+
+
+def _state(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+def test_init_loads_only_the_slots_a_checkpoint_trained(tmp_path, tiny_y4m):
+    """A checkpoint holds every slot, most of them still initial: starting from an
+    intra run and then a motion run must keep the intra run's intra codec."""
+    assert _train(tmp_path / "a", tiny_y4m, "--stages", "intra", "--iterations", "3") == 0
+    assert _train(tmp_path / "b", tiny_y4m, "--stages", "motion-coding", "--iterations", "3") == 0
+    intra = tmp_path / "a" / "runs" / "defaults" / "checkpoint.pt"
+    motion = tmp_path / "b" / "runs" / "defaults" / "checkpoint.pt"
+    codec = build_codec(ModelSpec())
+    keys_a, _ = load_matching(codec, intra)
+    keys_b, lineage = load_matching(codec, motion)
+    assert keys_a and all(k.startswith("intra_coding.") for k in keys_a)
+    assert keys_b and all(k.startswith("motion_coding.") for k in keys_b)
+    assert [run["stages"] for run in lineage] == [["motion-coding"]]
+    own, a, b = codec.state_dict(), _state(intra), _state(motion)
+    name = next(k for k in keys_a if k.endswith("weight") and not torch.equal(a[k], b[k]))
+    assert torch.equal(own[name], a[name])  # not overwritten by the motion run's initial copy
+
+
+def test_export_records_the_lineage_of_the_weights(tmp_path, tiny_y4m, monkeypatch):
+    registry = tmp_path / "registry.toml"
+    shutil.copy(Path(__file__).resolve().parents[1] / "registry.toml", registry)
+    monkeypatch.setenv("ZOO_REGISTRY", str(registry))
+    assert _train(tmp_path, tiny_y4m, "--stages", "intra,motion-coding", "--iterations", "2") == 0
+    shared = tmp_path / "runs" / "defaults" / "checkpoint.pt"
+    assert _train(tmp_path, tiny_y4m, "--model", "cmfr2025-baseline", "--init", str(shared),
+                  "--stages", "residual", "--iterations", "residual=2", "--export", "--half") == 0
+    entry = tomllib.loads(registry.read_text())["models"]["cmfr2025-baseline"]
+    assert sha256_file(tmp_path / entry["weights"]) == entry["sha256"]
+    runs = entry["recipe"]["runs"]
+    assert [r["stages"] for r in runs] == [["intra", "motion-coding"], ["residual"]]
+    assert runs[1]["model"] == ["masked-residual"] and runs[1]["iterations"] == {"residual": 2}
+    assert runs[1]["crop"] == 64 and runs[1]["lambdas"] == [0.0035, 0.0067, 0.013, 0.025]
+    assert runs[1]["data"] == [tiny_y4m.name] and "threads" in runs[1]["hardware"]
+    assert entry["recipe"]["precision"] == "fp16"
+    assert entry["recipe"]["wall_s"] >= 0 and all(r["seconds"] > 0 for r in runs)
+    # the exported model opens trained, without --untrained
+    assert main(["run", "--model", "cmfr2025-baseline", "--input", str(tiny_y4m), "--frames", "2",
+                 "--out", str(tmp_path / "out")]) == 0
+
+
+def test_two_cpu_processes_train_with_distributed_data_parallel(tmp_path, tiny_y4m):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    out = tmp_path / "runs"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "zoo", "train",
+         "--data", str(tiny_y4m), "--stages", "intra,joint", "--iterations", "3", *TINY,
+         "--checkpoint-every", "1", "--out", str(out)],
+        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ckpt = torch.load(out / "defaults" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert ckpt["progress"]["done"] == ["intra", "joint"]
+    run = ckpt["lineage"][-1]
+    assert run["batch"] == 2 and run["hardware"].endswith("x 2 processes")
+    steps = [json.loads(line) for line in (out / "defaults" / "train.log").read_text().splitlines()]
+    # rank 0 alone logs: one record per step and stage
+    assert [(s["stage"], s["iteration"]) for s in steps if s.get("event") == "step"] == [
+        ("intra", 1), ("intra", 2), ("intra", 3), ("joint", 1), ("joint", 2), ("joint", 3)]
+
+
+def test_synthetic_motion_moves_real_stills_by_a_known_flow(tmp_path, tiny_y4m):
+    import numpy as np
+
+    from zoo.datasets import SyntheticMotion, load_stills
+    from zoo.layers import warp
+    stills = load_stills()
+    assert len(stills) >= 10  # scikit-image's bundled stills load offline
+    batch = SyntheticMotion(stills).sample(np.random.default_rng(0), 3, 64)
+    assert batch.frames.shape == (3, 2, 3, 64, 64) and batch.flow.shape == (3, 1, 2, 64, 64)
+    flow = batch.flow[:, 0]
+    assert torch.allclose(warp(batch.frames[:, 0], flow), batch.frames[:, 1])
+    assert flow.abs().amax() <= 6 + 64 * 0.06  # translation plus rotation and zoom about the centre
+    assert all(len(f.flatten(1).unique(dim=1)) > 1 for f in flow)  # not one global shift
+    # the motion stage alternates synthetic (EPE) and real (warping) batches
+    assert _train(tmp_path, tiny_y4m, "--stages", "motion", "--iterations", "2",
+                  "--checkpoint-every", "1") == 0
+    steps = [json.loads(line) for line in (tmp_path / "runs" / "defaults" / "train.log").open()]
+    assert [("epe" in s, "warp_psnr" in s) for s in steps if s.get("event") == "step"] == [
+        (True, False), (True, True)]
