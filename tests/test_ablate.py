@@ -135,3 +135,26 @@ def test_ablate_end_to_end_on_a_tiny_clip(tiny_y4m, tmp_path, capsys):
     md = (tmp_path / "table.md").read_text()
     assert "defaults (untrained)" in md and "BD-rate MS-SSIM vs x264" in md
     assert "| 1 | defaults (untrained) |" in capsys.readouterr().out
+
+
+def test_ablate_from_earlier_results_evaluates_nothing(tiny_y4m, tmp_path, monkeypatch):
+    args = ["--untrained", "--data", str(tiny_y4m), "--frames", "2", "--qualities", "0,3"]
+    for name, plugins in (("a", "masked-residual"), ("b", "cmfr")):
+        assert main(["eval", "--plugins", plugins, *args, "-o", str(tmp_path / f"{name}.json")]) == 0
+    assert main(["eval", "--plugins", "cmfr", *args, "--mode", "pframe",
+                 "-o", str(tmp_path / "c.json")]) == 0
+
+    def no_evaluation(*a, **k):
+        raise AssertionError("--from must not evaluate")
+
+    monkeypatch.setattr(zoo.ablate, "evaluate", no_evaluation)
+    assert main(["ablate", "--from", str(tmp_path / "a.json"), str(tmp_path / "b.json"),
+                 "-o", str(tmp_path / "t")]) == 0
+    result = json.loads((tmp_path / "t.json").read_text())
+    assert [r["model"] for r in result["table"]] == ["cmfr2025-baseline", "cmfr2025-cmfr"]
+    assert result["protocol"]["mode"] == "sequence"
+    assert result["table"][0]["bd_rate"]["#1"]["psnr"]["bd_rate"] == pytest.approx(0.0, abs=1e-6)
+    assert result["table"][1]["components"] == {"masked-residual": False, "cmfr": True}
+    # rows evaluated in different modes do not make one table
+    assert main(["ablate", "--from", str(tmp_path / "a.json"), str(tmp_path / "c.json"),
+                 "-o", str(tmp_path / "u")]) == 2

@@ -52,3 +52,37 @@ def test_ms_ssim_criterion_and_bad_options():
 def test_the_ensemble_excludes_slot_plugins():
     with pytest.raises(ZooError, match="'ensemble' excludes"):
         open_model(spec=ModelSpec(("ensemble", "cmfr")), untrained=True)
+
+
+def test_an_ensemble_is_trained_when_its_members_are(tmp_path, monkeypatch, tiny_clip):
+    """An ensemble has no weights file: it opens trained from its members' weights,
+    and a member without weights is the error."""
+    import shutil
+    from pathlib import Path
+
+    from zoo.build import build_codec
+    from zoo.registry import update_registry
+    from zoo.weights import save_weights
+    registry = tmp_path / "registry.toml"
+    shutil.copy(Path(__file__).resolve().parents[1] / "registry.toml", registry)
+    for name in ("feng2020-m1", "feng2020-m2", "feng2020-m4"):  # m2, m4, m5, m6 lose their weights
+        update_registry(name, {"weights": "", "sha256": ""}, registry)
+    monkeypatch.setenv("ZOO_REGISTRY", str(registry))
+    with pytest.raises(ZooError, match="model 'feng2020-m1' has no trained weights yet"):
+        open_model("feng2020-m5")
+    shas = []
+    for name, plugins in (("feng2020-m1", ("pixel-residual", "gmm")),
+                          ("feng2020-m4", ("feature-residual", "gmm", "grdn"))):
+        codec = build_codec(ModelSpec(plugins))
+        torch.nn.init.normal_(codec.intra_coding.g_a[0].weight)  # not the seeded initial weights
+        sha = save_weights(codec, tmp_path / "weights" / f"{name}.safetensors")
+        update_registry(name, {"weights": f"weights/{name}.safetensors", "sha256": sha}, registry)
+        shas.append(sha)
+    m5 = open_model("feng2020-m5")
+    assert m5.trained and m5.sha256 not in shas
+    m1 = open_model("feng2020-m1")
+    assert torch.equal(m5.codec.members[0].intra_coding.g_a[0].weight, m1.codec.intra_coding.g_a[0].weight)
+    header, records, recon = encode_clip(m5, tiny_clip, quality=1, intra_period=0)
+    assert not header.model["untrained"]
+    for a, b in zip(decode_stream(header, records), recon):
+        assert torch.equal(a, b)

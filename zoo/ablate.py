@@ -191,7 +191,6 @@ def ablate(rows: list[Row], specs: list[SequenceSpec], *, qualities: str | None 
     """Evaluate every row and build the table (None on torchrun ranks > 0)."""
     if method not in METHODS:
         raise ZooError(f"unknown interpolation {method!r} (choose from {', '.join(METHODS)})")
-    anchor_runs = [run for path in anchors for run in load_runs(path)]
     reports = []
     for row in rows:
         report = evaluate(row.request, specs, qualities=qualities, mode=mode, workers=workers,
@@ -199,16 +198,32 @@ def ablate(rows: list[Row], specs: list[SequenceSpec], *, qualities: str | None 
         if report is None:
             return None
         reports.append(report)
+    return tabulate(reports, [row.label for row in rows], anchors=anchors,
+                    table_quality=table_quality, method=method)
+
+
+def tabulate(reports: list[dict], labels: Sequence[str] | None = None, *,
+             anchors: Sequence[str] = (), table_quality: int | None = None,
+             method: str = "pchip") -> dict:
+    """The table of already evaluated reports (``zoo eval`` JSON), first row the reference."""
+    if method not in METHODS:
+        raise ZooError(f"unknown interpolation {method!r} (choose from {', '.join(METHODS)})")
+    modes = {r.get("mode") for r in reports}
+    if len(modes) != 1:
+        raise ZooError(f"the rows were evaluated in different modes ({', '.join(map(str, modes))})")
+    mode = modes.pop()
+    labels = list(labels) if labels is not None else [r["name"] for r in reports]
+    anchor_runs = [run for path in anchors for run in load_runs(path)]
     registry = load_registry()
     comps: list[str] = []
     for report in reports:
         comps += [c for c in components(report, registry) if c not in comps]
     table = []
-    for i, (row, report) in enumerate(zip(rows, reports)):
+    for i, (label, report) in enumerate(zip(labels, reports)):
         k = _point(report, table_quality)
         res = report["results"]
         on = components(report, registry)
-        entry = {"#": i + 1, "model": report["name"], "row": row.label,
+        entry = {"#": i + 1, "model": report["name"], "row": label,
                  "trained": report["model"]["trained"],
                  "components": {c: c in on for c in comps}, "quality": res["quality"][k],
                  "data_size": res["data-size"][k], "model_size": res["model-size"][k],
@@ -221,7 +236,7 @@ def ablate(rows: list[Row], specs: list[SequenceSpec], *, qualities: str | None 
     untrained = [e["model"] for e in table if not e["trained"]]
     return {
         "name": "ablation",
-        "description": f"zoo ablate, mode {mode}, {len(rows)} rows"
+        "description": f"zoo ablate, mode {mode}, {len(reports)} rows"
                        + (", untrained rows: " + ", ".join(untrained) if untrained else ""),
         "protocol": {"mode": mode, "table_point": "highest quality of each row" if table_quality is None
                      else f"quality {table_quality}", "bd_rate": f"bjontegaard.bd_rate, {method}",

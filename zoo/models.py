@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,19 +43,27 @@ def open_model(name: str | None = None, spec: ModelSpec | None = None, *,
     registry = load_registry(zoo)
     entry = find_model(name, registry) if name else match_spec(spec or ModelSpec(), registry)
     spec = entry.spec if entry else (spec or ModelSpec())
-    trained = bool(entry and entry.weights and not untrained)
+    # A composed model (an ensemble) has no weights of its own: it is trained
+    # when its members are, and opening an untrained member says so.
+    composed = zoo.select(spec.plugins).filler("compose") is not None
+    trained = not untrained and (composed or bool(entry and entry.weights))
     if not trained and not untrained:
         what = f"model {entry.name!r}" if entry else f"plugin set {','.join(spec.plugins) or '(defaults)'}"
         raise ZooError(f"{what} has no trained weights yet; pass --untrained to run it "
                        f"with random (seeded) weights")
+    member_hashes: list[str] = []
 
     def member(member_name: str) -> nn.Module:
-        return open_model(member_name, untrained=untrained, zoo=zoo).codec
+        opened = open_model(member_name, untrained=untrained, zoo=zoo)
+        member_hashes.append(opened.sha256)
+        return opened.codec
 
     codec = build_codec(spec, member, zoo)
-    if trained:
+    if trained and not composed:
         load_weights(codec, entry.weights, entry.sha256 or "")
         sha = entry.sha256 or ""
+    elif trained:
+        sha = hashlib.sha256("".join(member_hashes).encode()).hexdigest()
     else:
         sha = fingerprint(codec)
     codec.update(force=True)
