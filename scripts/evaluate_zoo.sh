@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 DEV=${DEV:-../shared/data/dev}
 OUT=${OUT:-docs/results}
 # x264/x265 over a wide QP range, so that their curves overlap the learned models'.
-QPS=${QPS:-22,27,32,37,42,47}
+QPS=${QPS:-22,27,32,37,42,47,51}
 CMFR="cmfr2025-baseline cmfr2025-cmfr cmfr2025-cmfr-sff cmfr2025"
 FENG="feng2020-m1 feng2020-m2 feng2020-m3 feng2020-m4 feng2020-m5 feng2020-m6"
 mkdir -p "$OUT"

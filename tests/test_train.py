@@ -63,9 +63,20 @@ def test_export_records_the_lineage_of_the_weights(tmp_path, tiny_y4m, monkeypat
     assert runs[1]["data"] == [tiny_y4m.name] and "threads" in runs[1]["hardware"]
     assert entry["recipe"]["precision"] == "fp16"
     assert entry["recipe"]["wall_s"] >= 0 and all(r["seconds"] > 0 for r in runs)
-    # the exported model opens trained, without --untrained
+    # the exported model opens trained, without --untrained, and its measured summary
+    # goes into its registry entry beside the recipe
     assert main(["run", "--model", "cmfr2025-baseline", "--input", str(tiny_y4m), "--frames", "2",
                  "--out", str(tmp_path / "out")]) == 0
+    assert main(["eval", "--model", "cmfr2025-baseline", "--data", str(tiny_y4m), "--frames", "2",
+                 "--qualities", "0,3", "--record", "-o", str(tmp_path / "eval.json")]) == 0
+    entry = tomllib.loads(registry.read_text())["models"]["cmfr2025-baseline"]
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert entry["results"]["quality"] == [0, 3] and entry["results"]["data"] == [tiny_y4m.name]
+    assert entry["results"]["bpp"] == [round(b, 4) for b in report["results"]["bpp"]]
+    assert entry["recipe"]["runs"] == runs  # recording results leaves the recipe alone
+    # only trained registry models get recorded
+    assert main(["eval", "--model", "cmfr2025-cmfr", "--untrained", "--data", str(tiny_y4m),
+                 "--frames", "2", "--qualities", "0", "--record", "-o", str(tmp_path / "u.json")]) == 2
 
 
 def test_two_cpu_processes_train_with_distributed_data_parallel(tmp_path, tiny_y4m):
