@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 
 from zoo import bitstream
+from zoo.build import build_codec
 from zoo.coding import encode_clip, frame_stats, summarise, to_clip
 from zoo.models import open_model
 from zoo.train import load_checkpoint
@@ -37,10 +38,10 @@ def main() -> None:
     args = parser.parse_args()
     clip = read_clip(args.data, args.frames)
     half = open_model(args.model)
-    full = open_model(args.model)
-    full.codec.load_state_dict(load_checkpoint(args.checkpoint)["model"])
-    full.codec.update(force=True)
-    full = dataclasses.replace(full, sha256="0" * 64)
+    codec = build_codec(half.spec)
+    codec.load_state_dict(load_checkpoint(args.checkpoint)["model"])
+    codec.update(force=True)
+    full = dataclasses.replace(half, codec=codec.eval(), sha256="0" * 64)
     print("quality | bpp fp32 | bpp fp16 | PSNR-RGB fp32 | PSNR-RGB fp16 | delta dB")
     for q in range(half.codec.qualities):
         a, b = measure(full, clip, q), measure(half, clip, q)

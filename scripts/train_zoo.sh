@@ -13,8 +13,8 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs}
 DEVICE=${DEVICE:-cpu}
 THREADS=${THREADS:-1}
-MODEL_ITERS=${MODEL_ITERS:-residual=800,joint=800}  # per P-frame model, both families
-FILTER_ITERS=${FILTER_ITERS:-post-filter=800}        # GRDN, codec frozen
+MODEL_ITERS=${MODEL_ITERS:-residual=800,joint=800,multi-frame=200}  # per P-frame model, both families
+FILTER_ITERS=${FILTER_ITERS:-post-filter=400}        # GRDN, codec frozen
 # Run the given functions side by side; fail if any of them fails.
 lanes() {
   local pids=() failed=0
@@ -37,18 +37,12 @@ motion_lane() {
         --out "$RUNS/shared-motion"
 }
 
-# A P-frame model on top of shared stages: residual with motion frozen, then joint.
+# A P-frame model on top of shared stages: residual with motion frozen, joint,
+# then cascaded P-frames against error propagation.
 p_model() {
   local model=$1; shift
-  train --model "$model" --init "$@" --stages residual,joint --iterations "$MODEL_ITERS" \
+  train --model "$model" --init "$@" --stages residual,joint,multi-frame --iterations "$MODEL_ITERS" \
         --crop 128 --batch 2 --out "$RUNS/models" --export --half
-  touch "$RUNS/models/$model.done"
-}
-
-# Wait (at most 3 hours) until the other lane has finished a model.
-await() {
-  for _ in $(seq 360); do [ -e "$RUNS/models/$1.done" ] && return 0; sleep 30; done
-  echo "gave up waiting for $1" >&2; return 1
 }
 
 # GRDN on a trained codec, the codec frozen (Feng et al.'s step-by-step order).
@@ -61,8 +55,6 @@ cmfr_lane() {
   for model in cmfr2025-baseline cmfr2025-cmfr cmfr2025-cmfr-sff; do
     p_model "$model" "$INTRA" "$MOTION"
   done
-  await feng2020-m1 && post_filter feng2020-m2 feng2020-m1
-  await feng2020-m3 && post_filter feng2020-m4 feng2020-m3
 }
 
 feng_lane() {
@@ -73,6 +65,8 @@ feng_lane() {
   p_model feng2020-m1 "$FENG"
   p_model feng2020-m3 "$FENG"
   p_model cmfr2025 "$INTRA" "$MOTION"
+  post_filter feng2020-m2 feng2020-m1
+  post_filter feng2020-m4 feng2020-m3
 }
 
 case "${1:-}" in

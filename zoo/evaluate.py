@@ -670,6 +670,7 @@ def registry_results(report: dict, data: list[str]) -> dict[str, Any]:
     res = report["results"]
     digits = {"bpp": 4, "psnr-rgb": 2, "psnr-yuv": 2, "ms-ssim-rgb": 4}
     return {"data": [Path(d).name if Path(d).is_file() else str(d) for d in data],
-            "mode": report["mode"], "frames": report["protocol"]["frames"],
+            "mode": report["mode"],
+            "frames": {k: "all" if v is None else v for k, v in report["protocol"]["frames"].items()},
             "quality": list(res["quality"]),
             **{k: [round(v, n) for v in res[k]] for k, n in digits.items()}}

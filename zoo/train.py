@@ -66,7 +66,7 @@ STAGES = {s.name: s for s in (
     Stage("residual", ("motion_refinement", "temporal_context", "residual_domain"), 2, 5e-4),
     Stage("joint", P_SLOTS, 2, 1e-4),
     Stage("post-filter", ("post_filter",), 2, 2e-4),
-    Stage("multi-frame", P_SLOTS, 4, 5e-5),
+    Stage("multi-frame", P_SLOTS, 4, 1e-4),
 )}
 
 
