@@ -14,7 +14,7 @@ RUNS=${RUNS:-runs}
 DEVICE=${DEVICE:-cpu}
 THREADS=${THREADS:-1}
 MODEL_ITERS=${MODEL_ITERS:-residual=800,joint=800,multi-frame=200}  # per P-frame model, both families
-FILTER_ITERS=${FILTER_ITERS:-post-filter=400}        # GRDN, codec frozen
+FILTER_ITERS=${FILTER_ITERS:-post-filter=800}        # GRDN, codec frozen
 # Run the given functions side by side; fail if any of them fails.
 lanes() {
   local pids=() failed=0

@@ -125,7 +125,8 @@ def cmd_list(args: argparse.Namespace) -> None:
 
     def weights_state(entry) -> str:
         if not entry.weights:
-            return "none"
+            composed = zoo.select(entry.plugins).filler("compose") is not None
+            return "its members'" if composed else "none"
         if not entry.weights.is_file():
             return "missing"
         return "verified" if sha256_file(entry.weights) == entry.sha256 else "sha256 mismatch"
