@@ -80,6 +80,9 @@ def test_an_ensemble_is_trained_when_its_members_are(tmp_path, monkeypatch, tiny
         shas.append(sha)
     m5 = open_model("feng2020-m5")
     assert m5.trained and m5.sha256 not in shas
+    from zoo.evaluate import model_size
+    files = [tmp_path / "weights" / f"{n}.safetensors" for n in ("feng2020-m1", "feng2020-m4")]
+    assert model_size(m5)["bytes"] == sum(f.stat().st_size for f in files)  # its members' files
     m1 = open_model("feng2020-m1")
     assert torch.equal(m5.codec.members[0].intra_coding.g_a[0].weight, m1.codec.intra_coding.g_a[0].weight)
     header, records, recon = encode_clip(m5, tiny_clip, quality=1, intra_period=0)

@@ -265,6 +265,10 @@ def model_size(model: OpenModel) -> dict[str, Any]:
     if model.trained and model.entry is not None and model.entry.weights is not None:
         return {"bytes": model.entry.weights.stat().st_size,
                 "source": f"weights file {model.entry.weights.name} as stored"}
+    if model.trained and model.members:  # a composed model: its members' files
+        sizes = [model_size(m) for m in model.members]
+        return {"bytes": sum(s["bytes"] for s in sizes),
+                "source": "its members' " + ", ".join(s["source"] for s in sizes)}
     import safetensors.torch
     state = {k: v.detach().cpu().contiguous().clone() for k, v in model.codec.state_dict().items()}
     return {"bytes": len(safetensors.torch.save(state)),

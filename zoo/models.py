@@ -25,6 +25,7 @@ class OpenModel:
     sha256: str
     trained: bool
     entry: ModelEntry | None = None
+    members: tuple["OpenModel", ...] = ()  #: a composed model's members, opened
 
     def header_model(self) -> dict[str, Any]:
         return {"name": self.name, **self.spec.to_dict(), "untrained": not self.trained}
@@ -51,21 +52,20 @@ def open_model(name: str | None = None, spec: ModelSpec | None = None, *,
         what = f"model {entry.name!r}" if entry else f"plugin set {','.join(spec.plugins) or '(defaults)'}"
         raise ZooError(f"{what} has no trained weights yet; pass --untrained to run it "
                        f"with random (seeded) weights")
-    member_hashes: list[str] = []
+    members: list[OpenModel] = []
 
     def member(member_name: str) -> nn.Module:
-        opened = open_model(member_name, untrained=untrained, zoo=zoo)
-        member_hashes.append(opened.sha256)
-        return opened.codec
+        members.append(open_model(member_name, untrained=untrained, zoo=zoo))
+        return members[-1].codec
 
     codec = build_codec(spec, member, zoo)
     if trained and not composed:
         load_weights(codec, entry.weights, entry.sha256 or "")
         sha = entry.sha256 or ""
     elif trained:
-        sha = hashlib.sha256("".join(member_hashes).encode()).hexdigest()
+        sha = hashlib.sha256("".join(m.sha256 for m in members).encode()).hexdigest()
     else:
         sha = fingerprint(codec)
     codec.update(force=True)
     codec.eval()
-    return OpenModel(codec, spec, entry.name if entry else None, sha, trained, entry)
+    return OpenModel(codec, spec, entry.name if entry else None, sha, trained, entry, tuple(members))
