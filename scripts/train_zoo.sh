@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Train the lite configuration of every registry model, the way the committed
-# weights were trained (docs/training.md): shared stages once, then every model
-# of a family on the same data, crops and iterations, from the same shared
-# stages. Every command resumes from its checkpoint, so the script can simply
-# be run again after an interruption. Two lanes run side by side, one torch
-# thread each (2 cores); on a GPU set DEVICE=cuda.
+# Train the lite configuration of every registry model with the recipe of
+# docs/training.md: shared stages once, then every model of a family on the same
+# data, crops and iterations, from the same shared stages; each stage's learning
+# rate warms up and then follows SCHEDULE, the multi-frame stage follows the
+# CASCADE curriculum, and every VALIDATE steps train.log gets the loss, bpp and
+# PSNR on fixed training crops (zoo train-plot draws them). Every command resumes
+# from its checkpoint, so the script can simply be run again after an
+# interruption. Two lanes run side by side, one torch thread each (2 cores); on a
+# GPU set DEVICE=cuda. (The committed weights came from this script as it was at
+# commit e704b53: constant learning rates, 3 cascaded P-frames; docs/training.md.)
 #
 #   bash scripts/train_zoo.sh shared     # intra, motion, motion coding
 #   bash scripts/train_zoo.sh models     # every model, exported to weights/
@@ -15,6 +19,10 @@ DEVICE=${DEVICE:-cpu}
 THREADS=${THREADS:-1}
 MODEL_ITERS=${MODEL_ITERS:-residual=800,joint=800,multi-frame=200}  # per P-frame model, both families
 FILTER_ITERS=${FILTER_ITERS:-post-filter=800}        # GRDN, codec frozen
+CROP=${CROP:-128}                                    # of the P-frame models and filters
+SCHEDULE=${SCHEDULE:-cosine}
+CASCADE=${CASCADE:-2:0.2,4:0.3,7:0.5}
+VALIDATE=${VALIDATE:-200}
 # Run the given functions side by side; fail if any of them fails.
 lanes() {
   local pids=() failed=0
@@ -22,7 +30,10 @@ lanes() {
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   return "$failed"
 }
-train() { zoo train --device "$DEVICE" --threads "$THREADS" --checkpoint-every 100 --resume "$@"; }
+train() {
+  zoo train --device "$DEVICE" --threads "$THREADS" --checkpoint-every 100 --schedule "$SCHEDULE" \
+            --validate-every "$VALIDATE" --resume "$@"
+}
 
 INTRA=$RUNS/shared-intra/defaults/checkpoint.pt
 MOTION=$RUNS/shared-motion/defaults/checkpoint.pt
@@ -42,13 +53,13 @@ motion_lane() {
 p_model() {
   local model=$1; shift
   train --model "$model" --init "$@" --stages residual,joint,multi-frame --iterations "$MODEL_ITERS" \
-        --crop 128 --batch 2 --out "$RUNS/models" --export --half
+        --cascade "$CASCADE" --crop "$CROP" --batch 2 --out "$RUNS/models" --export --half
 }
 
 # GRDN on a trained codec, the codec frozen (Feng et al.'s step-by-step order).
 post_filter() {
   train --model "$1" --init "$RUNS/models/$2/checkpoint.pt" --stages post-filter \
-        --iterations "$FILTER_ITERS" --crop 128 --batch 2 --out "$RUNS/models" --export --half
+        --iterations "$FILTER_ITERS" --crop "$CROP" --batch 2 --out "$RUNS/models" --export --half
 }
 
 cmfr_lane() {

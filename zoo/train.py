@@ -10,14 +10,25 @@ motion         motion_estimation               EPE on synthetic motion + warping
 motion-coding  motion_coding                   R_motion + λ·MSE(warp(ref, floŵ), ref = x_prev)
 residual       refinement, context, residual   R_motion + R_residual + λ·d(x, x̂)
 joint          every P-frame slot              R_motion + R_residual + λ·d(x, x̂)
-post-filter    post_filter                     d(x, x̂) with the codec frozen
 multi-frame    every P-frame slot              the joint loss over cascaded P-frames
+post-filter    post_filter                     d(x, x̂) with the codec frozen
 =============  ==============================  =========================================
 
 R is in bits per pixel, λ the quality's lambda (a random quality per step, so
 one model learns every quality), d is 255²·MSE or (1 − MS-SSIM). The residual
 and later stages code against the model's own intra reconstruction of the
-previous frame; motion coding warps the original previous frame.
+previous frame; motion coding warps the original previous frame. A stage
+whose modules have no parameters (``x265-intra``'s intra stage, ``dis-flow``'s
+motion stage) is skipped, and ``train.log`` says so.
+
+The recipe: each stage's learning rate follows a :class:`Schedule` (linear
+warm-up, then constant, cosine or a 10x step down), a function of the stage's
+iteration, so a resumed stage continues it where it stopped; the multi-frame
+stage follows a cascade curriculum (2, then 4, then 7 cascaded P-frames by
+default), optionally weighting each P-frame's distortion; frozen slots run in
+``eval()`` (their BatchNorm statistics stay put); every ``validate_every`` steps
+the stage's loss, bpp and PSNR on a fixed set of training crops go to
+``train.log`` (``zoo train-plot`` draws them).
 """
 
 from __future__ import annotations
@@ -27,36 +38,43 @@ import math
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from compressai.entropy_models import EntropyBottleneck
 from pytorch_msssim import ms_ssim
 from torch import Tensor, nn
 
 from .atomic import atomic_write
 from .build import ModelSpec, build_codec
 from .config import Config
-from .datasets import ClipDataset, SyntheticMotion, load_stills, training_files, worker_seed
+from .datasets import ClipDataset, SyntheticMotion, load_stills, pin, training_files, worker_seed
 from .errors import ZooError
 from .layers import warp
 from .slots import Reference
+from .weights import sha256_file
 
 #: Lambdas for (1 - MS-SSIM), CompressAI's convention for its ms-ssim models.
 MS_SSIM_LAMBDAS = (4.58, 8.73, 16.64, 31.73)
 P_SLOTS = ("motion_estimation", "motion_coding", "motion_refinement", "temporal_context",
            "residual_domain")
+SCHEDULES = ("constant", "cosine", "step")
+#: The multi-frame stage's curriculum: (cascaded P-frames, fraction of its iterations).
+CASCADE = ((2, 0.2), (4, 0.3), (7, 0.5))
+#: The seed of the validation crops: the same crops for every run and resume.
+VALIDATION_SEED = 20200614
 
 
 @dataclass(frozen=True)
 class Stage:
     name: str
     trains: tuple[str, ...]  #: codec attributes whose parameters train
-    frames: int  #: frames per sample
-    lr: float
+    frames: int  #: frames per sample (the multi-frame stage: from its cascade)
+    lr: float  #: base learning rate (``--lr`` overrides it)
 
 
 STAGES = {s.name: s for s in (
@@ -65,9 +83,46 @@ STAGES = {s.name: s for s in (
     Stage("motion-coding", ("motion_coding",), 2, 5e-4),
     Stage("residual", ("motion_refinement", "temporal_context", "residual_domain"), 2, 5e-4),
     Stage("joint", P_SLOTS, 2, 1e-4),
+    Stage("multi-frame", P_SLOTS, 0, 1e-4),
     Stage("post-filter", ("post_filter",), 2, 2e-4),
-    Stage("multi-frame", P_SLOTS, 4, 1e-4),
 )}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A stage's learning rate at each iteration: a linear warm-up over the first
+    ``warmup`` fraction of the stage, then constant, a cosine decay to 1/100, or a 10x
+    step down for the last 20 % (as CompressAI's examples drop 10x on a plateau)."""
+
+    kind: str
+    lr: float
+    warmup: float
+    total: int
+
+    def __post_init__(self) -> None:
+        if self.kind not in SCHEDULES:
+            raise ZooError(f"unknown schedule {self.kind!r} (schedules: {', '.join(SCHEDULES)})")
+
+    def __call__(self, it: int) -> float:
+        ramp = int(self.warmup * self.total)
+        if it < ramp:
+            return self.lr * (it + 1) / ramp
+        progress = (it - ramp) / max(1, self.total - ramp)
+        if self.kind == "cosine":
+            return self.lr * (0.01 + 0.99 * (1 + math.cos(math.pi * progress)) / 2)
+        if self.kind == "step":
+            return self.lr * (0.1 if progress >= 0.8 else 1.0)
+        return self.lr
+
+
+def cascade_length(cascade: tuple[tuple[int, float], ...], it: int, total: int) -> int:
+    """The number of cascaded P-frames at iteration ``it`` of ``total``."""
+    edge = 0.0
+    for p_frames, fraction in cascade:
+        edge += fraction
+        if it < edge * total:
+            return p_frames
+    return cascade[-1][0]
 
 
 def bpp(likelihoods: dict[str, Tensor], pixels: int) -> Tensor:
@@ -75,11 +130,15 @@ def bpp(likelihoods: dict[str, Tensor], pixels: int) -> Tensor:
 
 
 class StageLoss(nn.Module):
-    """The loss of one stage as a module, so DistributedDataParallel can wrap it."""
+    """The loss of one stage as a module, so DistributedDataParallel can wrap it.
+    ``frame_weights`` weight the distortion of the 1st, 2nd, ... cascaded P-frame
+    (cycled), as DCVC-DC weights the frames of its hierarchical quality cycle."""
 
-    def __init__(self, codec: nn.Module, stage: Stage, distortion: str) -> None:
+    def __init__(self, codec: nn.Module, stage: Stage, distortion: str,
+                 frame_weights: tuple[float, ...] = ()) -> None:
         super().__init__()
         self.codec, self.stage, self.distortion = codec, stage, distortion
+        self.frame_weights = frame_weights
 
     def _d(self, x: Tensor, x_hat: Tensor, q: int) -> Tensor:
         if self.distortion == "ms-ssim":
@@ -119,7 +178,8 @@ class StageLoss(nn.Module):
             x = frames[:, t]
             out = codec(x, ref, q)
             rate = sum(bpp(group, pixels) for group in out["likelihoods"].values())
-            loss, stat = self._rd(rate, x, out["x_hat"], q)
+            weight = self.frame_weights[(t - 1) % len(self.frame_weights)] if self.frame_weights else 1.0
+            loss, stat = self._rd(rate, x, out["x_hat"], q, weight)
             if name == "post-filter":
                 loss = self._d(x, out["x_hat"], q)
             losses.append(loss)
@@ -127,8 +187,9 @@ class StageLoss(nn.Module):
             ref = out["ref"]
         return sum(losses) / len(losses), {k: float(np.mean([s[k] for s in stats])) for k in stats[0]}
 
-    def _rd(self, rate: Tensor, x: Tensor, x_hat: Tensor, q: int) -> tuple[Tensor, dict[str, float]]:
-        loss = rate + self._d(x, x_hat, q)
+    def _rd(self, rate: Tensor, x: Tensor, x_hat: Tensor, q: int,
+            weight: float = 1.0) -> tuple[Tensor, dict[str, float]]:
+        loss = rate + weight * self._d(x, x_hat, q)
         return loss, {"loss": float(loss), "bpp": float(rate),
                       "psnr": _psnr(F.mse_loss(x.detach(), x_hat.detach().clamp(0, 1)))}
 
@@ -142,7 +203,7 @@ class TrainOptions:
     spec: ModelSpec
     name: str
     stages: list[str]
-    iterations: dict[str, int]
+    iterations: dict[str, int]  #: per stage, "*" for every stage
     out: Path
     data: list[str]
     batch: int = 4
@@ -154,6 +215,17 @@ class TrainOptions:
     checkpoint_every: int = 50
     seed: int = 0
     threads: int = 0  #: torch threads (0: PyTorch's default)
+    lr: dict[str, float] = field(default_factory=dict)  #: per stage, "*"; else the stage's own
+    schedule: str = "cosine"
+    warmup: float = 0.05  #: fraction of each stage's iterations
+    cascade: tuple[tuple[int, float], ...] = CASCADE
+    frame_weights: tuple[float, ...] = ()
+    validate_every: int = 0  #: 0: no validation
+    validation_crops: int = 8
+
+
+def _per_stage(values: dict[str, Any], stage: str, default: Any) -> Any:
+    return values.get(stage, values.get("*", default))
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -204,7 +276,7 @@ def load_matching(codec: nn.Module, path: Path) -> tuple[list[str], list[dict[st
         except Exception as e:
             raise ZooError(f"{path} is not a safetensors file this zoo can load "
                            f"({type(e).__name__})") from e
-        lineage = [{"init": str(path)}]
+        lineage = [{"init": str(path), "sha256": sha256_file(path)}]
     else:
         ckpt = load_checkpoint(path)
         lineage = checkpoint_lineage(ckpt)
@@ -218,7 +290,8 @@ def load_matching(codec: nn.Module, path: Path) -> tuple[list[str], list[dict[st
 
 
 class Trainer:
-    """Runs the stages in order, checkpointing atomically; ``resume`` continues."""
+    """Runs the stages in order, checkpointing atomically; ``resume`` continues, as a new
+    run in the lineage."""
 
     def __init__(self, opts: TrainOptions, report: Callable[[str, int, int, dict], None] | None = None):
         self.opts = opts
@@ -228,6 +301,9 @@ class Trainer:
         opts.out.mkdir(parents=True, exist_ok=True)
         self.checkpoint = opts.out / "checkpoint.pt"
         self.log_path = opts.out / "train.log"
+        self.skipped: list[str] = []  #: stages whose modules have no parameters (not run)
+        self.history: list[dict[str, Any]] = []  #: the runs before this one
+        self.record: dict[str, Any] | None = None  #: this run (None: it had nothing to train)
 
     def _log(self, record: dict) -> None:
         if self.rank == 0:
@@ -248,21 +324,27 @@ class Trainer:
             ckpt = load_checkpoint(self.checkpoint, opts.device)
             codec.load_state_dict(ckpt["model"])
             state = ckpt["progress"]
-            # This run goes on: its record takes the options given now (more
-            # iterations, say) and keeps the wall time spent so far.
-            runs = ckpt.get("lineage") or [self._record()]
-            self.lineage = [*runs[:-1], {**self._record(), "seconds": runs[-1].get("seconds", 0.0)}]
+            self.history = checkpoint_lineage(ckpt)
             self._log({"event": "resume", **state})
         else:
-            inherited: list[dict[str, Any]] = []
+            self._log({"event": "start", "stages": opts.stages})
             for path in opts.init or ():
                 keys, lineage = load_matching(codec, path)
-                inherited += lineage
+                self.history += lineage
                 self._log({"event": "init", "from": str(path), "tensors": len(keys)})
-            self.lineage = [*inherited, self._record()]
-        self._seconds_before = self.lineage[-1].get("seconds", 0.0)
         self._started = time.perf_counter()
-        clips = ClipDataset(training_files(opts.data))
+        if all(name in state["done"] for name in opts.stages):
+            return codec
+        files = training_files(opts.data)
+        clips = ClipDataset(files, opts.crop)
+        for name, note in clips.upscaled.items():
+            self._log({"event": "upscale", "file": name, "note": note})
+        for name, note in clips.skipped.items():
+            self._log({"event": "skip-clip", "file": name, "reason": note})
+        self.record = self._record(pin(files), clips.upscaled)
+        if ckpt is not None:
+            check_pinned(self.history[-1], self.record["data"], self.checkpoint)
+            self.record["resumed"] = {k: v for k, v in state.items() if v is not None}
         synthetic = SyntheticMotion(load_stills()) if "motion" in opts.stages else None
         for name in opts.stages:
             if name in state["done"]:
@@ -276,69 +358,116 @@ class Trainer:
 
     def _run_stage(self, codec, stage: Stage, start: int, clips, synthetic, state, ckpt) -> None:
         opts = self.opts
-        total = opts.iterations.get(stage.name, opts.iterations.get("*", 0))
+        total = _per_stage(opts.iterations, stage.name, 0)
         for p in codec.parameters():
             p.requires_grad_(False)
-        params = [p for m in stage.trains for n, p in getattr(codec, m).named_parameters()
-                  if not n.endswith("quantiles")]
-        for p in params:
+        modules = [getattr(codec, m) for m in stage.trains]
+        params = [p for m in modules for n, p in m.named_parameters() if not n.endswith("quantiles")]
+        if not params:  # fixed modules (x265-intra, dis-flow): nothing to learn here
+            self.skipped.append(stage.name)
+            self._log({"event": "skip", "stage": stage.name,
+                       "reason": f"no trainable parameters in {', '.join(stage.trains)}"})
+            return
+        # The entropy bottlenecks of the trained slots fit their quantiles (aux loss);
+        # a frozen slot's stay as they are, like the rest of it.
+        bottlenecks = [b for m in modules for b in m.modules() if isinstance(b, EntropyBottleneck)]
+        for p in params + [b.quantiles for b in bottlenecks]:
             p.requires_grad_(True)
-        aux = [p for n, p in codec.named_parameters() if n.endswith("quantiles")]
-        for p in aux:
-            p.requires_grad_(True)
-        loss_module: nn.Module = StageLoss(codec, stage, opts.distortion)
+        multi = stage.name == "multi-frame"
+        loss_module: nn.Module = StageLoss(codec, stage, opts.distortion,
+                                           opts.frame_weights if multi else ())
+        validator = loss_module
         if self.world > 1:
             loss_module = nn.parallel.DistributedDataParallel(loss_module, find_unused_parameters=True)
-        optimizer = torch.optim.Adam(params, lr=stage.lr) if params else None
-        aux_optimizer = torch.optim.Adam(aux, lr=1e-3)
+        schedule = Schedule(opts.schedule, _per_stage(opts.lr, stage.name, stage.lr), opts.warmup, total)
+        optimizer = torch.optim.Adam(params, lr=schedule(start))
+        aux_optimizer = (torch.optim.Adam([b.quantiles for b in bottlenecks], lr=1e-3)
+                         if bottlenecks else None)
         rng = np.random.default_rng([worker_seed(opts.seed), list(STAGES).index(stage.name), start])
-        if ckpt is not None and ckpt.get("optimizer") and optimizer is not None:
+        if ckpt is not None and ckpt.get("optimizer"):
             optimizer.load_state_dict(ckpt["optimizer"])
-            aux_optimizer.load_state_dict(ckpt["aux_optimizer"])
-        codec.train()
+            if aux_optimizer is not None:
+                aux_optimizer.load_state_dict(ckpt["aux_optimizer"])
+        longest = max(p for p, _ in opts.cascade) + 1 if multi else stage.frames
+        validation = (clips.sample(np.random.default_rng(VALIDATION_SEED), opts.validation_crops,
+                                   longest).frames.to(opts.device)
+                      if opts.validate_every and self.rank == 0 else None)
+        if validation is not None and start == 0:
+            self._validate(validator, validation, 0)
+        _train_modes(codec, stage)
         started = time.perf_counter()
-        last: dict[str, float] = {}  # the motion stage alternates losses: log the latest of each
+        sums: dict[str, list[float]] = {}  # stats since the last step record, averaged there
         for it in range(start, total):
+            for group in optimizer.param_groups:
+                group["lr"] = schedule(it)
             q = int(rng.integers(codec.config.qualities))
-            if stage.name == "motion" and synthetic is not None and (it % 2 == 0 or clips is None):
+            frames = cascade_length(opts.cascade, it, total) + 1 if multi else stage.frames
+            if stage.name == "motion" and synthetic is not None and it % 2 == 0:
                 batch = synthetic.sample(rng, opts.batch, opts.crop)
             else:
-                batch = clips.sample(rng, opts.batch, stage.frames, opts.crop)
-            frames = batch.frames.to(opts.device)
-            flow = batch.flow.to(opts.device) if batch.flow is not None else None
-            loss, stats = loss_module(frames, flow, q)
-            if optimizer is not None:
-                optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                optimizer.step()
-            aux_loss = codec.aux_loss()
-            aux_optimizer.zero_grad()
-            aux_loss.backward()
-            aux_optimizer.step()
-            last.update(stats)
+                batch = clips.sample(rng, opts.batch, frames)
+            loss, stats = loss_module(batch.frames.to(opts.device),
+                                      batch.flow.to(opts.device) if batch.flow is not None else None, q)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            if aux_optimizer is not None:
+                aux_optimizer.zero_grad()
+                sum(b.loss() for b in bottlenecks).backward()
+                aux_optimizer.step()
+            for k, v in stats.items():
+                sums.setdefault(k, []).append(v)
             self.report(stage.name, it + 1, total, stats)
             if (it + 1) % opts.checkpoint_every == 0 or it + 1 == total:
                 progress = {**state, "stage": stage.name, "iteration": it + 1}
                 self._save(codec, progress, optimizer, aux_optimizer)
                 self._log({"event": "step", "stage": stage.name, "iteration": it + 1, "q": q,
-                           "seconds": time.perf_counter() - started, **last})
+                           "frames": frames, "lr": schedule(it),
+                           "seconds": time.perf_counter() - started,
+                           **{k: float(np.mean(v)) for k, v in sums.items()}})
+                sums = {}
+            if validation is not None and ((it + 1) % opts.validate_every == 0 or it + 1 == total):
+                self._validate(validator, validation, it + 1)
+                _train_modes(codec, stage)
 
-    def _record(self) -> dict[str, Any]:
-        """This run, as the last entry of the lineage."""
+    def _validate(self, loss: StageLoss, frames: Tensor, iteration: int) -> None:
+        """The stage's loss, bpp and PSNR on the validation crops, at every quality,
+        with the codec in eval() (quantized by rounding, as it codes)."""
+        loss.codec.eval()
+        with torch.no_grad():
+            per_quality = [loss(frames, None, q)[1] for q in range(loss.codec.config.qualities)]
+        self._log({"event": "validation", "stage": loss.stage.name, "iteration": iteration,
+                   **{k: float(np.mean([s[k] for s in per_quality])) for k in per_quality[0]},
+                   "per_quality": per_quality})
+
+    def _record(self, data: dict[str, str], upscaled: dict[str, str]) -> dict[str, Any]:
+        """This run, as the last entry of the lineage: its options and data (by sha256)."""
         opts = self.opts
-        return {"model": list(opts.spec.plugins), "stages": list(opts.stages),
-                "iterations": {s: opts.iterations.get(s, opts.iterations.get("*", 0))
-                               for s in opts.stages},
-                "batch": opts.batch * self.world, "crop": opts.crop, "distortion": opts.distortion,
-                "lambdas": list(Config.from_preset(opts.spec.preset).lambdas),
-                "data": [p.name for p in training_files(opts.data)],
-                "hardware": _hardware(opts.device, self.world), "seconds": 0.0}
+        record: dict[str, Any] = {
+            "model": list(opts.spec.plugins), "stages": list(opts.stages),
+            "iterations": {s: _per_stage(opts.iterations, s, 0) for s in opts.stages},
+            "lr": {s: _per_stage(opts.lr, s, STAGES[s].lr) for s in opts.stages},
+            "schedule": opts.schedule, "warmup": opts.warmup,
+            "batch": opts.batch * self.world, "crop": opts.crop, "distortion": opts.distortion,
+            "lambdas": list(Config.from_preset(opts.spec.preset).lambdas),
+            "data": data, "hardware": _hardware(opts.device, self.world), "seconds": 0.0}
+        if upscaled:
+            record["upscaled"] = upscaled
+        if "multi-frame" in opts.stages:
+            record["cascade"] = [{"p_frames": p, "fraction": f} for p, f in opts.cascade]
+            if opts.frame_weights:
+                record["frame_weights"] = list(opts.frame_weights)
+        if opts.validate_every:
+            record["validation"] = {"every": opts.validate_every, "crops": opts.validation_crops}
+        return record
 
     def current_lineage(self) -> list[dict[str, Any]]:
         """The lineage with this run's wall time so far."""
-        seconds = self._seconds_before + time.perf_counter() - self._started
-        return [*self.lineage[:-1], {**self.lineage[-1], "seconds": round(seconds, 1)}]
+        if self.record is None:
+            return list(self.history)
+        seconds = round(time.perf_counter() - self._started, 1)
+        return [*self.history, {**self.record, "seconds": seconds}]
 
     def _save(self, codec, progress, optimizer, aux_optimizer) -> None:
         if self.rank != 0:
@@ -348,6 +477,27 @@ class Trainer:
                       "optimizer": optimizer.state_dict() if optimizer else None,
                       "aux_optimizer": aux_optimizer.state_dict() if aux_optimizer else None},
                      self.checkpoint)
+
+
+def _train_modes(codec: nn.Module, stage: Stage) -> None:
+    """The stage's slots in train(), the frozen ones in eval(): a frozen BatchNorm's
+    statistics do not move."""
+    codec.train()
+    for name, child in codec.named_children():
+        child.train(name in stage.trains)
+
+
+def check_pinned(run: dict[str, Any], data: dict[str, str], source: Path) -> None:
+    """The files that a resumed run trained on must still be there, unchanged."""
+    pinned = run.get("data", {})
+    if isinstance(pinned, list):  # a run recorded before data was pinned: names only
+        pinned = dict.fromkeys(pinned)
+    for name, sha in pinned.items():
+        if name not in data:
+            raise ZooError(f"{name}, in the recipe of {source}, is not in the training data now")
+        if sha and data[name] != sha:
+            raise ZooError(f"{name} changed since {source} trained on it "
+                           f"(sha256 {sha[:12]}…, now {data[name][:12]}…)")
 
 
 def _hardware(device: str, world: int) -> str:
@@ -363,15 +513,30 @@ def default_stages(codec_has_post_filter: bool) -> list[str]:
     return [s for s in STAGES if s != "post-filter" or codec_has_post_filter]
 
 
-def parse_iterations(text: str) -> dict[str, int]:
-    """``"500"`` (every stage) or ``"motion=2000,joint=500"``."""
+def parse_per_stage(text: str, option: str, kind: type) -> dict[str, Any]:
+    """``"500"`` (every stage) or ``"motion=2000,joint=500"``, values of type ``kind``."""
     try:
         if "=" not in text:
-            return {"*": int(text)}
-        pairs = dict(item.split("=", 1) for item in text.split(","))
-        return {k: int(v) for k, v in pairs.items()}
+            return {"*": kind(text)}
+        values = {k.strip(): kind(v) for k, v in (item.split("=", 1) for item in text.split(","))}
     except ValueError as e:
-        raise ZooError(f"--iterations {text!r}: give N or stage=N,stage=N") from e
+        raise ZooError(f"{option} {text!r}: give N or stage=N,stage=N") from e
+    unknown = [k for k in values if k not in STAGES]
+    if unknown:
+        raise ZooError(f"{option}: unknown stage {unknown[0]!r} (stages: {', '.join(STAGES)})")
+    return values
+
+
+def parse_cascade(text: str) -> tuple[tuple[int, float], ...]:
+    """``"2:0.2,4:0.3,7:0.5"``: cascaded P-frames and the fraction of the multi-frame
+    stage's iterations spent on them, in that order."""
+    try:
+        cascade = tuple((int(p), float(f)) for p, f in (item.split(":") for item in text.split(",")))
+    except ValueError as e:
+        raise ZooError(f"--cascade {text!r}: give P:FRACTION,P:FRACTION") from e
+    if any(p < 1 or f <= 0 for p, f in cascade) or not math.isclose(sum(f for _, f in cascade), 1):
+        raise ZooError(f"--cascade {text!r}: P-frames from 1, fractions above 0 that sum to 1")
+    return cascade
 
 
 def export(codec: nn.Module, name: str, recipe: dict[str, Any], half: bool = False) -> tuple[Path, str]:
@@ -385,3 +550,51 @@ def export(codec: nn.Module, name: str, recipe: dict[str, Any], half: bool = Fal
     sha = save_weights(codec, path, half=half)
     update_registry(name, {"weights": f"weights/{path.name}", "sha256": sha, "recipe": recipe}, registry)
     return path, sha
+
+
+#: What ``zoo train-plot`` draws, where a stage logs it.
+PLOTTED = ("loss", "bpp", "psnr", "epe", "warp_psnr")
+
+
+def plot_training(run: Path, output: Path) -> list[str]:
+    """Draw the step and validation records of a run's ``train.log`` (since its last
+    fresh start) into ``output``: one row per stage, one panel per quantity, against
+    the stage's iteration. Returns the stages drawn."""
+    from matplotlib.figure import Figure
+    log = run / "train.log" if run.is_dir() else run
+    if not log.is_file():
+        raise ZooError(f"{run}: no train.log there")
+    curves: dict[str, dict[tuple[str, str], dict[int, float]]] = {}
+    for line in log.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by an interruption
+            continue
+        if record.get("event") == "start":
+            curves = {}
+        elif record.get("event") in ("step", "validation"):
+            series = curves.setdefault(record["stage"], {})
+            for key in PLOTTED:
+                if key in record:  # a resumed stage's later record of an iteration wins
+                    series.setdefault((record["event"], key), {})[record["iteration"]] = record[key]
+    if not curves:
+        raise ZooError(f"{log}: no step or validation records to draw")
+    keys = {stage: [k for k in PLOTTED if any(k == key for _, key in series)]
+            for stage, series in curves.items()}
+    columns = max(len(k) for k in keys.values())
+    fig = Figure(figsize=(4 * columns, 2.8 * len(curves)), layout="constrained")
+    for row, (stage, series) in zip(fig.subplots(len(curves), columns, squeeze=False), curves.items()):
+        for ax in row[len(keys[stage]):]:
+            ax.axis("off")
+        for ax, key in zip(row, keys[stage]):
+            for event, style, label in (("step", ".-", "training"), ("validation", "o-", "validation")):
+                points = sorted(series.get((event, key), {}).items())
+                if points:
+                    ax.plot(*zip(*points), style, label=label, markersize=3)
+            ax.set_title(f"{stage}: {key}", fontsize="medium")
+            ax.set_xlabel("iteration")
+            ax.legend(fontsize="small")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(output) as f:
+        fig.savefig(f, dpi=100, format=output.suffix[1:].lower() or "png")
+    return list(curves)

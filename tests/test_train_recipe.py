@@ -1,0 +1,203 @@
+"""The training recipe: schedules, cascades, validation, frozen slots, data pinning, loaders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import SAMPLE, crop_clip
+from zoo.build import ModelSpec, build_codec
+from zoo.cli import main
+from zoo.datasets import TRAIN_CLIPS, ClipDataset, training_files
+from zoo.errors import ZooError
+from zoo.train import (STAGES, Schedule, StageLoss, TrainOptions, Trainer, cascade_length,
+                       default_stages, parse_cascade)
+from zoo.video import read_clip, write_y4m
+from zoo.weights import sha256_file
+
+TINY = ("--crop", "64", "--batch", "1", "--threads", "1")
+
+
+@pytest.fixture(scope="module")
+def clip64(tmp_path_factory) -> Path:
+    """Two real frames of exactly one 64x64 crop (carphone)."""
+    path = tmp_path_factory.mktemp("clips") / "one_64x64.y4m"
+    write_y4m(path, crop_clip(read_clip(SAMPLE, 2), 64, 64, 2))
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip8(tmp_path_factory) -> Path:
+    """Eight real frames, 128x64: room for 64x64 crops of up to seven cascaded P-frames."""
+    path = tmp_path_factory.mktemp("clips") / "eight_128x64.y4m"
+    write_y4m(path, crop_clip(read_clip(SAMPLE, 8), 128, 64, 8))
+    return path
+
+
+def _train(out: Path, data: Path, *args: str) -> int:
+    return main(["train", "--data", str(data), *TINY, "--out", str(out), *args])
+
+
+def _log(run: Path, event: str) -> list[dict]:
+    return [r for r in map(json.loads, (run / "train.log").read_text().splitlines())
+            if r["event"] == event]
+
+
+def test_a_tiny_model_learns_on_one_crop(tmp_path, clip64):
+    """A few dozen steps on one 64x64 crop: the loss on it falls and its PSNR rises."""
+    assert _train(tmp_path, clip64, "--stages", "joint", "--iterations", "20", "--lr", "1e-3",
+                  "--schedule", "constant", "--validate-every", "20", "--validation-crops", "1") == 0
+    before, after = _log(tmp_path / "defaults", "validation")
+    assert (before["iteration"], after["iteration"]) == (0, 20)
+    assert after["loss"] < 0.7 * before["loss"] and after["psnr"] > before["psnr"] + 3
+
+
+def test_frozen_slots_keep_their_parameters_and_buffers(tmp_path, clip64):
+    """The residual stage of a GRDN model: GRDN's CBAM BatchNorm statistics, the intra
+    codec and the motion slots (their entropy bottlenecks' quantiles too) stay as built."""
+    plugins = "pixel-residual,gmm,grdn"
+    assert _train(tmp_path, clip64, "--plugins", plugins, "--stages", "residual",
+                  "--iterations", "3") == 0
+    before = build_codec(ModelSpec(tuple(plugins.split(",")))).state_dict()
+    after = torch.load(tmp_path / plugins.replace(",", "-") / "checkpoint.pt", map_location="cpu",
+                       weights_only=True)["model"]
+    frozen = ("intra_coding", "motion_estimation", "motion_coding", "post_filter")
+    assert any(k.startswith("post_filter.") and k.endswith("running_var") for k in before)
+    assert [k for k in before if k.split(".")[0] in frozen and not torch.equal(before[k], after[k])] == []
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("residual_domain."))
+
+
+def test_schedules_warm_up_then_decay():
+    cosine = Schedule("cosine", 1e-3, 0.1, 100)
+    assert [cosine(i) for i in range(3)] == pytest.approx([1e-4, 2e-4, 3e-4])
+    assert cosine(10) == pytest.approx(1e-3) and cosine(99) == pytest.approx(1e-5, rel=0.05)
+    step = Schedule("step", 1e-3, 0.0, 100)
+    assert (step(79), step(80)) == (1e-3, pytest.approx(1e-4))
+    assert Schedule("constant", 1e-3, 0.0, 100)(99) == 1e-3
+
+
+def test_resume_continues_the_schedule_and_appends_a_run_to_the_lineage(tmp_path, clip64):
+    def options(out: Path, resume: bool = False) -> TrainOptions:
+        return TrainOptions(spec=ModelSpec(), name="defaults", stages=["intra"],
+                            iterations={"intra": 6}, out=out, data=[str(clip64)], batch=1, crop=64,
+                            resume=resume, checkpoint_every=1, threads=1, lr={"intra": 1e-3},
+                            warmup=0.5)
+
+    def stop_at_3(stage, it, total, stats):
+        if it == 3:
+            raise KeyboardInterrupt
+
+    whole, cut = tmp_path / "whole" / "defaults", tmp_path / "cut" / "defaults"
+    Trainer(options(whole)).run()
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(options(cut), stop_at_3).run()
+    Trainer(options(cut, resume=True)).run()
+    lrs = [{r["iteration"]: r["lr"] for r in _log(run, "step")} for run in (whole, cut)]
+    assert lrs[0] == lrs[1] and lrs[0][1] == pytest.approx(1e-3 / 3) and lrs[0][6] < lrs[0][4]
+    runs = torch.load(cut / "checkpoint.pt", weights_only=True)["lineage"]
+    assert len(runs) == 2 and "resumed" not in runs[0]
+    assert runs[1]["resumed"] == {"done": [], "stage": "intra", "iteration": 2}
+    assert all(run["lr"] == {"intra": 1e-3} and run["warmup"] == 0.5 for run in runs)
+    # a new stage on resume is a third run; resuming a finished run adds none
+    for _ in range(2):
+        assert _train(tmp_path / "cut", clip64, "--stages", "intra,motion-coding", "--iterations",
+                      "intra=6,motion-coding=1", "--resume") == 0
+    runs = torch.load(cut / "checkpoint.pt", weights_only=True)["lineage"]
+    assert len(runs) == 3 and runs[2]["resumed"] == {"done": ["intra"], "iteration": 0}
+
+
+def test_the_training_data_is_pinned_by_sha256(tmp_path, clip64, clip8, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    for clip in (clip64, clip8):
+        shutil.copy(clip, data / clip.name)
+    out = tmp_path / "runs"
+    assert _train(out, data, "--stages", "intra", "--iterations", "1") == 0
+    run = torch.load(out / "defaults" / "checkpoint.pt", weights_only=True)["lineage"][-1]
+    assert run["data"] == {clip.name: sha256_file(clip) for clip in (clip8, clip64)}
+    # a file of the recipe that changed or went missing stops a resume
+    (data / clip8.name).write_bytes((data / clip64.name).read_bytes())
+    assert _train(out, data, "--stages", "intra,motion-coding", "--iterations", "1", "--resume") == 2
+    assert f"{clip8.name} changed since" in capsys.readouterr().err
+    (data / clip8.name).unlink()
+    assert _train(out, data, "--stages", "intra,motion-coding", "--iterations", "1", "--resume") == 2
+    assert f"{clip8.name}, in the recipe of" in capsys.readouterr().err
+    # a named file or pattern that matches nothing is an error, not a smaller set
+    with pytest.raises(ZooError, match="no training clips found in .*missing.y4m"):
+        training_files([str(clip64), str(tmp_path / "missing.y4m")])
+
+
+def test_validation_uses_the_same_crops_in_every_run(tmp_path, clip8):
+    for name in ("a", "b"):
+        assert _train(tmp_path / name, clip8, "--stages", "intra", "--iterations", "2",
+                      "--validate-every", "1", "--validation-crops", "2") == 0
+    a, b = (_log(tmp_path / name / "defaults", "validation") for name in ("a", "b"))
+    assert [r["iteration"] for r in a] == [0, 1, 2]
+    assert a[0] == b[0] and len(a[0]["per_quality"]) == 4
+    assert {"loss", "bpp", "psnr"} <= set(a[0])
+    out = tmp_path / "plot.png"
+    assert main(["train-plot", str(tmp_path / "a" / "defaults"), "-o", str(out)]) == 0
+    with Image.open(out) as image:
+        assert image.format == "PNG" and image.width > 300
+    assert main(["train-plot", str(tmp_path), "-o", str(out)]) == 2
+
+
+def test_the_cascade_curriculum(tmp_path, clip8):
+    cascade = parse_cascade("2:0.2,4:0.3,7:0.5")
+    assert [cascade_length(cascade, i, 10) for i in range(10)] == [2, 2, 4, 4, 4, 7, 7, 7, 7, 7]
+    for bad in ("2:0.5,4:0.4", "0:1", "2", "2:x"):
+        with pytest.raises(ZooError, match="--cascade"):
+            parse_cascade(bad)
+    assert default_stages(True)[-2:] == ["multi-frame", "post-filter"]
+    assert _train(tmp_path, clip8, "--stages", "multi-frame", "--iterations", "4", "--cascade",
+                  "1:0.5,2:0.5", "--frame-weights", "0.5,1.2", "--checkpoint-every", "1") == 0
+    assert [r["frames"] for r in _log(tmp_path / "defaults", "step")] == [2, 2, 3, 3]
+    run = torch.load(tmp_path / "defaults" / "checkpoint.pt", weights_only=True)["lineage"][-1]
+    assert run["cascade"] == [{"p_frames": 1, "fraction": 0.5}, {"p_frames": 2, "fraction": 0.5}]
+    assert run["frame_weights"] == [0.5, 1.2]
+
+
+def test_frame_weights_weight_each_p_frames_distortion(clip8):
+    codec = build_codec(ModelSpec()).eval()
+    frames = ClipDataset([clip8], 64).sample(np.random.default_rng(0), 1, 3).frames
+    with torch.no_grad():
+        loss, stats = StageLoss(codec, STAGES["multi-frame"], "mse", (0.0,))(frames, None, 0)
+    assert float(loss) == pytest.approx(stats["bpp"], rel=1e-5)  # rate alone
+
+
+def test_vimeo_septuplets_load_from_their_list(tmp_path):
+    root = tmp_path / "vimeo_septuplet"
+    for seq in ("00001/0001", "00001/0002"):
+        for i in range(1, 8):
+            folder = root / "sequences" / seq
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((64, 96, 3), 30 * i, np.uint8)).save(folder / f"im{i}.png")
+    listing = root / "sep_trainlist.txt"
+    listing.write_text("00001/0001\n00001/0002\n")
+    data = ClipDataset(training_files([str(listing)]), 64)
+    assert len(data.clips) == 2 and not data.upscaled
+    batch = data.sample(np.random.default_rng(0), 3, 7).frames
+    assert batch.shape == (3, 7, 3, 64, 64)
+    for seq in batch:
+        levels = seq.mean(dim=(1, 2, 3))
+        assert torch.all(levels.diff() > 0) or torch.all(levels.diff() < 0)  # im1..im7, maybe reversed
+    with pytest.raises(ZooError, match="no training clip has 8 frames"):
+        data.sample(np.random.default_rng(0), 1, 8)
+    assert _train(tmp_path / "runs", listing, "--stages", "intra", "--iterations", "1") == 0
+    run = torch.load(tmp_path / "runs" / "defaults" / "checkpoint.pt", weights_only=True)["lineage"][-1]
+    assert run["data"] == {"sep_trainlist.txt": sha256_file(listing)}
+    (root / "sequences" / "00001" / "0002" / "im5.png").unlink()
+    with pytest.raises(ZooError, match="im5.png, named by .*sep_trainlist.txt, is missing"):
+        ClipDataset(training_files([str(listing)]), 64)
+
+
+@pytest.mark.skipif(not Path(TRAIN_CLIPS).parent.is_dir(), reason="no shared/data/train here")
+def test_the_default_sources_hold_every_training_clip():
+    clips = [f for f in training_files() if Path(TRAIN_CLIPS).parent in f.parents]
+    assert len(clips) == len(list(Path(TRAIN_CLIPS).parent.glob("*.264"))) >= 44
