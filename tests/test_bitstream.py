@@ -23,16 +23,17 @@ def header(frames: int, **kw) -> Header:
     fields = dict(
         model=MODEL, weights_sha256=SHA, quality=3, width=416, height=240,
         frame_count=frames, fps=Fraction(30000, 1001), intra_period=32,
+        implementations={"*": "codec-zoo 0.1.0", "sff": "zoo-sff 2.0"},
     )
     return Header(**{**fields, **kw})
 
 
 def records() -> list[FrameRecord]:
     return [
-        FrameRecord("I", Payload({"y": [b"\x01\x02\x03", b""], "z": [b"zz"]})),
-        FrameRecord("P", Payload({"motion": [b"m" * 40, b"n"], "residual": [b"r" * 17, b""]}, {"member": 2, "neg": -7})),
+        FrameRecord("I", Payload({"y": [b"\x01\x02\x03", b""], "z": [b"zz"]}), 2**32 - 1),
+        FrameRecord("P", Payload({"motion": [b"m" * 40, b"n"], "residual": [b"r" * 17, b""]}, {"member": 2, "neg": -7}), 7),
         FrameRecord("P", Payload({}, {})),
-        FrameRecord("P", Payload({"res_2-x": []}, {"q": 2**31 - 1, "lo": -(2**31)})),
+        FrameRecord("P", Payload({"res_2-x": []}, {"q": 2**31 - 1, "lo": -(2**31)}), 123456789),
     ]
 
 
@@ -53,53 +54,40 @@ def zoo_error(data: bytes) -> str:
 
 def header_span(data: bytes) -> tuple[int, int]:
     """(start, end) of the header body."""
-    (length,) = struct.unpack_from("<I", data, 5)
-    return 9, 9 + length
+    return bs.layout(data).header
 
 
 def fix_header_crc(data: bytearray) -> None:
     start, end = header_span(data)
-    data[end : end + 4] = struct.pack("<I", zlib.crc32(data[start:end]))
+    data[end : end + bs.CRC.size] = bs.CRC.pack(zlib.crc32(data[start:end]))
 
 
-def fixed_offset(data: bytes) -> int:
-    """Offset of the fixed-size header fields (after the model spec)."""
-    (json_len,) = struct.unpack_from("<H", data, 9)
-    return 11 + json_len
-
-
-# name -> (offset from the fixed fields, struct format)
-FIELDS = {
-    "quality": (8, "<B"), "width": (9, "<H"), "height": (11, "<H"), "frame count": (13, "<I"),
-    "fps num": (17, "<I"), "fps den": (21, "<I"), "intra period": (25, "<H"),
-}
+#: the fixed header fields a test edits (the weights hash is bytes, not a number)
+FIELDS = [name for name in bs.FIXED_FIELDS if name != "weights sha256"]
 
 
 def edit_field(data: bytes, name: str, value: int) -> bytes:
     out = bytearray(data)
-    offset, fmt = FIELDS[name]
-    struct.pack_into(fmt, out, fixed_offset(data) + offset, value)
+    offset, fmt = bs.layout(data).fields[name]
+    struct.pack_into(fmt, out, offset, value)
     fix_header_crc(out)
     return bytes(out)
 
 
 def with_model_json(data: bytes, raw: bytes) -> bytes:
     """Replace the model spec with ``raw``, fixing lengths and CRC."""
-    start, end = header_span(data)
-    old = data[start:end]
-    (json_len,) = struct.unpack_from("<H", old)
-    body = struct.pack("<H", len(raw)) + raw + old[2 + json_len :]
-    return data[:5] + struct.pack("<I", len(body)) + body + struct.pack("<I", zlib.crc32(body)) + data[end + 4 :]
+    lay = bs.layout(data)
+    (start, end), (spec_start, spec_end) = lay.header, lay.json["model spec"]
+    body = data[start : spec_start - 2] + struct.pack("<H", len(raw)) + raw + data[spec_end:end]
+    prelude = bytearray(data[:start])
+    offset, fmt = lay.fields["header length"]
+    struct.pack_into(fmt, prelude, offset, len(body))
+    return bytes(prelude) + body + bs.CRC.pack(zlib.crc32(body)) + data[end + bs.CRC.size :]
 
 
 def record_spans(data: bytes) -> list[tuple[int, int]]:
     """(start, end) of each frame record, found from their length fields alone."""
-    spans, pos = [], header_span(data)[1] + 4
-    while pos + 5 <= len(data):
-        end = pos + 9 + struct.unpack_from("<I", data, pos + 1)[0]
-        spans.append((pos, end))
-        pos = end
-    return spans
+    return bs.layout(data).records
 
 
 def test_round_trip() -> None:
@@ -136,16 +124,17 @@ def test_sha_is_stored_as_its_16_hex_prefix() -> None:
 def test_record_sizes_cover_the_stream_after_the_header() -> None:
     data = bs.dumps(header(4), records())
     sizes = bs.record_sizes(data)
-    # each record: kind, length and CRC (9) + body: latent count, per latent name (1 + n), string
-    # count and per string 4 + len; side count, per side name (1 + n) and 4
+    # each record: kind, picture CRC, length and CRC (13) + body: latent count, per latent name
+    # (1 + n), string count and per string 4 + len; side count, per side name (1 + n) and 4
     bodies = [
         1 + (2 + 1 + 4 + 3 + 4 + 0) + (2 + 1 + 4 + 2) + 1,
         1 + (7 + 1 + 4 + 40 + 4 + 1) + (9 + 1 + 4 + 17 + 4 + 0) + 1 + (7 + 4) + (4 + 4),
         1 + 1,
         1 + (8 + 1) + 1 + (2 + 4) + (3 + 4),
     ]
-    assert sizes == [9 + b for b in bodies]
+    assert sizes == [bs.RECORD_HEAD.size + bs.CRC.size + b for b in bodies] == [13 + b for b in bodies]
     assert header_span(data)[1] + 4 + sum(sizes) == len(data)
+    assert [end - start for start, end in record_spans(data)] == sizes
 
 
 def test_every_truncation_raises() -> None:
@@ -181,8 +170,8 @@ def test_random_mutations_are_rejected_or_canonical() -> None:
             other = rng.choice(streams)
             data = data[: rng.randrange(len(data) + 1)] + other[rng.randrange(len(other) + 1) :]
         elif op == "field":
-            name = rng.choice(list(FIELDS))
-            bits = 8 * struct.calcsize(FIELDS[name][1])
+            name = rng.choice(FIELDS)
+            bits = 8 * struct.calcsize(bs.FIXED_FIELDS[name])
             value = rng.choice([0, 1, 2, 16384, 16385, 2**bits - 1, rng.randrange(2**bits), rng.randrange(8)])
             data = bytearray(edit_field(bytes(data), name, value % 2**bits))
         else:  # overwrite a byte inside a record and fix its CRC, to reach the body parser
@@ -207,7 +196,8 @@ def test_messages_for_foreign_input() -> None:
     assert zoo_error(random.Random(1).randbytes(300).replace(b"C", b"x")) == "not a codec-zoo bitstream (bad magic)"
     assert zoo_error(b"RIFF" + data[4:]) == "not a codec-zoo bitstream (bad magic)"
     assert zoo_error(b"CZ") == "header is truncated"
-    assert zoo_error(data[:4] + b"\x07" + data[5:]) == "unsupported bitstream version 7"
+    assert zoo_error(data[:4] + b"\x07" + data[5:]) == "unsupported bitstream version 7 (this zoo reads version 2)"
+    assert zoo_error(data[:4] + b"\x01" + data[5:]) == "unsupported bitstream version 1 (this zoo reads version 2)"
 
 
 def test_messages_for_corruption() -> None:
@@ -215,8 +205,8 @@ def test_messages_for_corruption() -> None:
     spans = record_spans(data)
     body = header_span(data)[0] + 3
     assert zoo_error(data[:body] + bytes([data[body] ^ 4]) + data[body + 1 :]) == "header is corrupt (checksum mismatch)"
-    at = spans[1][0] + 6
-    assert zoo_error(data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]) == "frame 1 is corrupt (checksum mismatch)"
+    for at in (spans[1][0] + 1, spans[1][0] + 10):  # the picture CRC, the body
+        assert zoo_error(data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]) == "frame 1 is corrupt (checksum mismatch)"
     assert zoo_error(data + b"\0") == "trailing bytes after the last frame"
     assert zoo_error(data[: spans[1][0]]) == "frame 1 is truncated"
 
@@ -256,24 +246,49 @@ def test_bad_model_spec(raw: bytes, reason: str) -> None:
     assert zoo_error(with_model_json(small(), raw)) == f"header is corrupt (model spec is {reason})"
 
 
+def test_implementations_must_be_a_json_object_of_strings() -> None:
+    lay = bs.layout(small())
+    (start, end), (json_start, json_end) = lay.header, lay.json["implementations"]
+    for raw, reason in ((b'{"x":1}', "implementations are not strings"),
+                        (b"[]", "implementations is not a JSON object")):
+        data = bytearray(small()[:json_start - 2] + struct.pack("<H", len(raw)) + raw + small()[json_end:])
+        struct.pack_into("<I", data, lay.fields["header length"][0], end - start + len(raw) - (json_end - json_start))
+        fix_header_crc(data)
+        assert zoo_error(bytes(data)) == f"header is corrupt ({reason})"
+
+
+def test_layout_names_every_field() -> None:
+    data = bs.dumps(header(4), records())
+    lay = bs.layout(data)
+    assert list(lay.fields) == [*bs.PRELUDE_FIELDS, "model spec length", "implementations length",
+                                *bs.FIXED_FIELDS]
+    read = {name: struct.unpack_from(fmt, data, offset)[0] for name, (offset, fmt) in lay.fields.items()}
+    assert read["magic"] == bs.MAGIC and read["version"] == bs.VERSION == 2
+    assert (read["width"], read["height"], read["frame count"], read["intra period"]) == (416, 240, 4, 32)
+    assert data[slice(*lay.json["implementations"])] == b'{"*":"codec-zoo 0.1.0","sff":"zoo-sff 2.0"}'
+    assert [bs.RECORD_HEAD.unpack_from(data, start)[1] for start, _ in lay.records] == [2**32 - 1, 7, 0, 123456789]
+
+
 def test_header_length_checked() -> None:
     data = bytearray(small())
-    data[5:9] = struct.pack("<I", 5000)
-    assert zoo_error(bytes(data)) == "header is corrupt (bad header length 5000)"
+    offset, fmt = bs.layout(small()).fields["header length"]
+    struct.pack_into(fmt, data, offset, 9000)
+    assert zoo_error(bytes(data)) == "header is corrupt (bad header length 9000)"
     # a consistent CRC over a body with an extra byte: the fields no longer add up
     start, end = header_span(small())
     body = small()[start:end] + b"\0"
-    extra = small()[:5] + struct.pack("<I", len(body)) + body + struct.pack("<I", zlib.crc32(body))
+    extra = small()[:5] + struct.pack("<I", len(body)) + body + bs.CRC.pack(zlib.crc32(body))
     assert zoo_error(extra + small()[end + 4 :]) == "header is corrupt (length mismatch)"
 
 
 def body_edit(data: bytes, record: int, offset: int, new: bytes, drop: int = 0) -> bytes:
     """Splice ``new`` over ``drop`` bytes at ``offset`` into a record body; fix its length and CRC."""
     start, end = record_spans(data)[record]
-    body = data[start + 5 : end - 4]
+    kind, checksum, _ = bs.RECORD_HEAD.unpack_from(data, start)
+    body = data[start + bs.RECORD_HEAD.size : end - bs.CRC.size]
     body = body[:offset] + new + body[offset + drop :]
-    head = bytes([data[start]]) + struct.pack("<I", len(body))
-    return data[:start] + head + body + struct.pack("<I", zlib.crc32(head + body)) + data[end:]
+    head = bs.RECORD_HEAD.pack(kind, checksum, len(body))
+    return data[:start] + head + body + bs.CRC.pack(zlib.crc32(head + body)) + data[end:]
 
 
 def test_record_body_checks() -> None:
@@ -293,7 +308,7 @@ def test_record_body_checks() -> None:
     start = record_spans(data)[1][0]
     kind = bytearray(data)
     kind[start] = 2
-    kind[-4:] = struct.pack("<I", zlib.crc32(kind[start:-4]))
+    kind[-4:] = bs.CRC.pack(zlib.crc32(kind[start:-4]))
     assert zoo_error(bytes(kind)) == "frame 1 has unknown kind 2"
 
 
@@ -325,6 +340,14 @@ def test_record_body_checks() -> None:
         (header(0, model={1: "x"}), []),
         (header(0, model={"x": float("nan")}), []),
         (header(0, model={"x": "y" * 4096}), []),
+        (header(1), [FrameRecord("I", Payload({"y": "hello"}))]),  # type: ignore[dict-item]
+        (header(1), [FrameRecord("I", Payload({"y": 42}))]),  # type: ignore[dict-item]
+        (header(1), [FrameRecord("I", "payload")]),  # type: ignore[arg-type]
+        (header(1), [FrameRecord("I", Payload({}), -1)]),
+        (header(1), [FrameRecord("I", Payload({}), 2**32)]),
+        (header(0, implementations={"x": 1}), []),
+        (header(0, implementations=["x"]), []),
+        (header(0, fps="fast"), []),
     ],
 )
 def test_writer_rejects_bad_input(h: Header, recs: list[FrameRecord]) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from zoo.build import ModelSpec, build_codec
 from zoo.guard import GuardedDecoder
 
 CRAFTED = """
+import pytest
 import torch
 from zoo.build import ModelSpec, build_codec
 codec = build_codec(ModelSpec(()))
@@ -48,3 +50,27 @@ def test_truncated_and_crafted_strings_do_not_crash_the_process():
                             timeout=300)
     assert result.returncode == 0, result.stderr[-500:]
     assert "alive" in result.stdout
+
+
+def test_the_chunked_mixture_codes_the_same_bytes_as_compressais(monkeypatch):
+    from compressai.entropy_models import GaussianMixtureConditional
+
+    from zoo import guard
+    generator = torch.Generator().manual_seed(0)
+    y = 6 * torch.randn(1, 8, 4, 6, generator=generator)
+    y[:, 3] = 0  # a channel left out by the bitmap
+    scales = 3 * torch.rand(1, 24, 4, 6, generator=generator)
+    means = torch.randn(1, 24, 4, 6, generator=generator)
+    weights = torch.rand(1, 3, 8, 4, 6, generator=generator).softmax(1).view(1, 24, 4, 6)
+    plain = GaussianMixtureConditional(K=3)
+    chunked = guard.guard_coders(torch.nn.Sequential(GaussianMixtureConditional(K=3)))[0]
+    assert type(chunked) is guard.ChunkedMixtureConditional
+    monkeypatch.setattr(guard, "CDF_CHUNK", 100)  # a few latents per chunk
+    params = (scales, means, weights)
+    (string, abs_max, bitmap), _ = plain.compress(y, *(p.clone() for p in params))
+    (chunked_string, *_), y_hat = chunked.compress(y, *(p.clone() for p in params))
+    assert chunked_string == string
+    decoded = chunked.decompress(string, abs_max, bitmap, *(p.clone() for p in params))
+    assert torch.equal(decoded, y_hat) and torch.equal(decoded, torch.round(y))
+    with pytest.raises(ValueError, match="not finite"):
+        chunked.compress(y * float("nan"), *(p.clone() for p in params))

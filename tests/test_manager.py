@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from torch import nn
 
 from zoo.errors import ZooError
 from zoo.hookspecs import hookimpl
@@ -17,10 +18,16 @@ def plugin_object(**hooks) -> object:
     return type("FakePlugin", (), {k: staticmethod(v) for k, v in hooks.items()})()
 
 
+class Labelled(nn.Module):
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+
 def fake_plugin(slot: str, info: PluginInfo) -> object:
     """A plugin object filling ``slot``, as a third-party module would."""
     def build(config, **kwargs):
-        return f"module from {info.summary}"
+        return Labelled(f"module from {info.summary}")
     build.__name__ = f"zoo_{slot}"
     return plugin_object(**{f"zoo_{slot}": hookimpl(build), "zoo_describe": hookimpl(lambda: info)})
 
@@ -79,7 +86,7 @@ def test_selection_builds_only_from_active_plugins():
     zoo.add("b", fake_plugin("post_filter", PluginInfo("b")))
     selection = zoo.select(["b"])
     assert selection.build("fusion", config=None, channels=8) is None  # a is loaded, not active
-    assert selection.build("post_filter", config=None) == "module from b"
+    assert selection.build("post_filter", config=None).label == "module from b"
 
 
 def test_a_plugin_that_fails_to_import_is_broken_not_fatal():

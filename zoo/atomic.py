@@ -7,13 +7,21 @@ partial file: the temporary file (``.<name>.<random>.tmp`` in the target's
 directory, so the rename stays on one file system) is flushed and fsynced,
 given mode 0644, then renamed over the target with :func:`os.replace`; on any
 error, ``KeyboardInterrupt`` included, it is removed and the target is left as
-it was. Only a SIGKILL between creation and rename can leave a ``.tmp`` file
-behind, which no reader ever opens.
+it was (``zoo`` turns SIGTERM into ``SystemExit``, so it is cleaned up too). Only
+a SIGKILL between creation and rename can leave a ``.tmp`` file behind, which no
+reader ever opens.
+
+A target is never replaced by something else than a regular file: a symbolic
+link is followed (the link stays, its target is replaced), a character device
+such as ``/dev/null`` is written in place, and anything else that is not a
+regular file (a folder, a FIFO, a socket) is refused with an ``OSError``.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,12 +40,28 @@ def temp_path(path: PathLike) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
 
 
+def _destination(path: PathLike) -> tuple[Path, bool]:
+    """The file to write for ``path`` (symbolic links followed) and whether it is a
+    character device, written in place; OSError for other files that are not regular."""
+    target = Path(os.path.realpath(path))
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return target, False
+    if not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)):
+        raise OSError(errno.EEXIST, "exists and is not a regular file; not replacing it", str(path))
+    return target, stat.S_ISCHR(mode)
+
+
 @contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
     """A temporary path for a writer that wants a file name (``safetensors``,
     ``matplotlib``); renamed onto ``path`` if the block succeeds, else removed.
-    The block must create the file."""
-    path = Path(path)
+    The block must create the file (or write to the character device it is given)."""
+    path, device = _destination(path)
+    if device:
+        yield path
+        return
     tmp = temp_path(path)
     try:
         yield tmp
@@ -55,11 +79,13 @@ def atomic_write(path: PathLike, mode: str = "wb", **open_kwargs: Any) -> Iterat
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write mode must be 'wb' or 'w', got {mode!r}")
     with atomic_path(path) as tmp:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), FILE_MODE)
-        with open(fd, mode, **open_kwargs) as f:
+        device = tmp.exists()  # a character device, written in place
+        flags = os.O_WRONLY | (0 if device else os.O_CREAT | os.O_EXCL) | getattr(os, "O_BINARY", 0)
+        with open(os.open(tmp, flags, FILE_MODE), mode, **open_kwargs) as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if not device:
+                os.fsync(f.fileno())
 
 
 def write_bytes(path: PathLike, data: bytes) -> None:

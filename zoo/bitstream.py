@@ -7,11 +7,16 @@ frame records:
 field                  type        notes
 =====================  ==========  ===============================================
 magic                  4 bytes     ``b"CZOO"``
-version                u8          1
-header length          u32         bytes in the header body (31..4125)
+version                u8          2 (version 1 had no implementations and no
+                                   picture checksums; it is refused)
+header length          u32         bytes in the header body (33..8223)
 **header body**
 model spec length      u16         <= 4096
 model spec             bytes       canonical compact ASCII JSON object
+implementations len.   u16         <= 4096
+implementations        bytes       canonical JSON object: each active plugin's
+                                   ``"<package> <version>"`` by name, those of
+                                   codec-zoo itself under ``"*"``
 weights sha256         8 bytes     first 8 bytes of the digest (16 hex chars)
 quality                u8          0..255
 width, height          u16, u16    1..16384 each
@@ -21,9 +26,11 @@ intra period           u16         0 = only the first frame is intra
 header CRC             u32         ``zlib.crc32`` of the header body
 **each frame record**
 kind                   u8          0 = I, 1 = P
+picture CRC            u32         ``zlib.crc32`` of the frame the encoder
+                                   reconstructed, as 8-bit 4:2:0 planes Y, U, V
 record body length     u32
 record body            bytes       see below
-record CRC             u32         ``zlib.crc32`` of kind, body length and body
+record CRC             u32         ``zlib.crc32`` of kind .. body
 =====================  ==========  ===============================================
 
 A record body holds a u8 latent count, then per latent its name (u8 length +
@@ -34,6 +41,7 @@ Names match ``[a-z0-9_-]{1,32}`` and are unique within their record.
 The record CRC covers the kind byte too, so every byte of a file is guarded by
 the magic, the version, a length or a checksum. The reader accepts only what the
 writer produces: ``dumps(*loads(data)) == data`` whenever ``loads`` succeeds.
+:func:`layout` tells tools that edit streams (the fuzzer) where each field lies.
 """
 
 from __future__ import annotations
@@ -41,9 +49,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Sequence
 
@@ -52,18 +61,23 @@ from zoo.errors import ZooError
 from zoo.slots import Payload
 
 MAGIC = b"CZOO"
-VERSION = 1
-MAX_MODEL_JSON = 4096
+VERSION = 2
+MAX_JSON = 4096  #: bytes of each JSON field (model spec, implementations)
 MAX_SIZE = 16384
 MAX_FRAMES = 1_000_000
 MAX_FILE_BYTES = 4 << 30
 
-_PRELUDE = struct.Struct("<4sBI")  # magic, version, header length
-_FIXED = struct.Struct("<8sBHHIIIH")  # sha prefix .. intra period
-_RECORD = struct.Struct("<BI")  # kind, body length
+#: The prelude and the fixed header fields (after the two JSON fields), in order.
+PRELUDE_FIELDS = {"magic": "4s", "version": "B", "header length": "I"}
+FIXED_FIELDS = {"weights sha256": "8s", "quality": "B", "width": "H", "height": "H",
+                "frame count": "I", "fps num": "I", "fps den": "I", "intra period": "H"}
+PRELUDE = struct.Struct("<" + "".join(PRELUDE_FIELDS.values()))
+FIXED = struct.Struct("<" + "".join(FIXED_FIELDS.values()))
+RECORD_HEAD = struct.Struct("<BII")  #: kind, picture CRC, body length
+CRC = struct.Struct("<I")
 _U8, _U16, _U32, _I32 = (struct.Struct("<" + c) for c in "BHIi")
-_MIN_HEADER = _U16.size + 2 + _FIXED.size  # "{}" is the shortest model spec
-_MAX_HEADER = _U16.size + MAX_MODEL_JSON + _FIXED.size
+_MIN_HEADER = 2 * (_U16.size + 2) + FIXED.size  # "{}" is the shortest JSON field
+_MAX_HEADER = 2 * (_U16.size + MAX_JSON) + FIXED.size
 _KINDS = ("I", "P")
 _NAME = re.compile(r"[a-z0-9_-]{1,32}")
 _SHA = re.compile(r"[0-9a-f]{16}(?:[0-9a-f]{48})?")
@@ -81,19 +95,43 @@ class Header:
     frame_count: int  #: number of frame records, 0..1_000_000
     fps: Fraction  #: frames per second, numerator and denominator < 2**32
     intra_period: int  #: 0..65535; 0 = only the first frame is intra
+    #: the code that made the stream: see :func:`zoo.models.implementations`
+    implementations: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class FrameRecord:
-    """One coded frame: its kind ("I" or "P") and its payload."""
+    """One coded frame: its kind ("I" or "P"), its payload and the CRC-32 of the
+    8-bit 4:2:0 planes the encoder reconstructed (see :func:`zoo.sequence.picture_crc`)."""
 
     kind: str
     payload: Payload
+    checksum: int = 0
 
 
-def _model_json(model: dict) -> bytes:
-    """The canonical encoding of a model spec."""
-    return json.dumps(model, separators=(",", ":"), allow_nan=False).encode("ascii")
+def _canonical_json(value: dict) -> bytes:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
+def _json_field(what: str, value: object) -> bytes:
+    """A JSON header field, length-prefixed; ValueError if it is not a JSON object of at most MAX_JSON bytes."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a dict")
+    try:
+        raw = _canonical_json(value)
+        same = json.loads(raw) == value
+    except (TypeError, ValueError, RecursionError) as e:
+        raise ValueError(f"{what} is not JSON-able: {e}") from None
+    if not same:
+        raise ValueError(f"{what} does not round-trip through JSON")
+    if len(raw) > MAX_JSON:
+        raise ValueError(f"{what} is {len(raw)} bytes of JSON, more than {MAX_JSON}")
+    return _U16.pack(len(raw)) + raw
+
+
+def check_model_spec(model: dict) -> None:
+    """ValueError unless ``model`` fits a header: a JSON object of at most MAX_JSON bytes, finite numbers."""
+    _json_field("model spec", model)
 
 
 def _check_int(what: str, value: object, lo: int, hi: int) -> int:
@@ -108,24 +146,22 @@ def _check_name(what: str, name: object) -> bytes:
     return _U8.pack(len(name)) + name.encode("ascii")
 
 
-def _dump_header(h: Header) -> bytes:
-    if not isinstance(h.model, dict):
-        raise ValueError("model spec must be a dict")
-    try:
-        spec = _model_json(h.model)
-        same = json.loads(spec) == h.model
-    except (TypeError, ValueError, RecursionError) as e:
-        raise ValueError(f"model spec is not JSON-able: {e}") from None
-    if not same:
-        raise ValueError("model spec does not round-trip through JSON")
-    if len(spec) > MAX_MODEL_JSON:
-        raise ValueError(f"model spec is {len(spec)} bytes of JSON, more than {MAX_MODEL_JSON}")
+def dump_header(h: Header) -> bytes:
+    """The header's bytes; ValueError for any field out of range (so a header can be
+    checked before any frame is coded)."""
+    implementations = h.implementations
+    if not isinstance(implementations, dict) or not all(
+            isinstance(v, str) for v in implementations.values()):
+        raise ValueError("implementations must map plugin names to strings")
     if not isinstance(h.weights_sha256, str) or not _SHA.fullmatch(h.weights_sha256):
         raise ValueError(f"weights_sha256 must be 16 or 64 lowercase hex chars, got {h.weights_sha256!r}")
-    fps = Fraction(h.fps)
+    try:
+        fps = Fraction(h.fps)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        raise ValueError(f"fps must be a positive fraction, got {h.fps!r}") from None
     _check_int("fps numerator", fps.numerator, 1, 2**32 - 1)
     _check_int("fps denominator", fps.denominator, 1, 2**32 - 1)
-    fixed = _FIXED.pack(
+    fixed = FIXED.pack(
         bytes.fromhex(h.weights_sha256[:16]),
         _check_int("quality", h.quality, 0, 255),
         _check_int("width", h.width, 1, MAX_SIZE),
@@ -135,17 +171,24 @@ def _dump_header(h: Header) -> bytes:
         fps.denominator,
         _check_int("intra_period", h.intra_period, 0, 65535),
     )
-    body = _U16.pack(len(spec)) + spec + fixed
-    return _PRELUDE.pack(MAGIC, VERSION, len(body)) + body + _U32.pack(zlib.crc32(body))
+    body = _json_field("model spec", h.model) + _json_field("implementations", implementations) + fixed
+    return PRELUDE.pack(MAGIC, VERSION, len(body)) + body + CRC.pack(zlib.crc32(body))
 
 
-def _dump_record(r: FrameRecord) -> bytes:
-    if r.kind not in _KINDS:
-        raise ValueError(f"frame kind must be 'I' or 'P', got {r.kind!r}")
+def dump_record(r: FrameRecord) -> bytes:
+    """The record's bytes; ValueError for anything the container cannot hold (so an
+    encoder can check each frame's payload as it is made)."""
+    if not isinstance(r, FrameRecord) or r.kind not in _KINDS:
+        raise ValueError(f"frame kind must be 'I' or 'P', got {getattr(r, 'kind', r)!r}")
+    if not isinstance(r.payload, Payload) or not isinstance(r.payload.latents, dict) \
+            or not isinstance(r.payload.side, dict):
+        raise ValueError(f"a payload must be a Payload of two dicts, got {type(r.payload).__name__}")
     latents, side = r.payload.latents, r.payload.side
     body = bytearray(_U8.pack(_check_int("latent count", len(latents), 0, 255)))
     for name, strings in latents.items():
         body += _check_name("latent", name)
+        if not isinstance(strings, (list, tuple)):
+            raise ValueError(f"latent {name!r} must be a list of strings, got {type(strings).__name__}")
         body += _U8.pack(_check_int(f"string count of {name!r}", len(strings), 0, 255))
         for s in strings:
             if not isinstance(s, (bytes, bytearray)):
@@ -154,15 +197,16 @@ def _dump_record(r: FrameRecord) -> bytes:
     body += _U8.pack(_check_int("side count", len(side), 0, 255))
     for name, value in side.items():
         body += _check_name("side", name) + _I32.pack(_check_int(f"side {name!r}", value, -(2**31), 2**31 - 1))
-    head = _RECORD.pack(_KINDS.index(r.kind), _check_int("record length", len(body), 0, 2**32 - 1))
-    return head + body + _U32.pack(zlib.crc32(body, zlib.crc32(head)))
+    head = RECORD_HEAD.pack(_KINDS.index(r.kind), _check_int("checksum", r.checksum, 0, 2**32 - 1),
+                            _check_int("record length", len(body), 0, 2**32 - 1))
+    return head + body + CRC.pack(zlib.crc32(body, zlib.crc32(head)))
 
 
 def dumps(header: Header, records: Sequence[FrameRecord]) -> bytes:
     """Serialise a stream; ValueError for anything out of range."""
     if header.frame_count != len(records):
         raise ValueError(f"header says {header.frame_count} frames but {len(records)} records were given")
-    return b"".join([_dump_header(header), *map(_dump_record, records)])
+    return b"".join([dump_header(header), *map(dump_record, records)])
 
 
 class _Reader:
@@ -192,20 +236,20 @@ class _Reader:
         return name
 
 
-def _load_model(raw: bytes) -> dict:
+def _load_json(raw: bytes, what: str) -> dict:
     try:
-        model = json.loads(raw.decode("ascii"))
+        value = json.loads(raw.decode("ascii"))
     except (ValueError, RecursionError):
-        raise ZooError("header is corrupt (model spec is not valid JSON)") from None
-    if not isinstance(model, dict):
-        raise ZooError("header is corrupt (model spec is not a JSON object)")
+        raise ZooError(f"header is corrupt ({what} is not valid JSON)") from None
+    if not isinstance(value, dict):
+        raise ZooError(f"header is corrupt ({what} is not a JSON object)")
     try:
-        canonical = _model_json(model) == raw
+        canonical = _canonical_json(value) == raw
     except (ValueError, RecursionError):
         canonical = False
     if not canonical:
-        raise ZooError("header is corrupt (model spec is not canonical JSON)")
-    return model
+        raise ZooError(f"header is corrupt ({what} is not canonical JSON)")
+    return value
 
 
 def _in_range(what: str, value: int, lo: int, hi: int) -> int:
@@ -221,17 +265,20 @@ def _parse(data: bytes) -> tuple[Header, list[FrameRecord], list[int]]:
     if not MAGIC.startswith(bytes(data[:4])):
         raise ZooError("not a codec-zoo bitstream (bad magic)")
     r = _Reader(data, "header is truncated")
-    _, version, length = _PRELUDE.unpack(r.take(_PRELUDE.size))
+    _, version, length = PRELUDE.unpack(r.take(PRELUDE.size))
     if version != VERSION:
-        raise ZooError(f"unsupported bitstream version {version}")
+        raise ZooError(f"unsupported bitstream version {version} (this zoo reads version {VERSION})")
     if not _MIN_HEADER <= length <= _MAX_HEADER:
         raise ZooError(f"header is corrupt (bad header length {length})")
     body = r.take(length)
-    if r.num(_U32) != zlib.crc32(body):
+    if r.num(CRC) != zlib.crc32(body):
         raise ZooError("header is corrupt (checksum mismatch)")
     hb = _Reader(body, "header is corrupt (length mismatch)")
-    model = _load_model(bytes(hb.take(hb.num(_U16))))
-    sha, quality, width, height, count, num, den, intra = _FIXED.unpack(hb.take(_FIXED.size))
+    model = _load_json(bytes(hb.take(hb.num(_U16))), "model spec")
+    implementations = _load_json(bytes(hb.take(hb.num(_U16))), "implementations")
+    if not all(isinstance(v, str) for v in implementations.values()):
+        raise ZooError("header is corrupt (implementations are not strings)")
+    sha, quality, width, height, count, num, den, intra = FIXED.unpack(hb.take(FIXED.size))
     if hb.left():
         raise ZooError("header is corrupt (length mismatch)")
     if num == 0 or den == 0 or Fraction(num, den).denominator != den:
@@ -245,19 +292,20 @@ def _parse(data: bytes) -> tuple[Header, list[FrameRecord], list[int]]:
         frame_count=_in_range("frame count", count, 0, MAX_FRAMES),
         fps=Fraction(num, den),
         intra_period=intra,
+        implementations=implementations,
     )
     records: list[FrameRecord] = []
     sizes: list[int] = []
     for k in range(count):
         start = r.pos
         r.short = f"frame {k} is truncated"
-        kind, blen = _RECORD.unpack(r.take(_RECORD.size))
+        kind, checksum, blen = RECORD_HEAD.unpack(r.take(RECORD_HEAD.size))
         body = r.take(blen)
-        if r.num(_U32) != zlib.crc32(r.data[start : r.pos - _U32.size]):
+        if r.num(CRC) != zlib.crc32(r.data[start : r.pos - CRC.size]):
             raise ZooError(f"frame {k} is corrupt (checksum mismatch)")
         if kind >= len(_KINDS):
             raise ZooError(f"frame {k} has unknown kind {kind}")
-        records.append(FrameRecord(_KINDS[kind], _load_payload(body, k)))
+        records.append(FrameRecord(_KINDS[kind], _load_payload(body, k), checksum))
         sizes.append(r.pos - start)
     if r.left():
         raise ZooError("trailing bytes after the last frame")
@@ -290,8 +338,45 @@ def loads(data: bytes) -> tuple[Header, list[FrameRecord]]:
 
 
 def record_sizes(data: bytes) -> list[int]:
-    """Bytes taken by each frame record (kind, length, body and CRC), for per-frame bpp."""
+    """Bytes taken by each frame record (kind, checksums, length and body), for per-frame bpp."""
     return _parse(data)[2]
+
+
+@dataclass
+class Layout:
+    """Where the parts of a stream lie: absolute offsets and struct formats."""
+
+    fields: dict[str, tuple[int, str]]  #: prelude, JSON length and fixed header fields
+    header: tuple[int, int]  #: (start, end) of the header body; its CRC follows
+    json: dict[str, tuple[int, int]]  #: (start, end) of the model spec and implementations JSON
+    records: list[tuple[int, int]]  #: (start, end) of each record, its CRC included
+
+
+def _offsets(start: int, formats: dict[str, str]) -> dict[str, tuple[int, str]]:
+    out = {}
+    for name, code in formats.items():
+        out[name] = (start, "<" + code)
+        start += struct.calcsize("<" + code)
+    return out
+
+
+def layout(data: bytes) -> Layout:
+    """Read the layout from the length fields alone, checking nothing (struct.error if
+    the data is too short for the header): for tools that edit streams."""
+    fields = _offsets(0, PRELUDE_FIELDS)
+    (length,) = _U32.unpack_from(data, fields["header length"][0])
+    json_spans, pos = {}, PRELUDE.size
+    for what in ("model spec", "implementations"):
+        fields[f"{what} length"] = (pos, "<H")
+        json_spans[what] = (pos + _U16.size, pos + _U16.size + _U16.unpack_from(data, pos)[0])
+        pos = json_spans[what][1]
+    fields.update(_offsets(pos, FIXED_FIELDS))
+    records, pos = [], PRELUDE.size + length + CRC.size
+    while pos + RECORD_HEAD.size <= len(data):
+        end = pos + RECORD_HEAD.size + RECORD_HEAD.unpack_from(data, pos)[2] + CRC.size
+        records.append((pos, min(end, len(data))))
+        pos = end
+    return Layout(fields, (PRELUDE.size, PRELUDE.size + length), json_spans, records)
 
 
 def write(path: str | os.PathLike[str], header: Header, records: Sequence[FrameRecord]) -> int:
@@ -305,14 +390,17 @@ def write(path: str | os.PathLike[str], header: Header, records: Sequence[FrameR
 
 
 def read(path: str | os.PathLike[str]) -> tuple[Header, list[FrameRecord]]:
-    """Read and parse a stream file; ZooError if it is missing, unreadable, too big or malformed."""
+    """Read and parse a stream file; ZooError if it is missing, unreadable, not a regular
+    file (a FIFO, a device), too big or malformed. Its size is checked before any read."""
     try:
-        with open(path, "rb") as f:
-            if os.fstat(f.fileno()).st_size > MAX_FILE_BYTES:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
+        with open(fd, "rb") as f:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise ZooError(f"cannot read {path}: not a regular file")
+            if info.st_size > MAX_FILE_BYTES:
                 raise ZooError(f"{path} is too large to be a bitstream (over 4 GiB)")
-            data = f.read(MAX_FILE_BYTES + 1)
+            data = f.read(info.st_size)
     except OSError as e:
         raise ZooError(f"cannot read {path}: {e.strerror or e}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise ZooError(f"{path} is too large to be a bitstream (over 4 GiB)")
     return loads(data)

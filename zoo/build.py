@@ -11,7 +11,7 @@ from torch import nn
 from .config import Config
 from .errors import ZooError
 from .gains import GainedEntropyModel
-from .guard import guard_decoders
+from .guard import guard_coders
 from .manager import Selection, Zoo
 from .pipeline import PFrameCodec
 
@@ -43,7 +43,7 @@ def build_codec(spec: ModelSpec, build_model: Callable[[str], nn.Module] | None 
     config = Config.from_preset(spec.preset, spec.options)
     with torch.random.fork_rng():
         torch.manual_seed(INIT_SEED)
-        return guard_decoders(_assemble(selection, config, build_model))
+        return guard_coders(_assemble(selection, config, build_model))
 
 
 def _assemble(selection: Selection, config: Config, build_model: Callable[[str], nn.Module]) -> nn.Module:

@@ -6,13 +6,12 @@ import json
 import math
 import os
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
-import torch
 from torch import Tensor
-from torch.overrides import TorchFunctionMode
 
-from .bitstream import FrameRecord, Header
+from .bitstream import FrameRecord, Header, dump_header
+from .budget import BuildBudget
 from .build import ModelSpec
 from .color import rgb_to_yuv420, yuv420_to_rgb
 from .errors import ZooError
@@ -23,6 +22,15 @@ from .video import Clip
 
 Progress = Callable[[], None]
 
+#: Largest padded frame area (pixels) a bitstream may ask the decoder for; the
+#: decoder's memory grows with it (about 1.2 KB per pixel, lite preset), and a
+#: 100-byte stream may declare 16384x16384. ``$ZOO_MAX_PIXELS`` overrides it.
+MAX_PIXELS_ENV = "ZOO_MAX_PIXELS"
+MAX_PIXELS = 4096 * 2304
+#: Set (to anything but "" or "0") to decode a stream whose plugins now come from
+#: other packages or versions; ``zoo decode --allow-plugin-mismatch`` does the same.
+ALLOW_MISMATCH_ENV = "ZOO_ALLOW_PLUGIN_MISMATCH"
+
 
 def _tick(progress: Progress | None) -> None:
     if progress is not None:
@@ -32,32 +40,23 @@ def _tick(progress: Progress | None) -> None:
 def encode_clip(model: OpenModel, clip: Clip, quality: int, intra_period: int,
                 progress: Progress | None = None) -> tuple[Header, list[FrameRecord], list[Tensor]]:
     """Code every frame of ``clip``; returns the header, the records and the
-    encoder's reconstructions (RGB, cropped)."""
+    encoder's reconstructions (RGB, cropped). The header is checked before any frame."""
     if not 0 <= quality < model.codec.qualities:
         raise ZooError(f"quality {quality} is out of range (0..{model.codec.qualities - 1})")
+    header = Header(model=model.header_model(), weights_sha256=model.sha256, quality=quality,
+                    width=clip.width, height=clip.height, frame_count=len(clip.frames),
+                    fps=clip.fps, intra_period=intra_period, implementations=model.implementations)
+    try:
+        dump_header(header)
+    except ValueError as e:
+        raise ZooError(f"cannot encode this clip: the bitstream header cannot hold it ({e})") from None
     records, recon = [], []
     frames = (yuv420_to_rgb(*planes) for planes in clip.frames)
     for record, x_hat in encode_frames(model.codec, frames, quality, intra_period):
         records.append(record)
         recon.append(x_hat)
         _tick(progress)
-    header = Header(model=model.header_model(), weights_sha256=model.sha256, quality=quality,
-                    width=clip.width, height=clip.height, frame_count=len(records),
-                    fps=clip.fps, intra_period=intra_period)
     return header, records, recon
-
-
-#: A model named by a bitstream header is built under these limits (tensor elements
-#: and tensors allocated while building it): plugin options come from the file, and
-#: ``refiner.channels=100000`` must be a clear error, not gigabytes of weights. The
-#: largest zoo model (full preset) holds about 43M elements in about 500 tensors.
-MAX_MODEL_ELEMENTS = 250_000_000
-MAX_MODEL_TENSORS = 20_000
-#: Largest padded frame area (pixels) a bitstream may ask the decoder for; the
-#: decoder's memory grows with it (about 1.2 KB per pixel, lite preset), and a
-#: 100-byte stream may declare 16384x16384. ``$ZOO_MAX_PIXELS`` overrides it.
-MAX_PIXELS_ENV = "ZOO_MAX_PIXELS"
-MAX_PIXELS = 4096 * 2304
 
 
 def max_pixels() -> int:
@@ -69,42 +68,8 @@ def max_pixels() -> int:
     return int(value)
 
 
-_FACTORIES = frozenset({torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn,
-                        torch.randint, torch.eye, torch.arange, torch.linspace, torch.tensor})
-_SIZED = frozenset({torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn})
-
-
-class _BuildBudget(TorchFunctionMode):
-    """Counts the tensors created while a model is built; a ZooError past the limits."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__()
-        self.what, self.elements, self.tensors = what, 0, 0
-
-    def _check(self, elements: int) -> None:
-        if self.elements + elements > MAX_MODEL_ELEMENTS or self.tensors >= MAX_MODEL_TENSORS:
-            raise ZooError(f"{self.what} is too large to build (more than {MAX_MODEL_ELEMENTS:,} "
-                           f"weights or {MAX_MODEL_TENSORS:,} tensors)")
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func in _SIZED:  # refuse before allocating
-            size = kwargs.get("size", args[0] if args and not isinstance(args[0], int) else args)
-            try:
-                self._check(math.prod(int(s) for s in size))
-            except (TypeError, ValueError):
-                pass
-        result = func(*args, **kwargs)
-        if func in _FACTORIES and isinstance(result, Tensor):
-            self._check(result.numel())
-            self.elements += result.numel()
-            self.tensors += 1
-        return result
-
-
-def open_for_header(header: Header) -> OpenModel:
-    """The model a bitstream was made with; its weights must match the header's hash."""
-    spec = header.model
+def model_for_spec(spec: dict, device: str = "cpu") -> OpenModel:
+    """The model a header's spec names, built under :class:`~zoo.budget.BuildBudget`."""
     name, plugins = spec.get("name"), spec.get("plugins", [])
     preset, options = spec.get("preset", "lite"), spec.get("options", {})
     if not (name is None or isinstance(name, str)) or not isinstance(preset, str) \
@@ -112,33 +77,61 @@ def open_for_header(header: Header) -> OpenModel:
             or not (isinstance(options, dict) and all(isinstance(o, dict) for o in options.values())):
         raise ZooError("header is corrupt (a model spec field has the wrong type)")
     text = json.dumps(spec, separators=(",", ":"))
-    what = f"the bitstream's model {text if len(text) <= 100 else text[:99] + '…'}"
-    with _BuildBudget(what):
-        model = open_model(name, ModelSpec(tuple(plugins), preset, options),
-                           untrained=bool(spec.get("untrained")))
+    with BuildBudget(f"the bitstream's model {text if len(text) <= 100 else text[:99] + '…'}"):
+        return open_model(name, ModelSpec(tuple(plugins), preset, options),
+                          untrained=bool(spec.get("untrained")), device=device)
+
+
+def check_identity(model: OpenModel, header: Header, allow_plugin_mismatch: bool = False) -> None:
+    """The model must have the header's weights and, unless allowed, its plugins'
+    implementations (package and version)."""
     if not model.sha256.startswith(header.weights_sha256):
         raise ZooError(f"the bitstream was made with weights {header.weights_sha256}…, "
                        f"this zoo has {model.sha256[:16]}… for that model")
+    ours, theirs = model.implementations, header.implementations
+    allowed = allow_plugin_mismatch or os.environ.get(ALLOW_MISMATCH_ENV, "") not in ("", "0")
+    if ours != theirs and not allowed:
+        name = min(n for n in {*ours, *theirs} if ours.get(n) != theirs.get(n))
+        what = "the built-in plugins" if name == "*" else f"plugin {name!r}"
+        raise ZooError(f"the bitstream was made with {what} from {theirs.get(name, theirs.get('*'))}, "
+                       f"this zoo has {ours.get(name, ours.get('*'))} (--allow-plugin-mismatch or "
+                       f"${ALLOW_MISMATCH_ENV}=1 decodes anyway; frame checksums still apply)")
+
+
+def open_for_header(header: Header, device: str = "cpu",
+                    allow_plugin_mismatch: bool = False) -> OpenModel:
+    """The model a bitstream was made with, on ``device``; see :func:`check_identity`."""
+    model = model_for_spec(header.model, device)
+    check_identity(model, header, allow_plugin_mismatch)
     return model
 
 
-def decode_stream(header: Header, records: list[FrameRecord],
-                  progress: Progress | None = None) -> list[Tensor]:
-    """Decode every record (RGB frames, cropped)."""
+def decode_frames(header: Header, records: Iterable[FrameRecord], progress: Progress | None = None,
+                  device: str = "cpu", allow_plugin_mismatch: bool = False) -> Iterator[Tensor]:
+    """Decode the records one by one on ``device`` (RGB frames, cropped, on the CPU), so
+    a writer can take each frame as it comes. The header is checked at the call."""
     ph, pw = padded_size(header.height, header.width)
     if ph * pw > max_pixels():
         raise ZooError(f"the bitstream's frame size {header.width}x{header.height} is larger than "
                        f"this decoder allows ({max_pixels():,} pixels once padded to {pw}x{ph}; "
                        f"${MAX_PIXELS_ENV} raises the limit)")
-    model = open_for_header(header)
+    model = open_for_header(header, device, allow_plugin_mismatch)
     if not 0 <= header.quality < model.codec.qualities:
         raise ZooError(f"header field quality = {header.quality} is out of range for this model "
                        f"(0..{model.codec.qualities - 1})")
-    frames = []
-    for x_hat in decode_records(model.codec, records, header.height, header.width, header.quality):
-        frames.append(x_hat)
-        _tick(progress)
-    return frames
+
+    def frames() -> Iterator[Tensor]:
+        for x_hat in decode_records(model.codec, records, header.height, header.width, header.quality):
+            yield x_hat
+            _tick(progress)
+
+    return frames()
+
+
+def decode_stream(header: Header, records: list[FrameRecord], progress: Progress | None = None,
+                  device: str = "cpu", allow_plugin_mismatch: bool = False) -> list[Tensor]:
+    """:func:`decode_frames`, all kept in a list (for short clips)."""
+    return list(decode_frames(header, records, progress, device, allow_plugin_mismatch))
 
 
 def to_clip(frames: Iterable[Tensor], width: int, height: int, fps) -> Clip:

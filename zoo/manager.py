@@ -5,13 +5,20 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib.metadata
+import io
 import os
 import re
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterable, Mapping, Sequence
 
 import pluggy
+from torch import nn
 
 from . import API_VERSION, hookspecs
 from .errors import ZooError
@@ -50,6 +57,10 @@ class Plugin:
     @property
     def tags(self) -> set[str]:
         return {self.name, *self.slots, *self.info.provides}
+
+    @property
+    def builtin(self) -> bool:
+        return _package_key(self.package) == BUILTIN_PACKAGE
 
 
 @dataclass(frozen=True)
@@ -121,20 +132,43 @@ class LoadPolicy:
         return f"autoload disabled by {DISABLE_AUTOLOAD_ENV}"
 
 
-def _reason(e: Exception) -> str:
+def _reason(e: BaseException) -> str:
     if isinstance(e, PluginError):
         return str(e)
     text = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
-def _dry_register(name: str, **fields: Any) -> None:
+def plugin_folder(module: Any) -> Path | None:
+    """The folder of a plugin's module: the weights of the models it registers lie inside."""
+    file = getattr(module, "__file__", None)
+    return Path(file).resolve().parent if isinstance(file, str) else None
+
+
+def _dry_register(folder: Path | None, name: str, **fields: Any) -> None:
     """Stands in for the registry's ``register`` while a plugin is checked."""
+    from .registry import check_fields  # the registry imports this module
     if not isinstance(name, str) or not name:
         raise PluginError(f"zoo_register_models registered a model named {name!r}")
-    plugins = fields.get("plugins", ())
-    if isinstance(plugins, str) or not all(isinstance(p, str) for p in plugins):
-        raise PluginError(f"zoo_register_models: model {name!r} needs plugins=[names]")
+    try:
+        check_fields(fields, folder)
+    except ValueError as e:
+        raise PluginError(f"zoo_register_models: model {name!r}: {e}") from None
+
+
+@contextmanager
+def _isolated() -> Iterator[None]:
+    """Plugin code runs with no command-line arguments to parse, its output discarded, and
+    SIGINT and SIGTERM held until the block ends: a ``KeyboardInterrupt`` or ``SystemExit``
+    raised in it is the plugin's own, and a real signal is delivered after it."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    argv, sys.argv = sys.argv, sys.argv[:1]
+    try:
+        with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        sys.argv = argv
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 class Zoo:
@@ -164,7 +198,10 @@ class Zoo:
         """A new zoo of the ``codec_zoo`` entry points that ``policy`` lets load."""
         zoo = cls()
         zoo.policy = policy
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        # built-ins first: a third-party plugin named like one is broken, never in its place
+        points = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
+                        key=lambda ep: not ep.dist or _package_key(ep.dist.name) != BUILTIN_PACKAGE)
+        for ep in points:
             package, version = (ep.dist.name, ep.dist.version) if ep.dist else ("?", "?")
             reason = policy.skip_reason(ep.name, package)
             taken = zoo.plugins.get(ep.name)
@@ -186,20 +223,22 @@ class Zoo:
 
         Failures: the import fails, a hook's arguments do not match its spec
         (pluggy's validation), a hook is unknown to this plugin API, the plugin
-        declares another API version, or describing or registering it raises.
+        declares another API version, or describing or registering it raises,
+        ``SystemExit`` and ``KeyboardInterrupt`` included (see :func:`_isolated`).
         """
         if name in self.plugins:
             return self.plugins[name]
         module = None
-        try:
-            module = load() if callable(load) and not isinstance(load, ModuleType) else load
-            self.pm.register(module, name=name)
-            plugin = self._inspect(name, module, package, version)
-        except Exception as e:  # a broken plugin must not break the zoo
-            if module is not None and self.pm.get_name(module) == name:
-                self.pm.unregister(module)
-            self.broken.append(Broken(name, package, _reason(e), version))
-            return None
+        with _isolated():
+            try:
+                module = load() if callable(load) and not isinstance(load, ModuleType) else load
+                self.pm.register(module, name=name)
+                plugin = self._inspect(name, module, package, version)
+            except BaseException as e:  # a broken plugin must not break the zoo
+                if module is not None and self.pm.get_name(module) == name:
+                    self.pm.unregister(module)
+                self.broken.append(Broken(name, package, _reason(e), version))
+                return None
         self.plugins[name] = plugin
         return plugin
 
@@ -218,7 +257,7 @@ class Zoo:
             raise PluginError(f"written for plugin API version {info.api}; this codec-zoo "
                               f"has version {API_VERSION}")
         self.pm.subset_hook_caller("zoo_register_models", self._others(module))(
-            register=_dry_register)
+            register=functools.partial(_dry_register, plugin_folder(module)))
         slots = tuple(s for s in SLOTS if any(
             impl.plugin is module for impl in getattr(self.pm.hook, f"zoo_{s}").get_hookimpls()))
         return Plugin(name, info, slots, package, version, module)
@@ -227,7 +266,13 @@ class Zoo:
         return [p for p in self.pm.get_plugins() if p is not module]
 
     def default_for(self, slot: str) -> Plugin | None:
-        return next((p for p in self.plugins.values() if p.info.default and slot in p.slots), None)
+        """The default plugin of ``slot``; two of them is an error (which would win is arbitrary)."""
+        defaults = [p for p in self.plugins.values() if p.info.default and slot in p.slots]
+        if len(defaults) > 1:
+            a, b = defaults[:2]
+            raise ZooError(f"slot {slot} has two default plugins: {a.name!r} from {a.package} and "
+                           f"{b.name!r} from {b.package}; block one with ${BLOCK_ENV}")
+        return defaults[0] if defaults else None
 
     def select(self, names: Sequence[str]) -> "Selection":
         """Activate ``names`` plus the defaults of the slots they leave free."""
@@ -322,10 +367,8 @@ class Selection:
         except Exception as e:
             raise ZooError(f"plugin {plugin.name!r} failed to build {slot}: "
                            f"{type(e).__name__}: {e}".splitlines()[0]) from e
-        if module is None:
-            raise ZooError(f"plugin {plugin.name!r} returned nothing for slot {slot}")
-        try:  # so that an error while it runs can name it (zoo.sequence.plugin_in)
-            setattr(module, PLUGIN_TAG, (plugin.name, slot))
-        except (AttributeError, TypeError):
-            pass
+        if not isinstance(module, nn.Module):
+            raise ZooError(f"plugin {plugin.name!r} returned {type(module).__name__} for slot "
+                           f"{slot}, not a torch.nn.Module")
+        setattr(module, PLUGIN_TAG, (plugin.name, slot))  # so that an error while it runs names it
         return module

@@ -13,12 +13,12 @@ import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from .atomic import write_text
 from .build import ModelSpec
 from .errors import ZooError
-from .manager import Zoo
+from .manager import Zoo, plugin_folder
 
 REGISTRY_ENV = "ZOO_REGISTRY"
 
@@ -53,31 +53,68 @@ def registry_path() -> Path:
     return Path(sys.prefix) / "share" / "codec-zoo" / "registry.toml"
 
 
-def _entry(name: str, source: str, root: Path, plugins: Iterable[str] = (), preset: str = "lite",
-           options: dict | None = None, weights: str | None = None, sha256: str | None = None,
-           paper: str = "", description: str = "", **extra: Any) -> ModelEntry:
-    return ModelEntry(name=name, plugins=tuple(plugins), preset=preset, options=dict(options or {}),
-                      weights=(root / weights) if weights else None, sha256=sha256, paper=paper,
-                      description=description, source=source, extra=extra)
+#: The fields of a model entry the zoo reads: what each must be. Others go to ``extra``.
+_SCHEMA: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "plugins": ("a list of plugin names",
+                lambda v: isinstance(v, (list, tuple)) and all(isinstance(p, str) for p in v)),
+    "preset": ("a string", lambda v: isinstance(v, str)),
+    "options": ("a table of tables (plugin -> its options)",
+                lambda v: isinstance(v, dict) and all(isinstance(o, dict) for o in v.values())),
+    "weights": ("a path (a string)", lambda v: isinstance(v, str)),
+    "sha256": ("a string", lambda v: isinstance(v, str)),
+    "paper": ("a string", lambda v: isinstance(v, str)),
+    "description": ("a string", lambda v: isinstance(v, str)),
+}
+
+
+def check_fields(fields: Mapping[str, Any], folder: Path | None) -> None:
+    """ValueError (``"<key> must be ..."``) for the first malformed field of a model
+    entry; ``weights`` must lie inside ``folder`` (the registry's, or the plugin's)."""
+    for key, (what, ok) in _SCHEMA.items():
+        if key in fields and not ok(fields[key]):
+            raise ValueError(f"{key} must be {what}, got {fields[key]!r}"[:300])
+    weights = fields.get("weights")
+    if weights and (folder is None or not (folder / weights).resolve().is_relative_to(folder.resolve())):
+        raise ValueError(f"weights {weights!r} lies outside {folder or 'a plugin without a folder'}")
+
+
+def _entry(name: str, source: str, folder: Path, fields: Mapping[str, Any]) -> ModelEntry:
+    known = {k: fields[k] for k in _SCHEMA if k in fields}
+    weights = known.pop("weights", None)
+    return ModelEntry(name=name, plugins=tuple(known.pop("plugins", ())),
+                      options=dict(known.pop("options", None) or {}),
+                      weights=folder / weights if weights else None, source=source,
+                      extra={k: v for k, v in fields.items() if k not in _SCHEMA}, **known)
 
 
 def load_registry(zoo: Zoo | None = None, path: Path | None = None) -> dict[str, ModelEntry]:
-    """All named models, ``registry.toml`` first, then plugins' in load order."""
+    """All named models, ``registry.toml`` first, then plugins' in load order. A malformed
+    ``registry.toml`` is a ZooError naming it and the key; plugins' entries were checked
+    when they were loaded (:func:`zoo.manager.Zoo.add`)."""
     path = path or registry_path()
     models: dict[str, ModelEntry] = {}
     if path.is_file():
         try:
             table = tomllib.loads(path.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ZooError(f"{path} does not parse: {e}") from e
-        for name, fields in table.get("models", {}).items():
-            models[name] = _entry(name, path.name, path.parent, **fields)
+        entries = table.get("models", {})
+        if not isinstance(entries, dict):
+            raise ZooError(f"{path}: models must be a table of models, got {entries!r}"[:300])
+        for name, fields in entries.items():
+            if not isinstance(fields, dict):
+                raise ZooError(f"{path}: models.{name} must be a table, got {fields!r}"[:300])
+            try:
+                check_fields(fields, path.parent)
+            except ValueError as e:
+                raise ZooError(f"{path}: models.{name}.{e}") from None
+            models[name] = _entry(name, path.name, path.parent, fields)
     zoo = zoo or Zoo.load()
     for plugin in zoo.plugins.values():
         caller = zoo.pm.subset_hook_caller("zoo_register_models", zoo._others(plugin.module))
 
-        def register(name: str, _source: str = plugin.name, **fields: Any) -> None:
-            models.setdefault(name, _entry(name, _source, Path("/"), **fields))  # absolute paths
+        def register(name: str, _plugin: Any = plugin, **fields: Any) -> None:
+            models.setdefault(name, _entry(name, _plugin.name, plugin_folder(_plugin.module), fields))
 
         caller(register=register)
     return models

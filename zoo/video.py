@@ -1,18 +1,21 @@
 """Video I/O: y4m, raw .yuv, PNG directories, and anything else PyAV decodes.
 
 A :class:`Clip` holds 8-bit YUV 4:2:0 planes in BT.709 limited range (see
-:mod:`zoo.color`). Readers stop after ``max_frames`` frames without reading
-further, and report bad input as :class:`~zoo.errors.ZooError`. Writers are
-atomic: they write a temporary file (or directory) beside the target and
-rename it into place.
+:mod:`zoo.color`). Readers take regular files and folders only (a FIFO or a
+device would block or never end), check the frame size and rate a bitstream can
+hold before reading frames, stop after ``max_frames`` frames without reading
+further, and report bad input as :class:`~zoo.errors.ZooError`. Writers take
+frames one at a time (:func:`clip_writer`) and are atomic: they write a
+temporary file (or directory) beside the target and rename it into place.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
@@ -33,6 +36,8 @@ PathLike = str | os.PathLike[str]
 
 #: Largest width or height accepted.
 MAX_SIZE = 16384
+#: Frame rates are fractions whose terms are below this (as a bitstream stores them).
+MAX_RATE_TERM = 2**32
 #: Frame rate of raw .yuv files without one in their name, and of PNG directories.
 DEFAULT_FPS = Fraction(25)
 
@@ -70,6 +75,8 @@ def read_clip(path: PathLike, max_frames: int | None = None) -> Clip:
         raise ZooError(f"{path}: max_frames must be at least 1, got {max_frames}")
     if not path.exists():
         raise ZooError(f"{path}: no such file or directory")
+    if not (path.is_file() or path.is_dir()):
+        raise ZooError(f"{path}: not a regular file or a folder of PNG frames")
     suffix = path.suffix.lower()
     try:
         if path.is_dir():
@@ -87,9 +94,12 @@ def read_clip(path: PathLike, max_frames: int | None = None) -> Clip:
     return clip
 
 
-def _check_size(path: Path, width: int, height: int) -> None:
+def _check_format(path: Path, width: int, height: int, fps: Fraction) -> None:
+    """The frame size and rate must be ones a bitstream holds."""
     if not (0 < width <= MAX_SIZE and 0 < height <= MAX_SIZE):
         raise ZooError(f"{path}: bad frame size {width}x{height} (each side must be 1..{MAX_SIZE})")
+    if not (fps > 0 and fps.numerator < MAX_RATE_TERM and fps.denominator < MAX_RATE_TERM):
+        raise ZooError(f"{path}: bad frame rate {fps} (a fraction whose terms are below 2**32)")
 
 
 def _split_planes(data: bytes, dtype: np.dtype, shapes: list[tuple[int, int]]) -> list[np.ndarray]:
@@ -131,11 +141,11 @@ def _read_y4m(path: Path, max_frames: int | None) -> Clip:
         for token in header[10:].decode("ascii", "replace").split():
             params.setdefault(token[0], token[1:])
         width, height = _y4m_dimension(path, params, "W"), _y4m_dimension(path, params, "H")
-        _check_size(path, width, height)
         rate = re.fullmatch(r"([0-9]+):([0-9]+)", params.get("F", "0:0"))  # 0:0 means unknown
         if rate is None or (rate[1] == "0") != (rate[2] == "0"):
             raise ZooError(f"{path}: bad frame rate F{params['F']} in y4m header")
         fps = Fraction(int(rate[1]), int(rate[2])) if rate[2] != "0" else DEFAULT_FPS
+        _check_format(path, width, height, fps)
         colour = _Y4M_COLOURSPACE.fullmatch(params.get("C", "420jpeg"))
         if colour is None:
             raise ZooError(f"{path}: unsupported y4m colour space C{params['C']}")
@@ -168,11 +178,9 @@ def _read_yuv(path: Path, max_frames: int | None) -> Clip:
     if size is None:
         raise ZooError(f"{path}: a raw .yuv file needs its size in its name, e.g. name_416x240_30.yuv")
     width, height = int(size[1]), int(size[2])
-    _check_size(path, width, height)
     rate = _YUV_FPS.search(path.stem)
     fps = Fraction(int(rate[1])) if rate else Fraction(int(size[3])) if size[3] else DEFAULT_FPS
-    if fps == 0:
-        raise ZooError(f"{path}: frame rate 0 in file name")
+    _check_format(path, width, height, fps)
     shapes = [(height, width)] + [((height + 1) // 2, (width + 1) // 2)] * 2
     frame_bytes = sum(h * w for h, w in shapes)
     file_size = path.stat().st_size
@@ -192,7 +200,8 @@ def _read_png_dir(path: Path, max_frames: int | None) -> Clip:
     frames: list[Planes] = []
     for file in files:
         try:
-            with Image.open(file) as image:
+            with Image.open(file) as image:  # lazy: the size is known before the pixels are read
+                _check_format(file, *image.size, DEFAULT_FPS)
                 rgb = np.array(image.convert("RGB"))
         except (OSError, ValueError, Image.DecompressionBombError) as e:
             raise ZooError(f"{file}: cannot read PNG: {e}") from e
@@ -212,10 +221,12 @@ def _read_av(path: Path, max_frames: int | None) -> Clip:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             rate = stream.average_rate or stream.guessed_rate
+            fps = Fraction(rate) if rate else DEFAULT_FPS
             for frame in container.decode(stream):
                 if frames and (frame.width, frame.height) != (width, height):
                     raise ZooError(f"{path}: frame size changes mid-stream")
                 width, height = frame.width, frame.height
+                _check_format(path, width, height, fps)
                 frames.append(tuple(
                     np.frombuffer(p, np.uint8, count=p.line_size * p.height)
                     .reshape(p.height, p.line_size)[:, :p.width].copy()
@@ -226,18 +237,7 @@ def _read_av(path: Path, max_frames: int | None) -> Clip:
         raise ZooError(f"{path}: cannot decode: {e.strerror or e}") from e
     if not frames:
         return Clip(frames, 0, 0, DEFAULT_FPS)
-    _check_size(path, width, height)
-    return Clip(frames, width, height, Fraction(rate) if rate else DEFAULT_FPS)
-
-
-def _checked_frames(clip: Clip) -> Iterator[Planes]:
-    """The clip's frames, each checked to be uint8 planes of the clip's 4:2:0 size."""
-    chroma = ((clip.height + 1) // 2, (clip.width + 1) // 2)
-    shapes = [(clip.height, clip.width), chroma, chroma]
-    for i, planes in enumerate(clip.frames):
-        if [p.shape for p in planes] != shapes or any(p.dtype != np.uint8 for p in planes):
-            raise ValueError(f"frame {i} is not 8-bit 4:2:0 of size {clip.width}x{clip.height}")
-        yield planes
+    return Clip(frames, width, height, fps)
 
 
 @contextmanager
@@ -251,41 +251,17 @@ def _atomic_file(path: Path) -> Iterator[BinaryIO]:
         raise ZooError(f"{path}: cannot write: {e.strerror or e}") from e
 
 
-def write_y4m(path: PathLike, clip: Clip) -> None:
-    """Write ``clip`` as 8-bit 4:2:0 y4m (``C420jpeg``, limited range), atomically."""
-    fps = Fraction(clip.fps)
-    header = (f"YUV4MPEG2 W{clip.width} H{clip.height} F{fps.numerator}:{fps.denominator} "
-              "Ip A1:1 C420jpeg XYSCSS=420JPEG XCOLORRANGE=LIMITED\n")
-    with _atomic_file(Path(path)) as f:
-        f.write(header.encode("ascii"))
-        for planes in _checked_frames(clip):
-            f.write(b"FRAME\n")
-            f.write(b"".join(p.tobytes() for p in planes))
-
-
-def write_yuv(path: PathLike, clip: Clip) -> None:
-    """Write ``clip`` as raw planar 8-bit 4:2:0 (no header), atomically."""
-    with _atomic_file(Path(path)) as f:
-        for planes in _checked_frames(clip):
-            f.write(b"".join(p.tobytes() for p in planes))
-
-
-def write_png_dir(path: PathLike, clip: Clip) -> None:
-    """Write ``clip`` as ``frame_00000.png``, ... (RGB via :mod:`zoo.color`) in directory ``path``.
-
-    The frames go to a temporary directory renamed into place; an existing
-    ``path`` is replaced only if it is a directory holding nothing but
-    ``frame_*.png`` files.
-    """
-    path = Path(path)
+@contextmanager
+def _png_folder(path: Path) -> Iterator[Path]:
+    """A new folder beside ``path``, renamed onto it if the block succeeds, else deleted;
+    an existing ``path`` is replaced only if it holds nothing but ``frame_*.png`` files."""
+    path = Path(os.path.realpath(path))
     if path.exists() and not (path.is_dir() and all(_FRAME_PNG.fullmatch(p.name) for p in path.iterdir())):
         raise ZooError(f"{path}: exists and is not a directory of frame_*.png files; not overwriting it")
     tmp = temp_path(path)
     try:
         tmp.mkdir(parents=True)
-        for i, planes in enumerate(_checked_frames(clip)):
-            rgb = (yuv420_to_rgb(*planes)[0] * 255.0).round().to(torch.uint8)
-            Image.fromarray(rgb.permute(1, 2, 0).numpy()).save(tmp / f"frame_{i:05d}.png")
+        yield tmp
         if path.exists():
             old = temp_path(path)
             os.replace(path, old)
@@ -301,10 +277,62 @@ def write_png_dir(path: PathLike, clip: Clip) -> None:
         raise
 
 
-def write_clip(path: PathLike, clip: Clip) -> None:
-    """Write ``clip`` as .y4m, .yuv, or (no suffix) a directory of PNG frames."""
-    writers = {".y4m": write_y4m, ".yuv": write_yuv, "": write_png_dir}
-    suffix = Path(path).suffix.lower()
-    if suffix not in writers:
-        raise ZooError(f"{path}: cannot write '{suffix}' files (use .y4m, .yuv or a directory)")
-    writers[suffix](path, clip)
+_WRITERS = (".y4m", ".yuv", "")
+
+
+@contextmanager
+def clip_writer(path: PathLike, width: int, height: int, fps: Fraction,
+                kind: str | None = None) -> Iterator[Callable[[Planes], None]]:
+    """A function writing one frame (8-bit 4:2:0 planes) at a time, so that no clip need be
+    held in memory, as ``kind`` (default: ``path``'s suffix): ``.y4m`` (``C420jpeg``, limited
+    range), ``.yuv`` (raw planar) or ``""``, a folder of ``frame_00000.png``, ... (RGB via
+    :mod:`zoo.color`). The target appears, or is replaced, when the block ends without an
+    exception; a frame of the wrong shape is a ValueError."""
+    path = Path(path)
+    kind = path.suffix.lower() if kind is None else kind
+    if kind not in _WRITERS:
+        raise ZooError(f"{path}: cannot write '{kind}' files (use .y4m, .yuv or a directory)")
+    chroma = ((height + 1) // 2, (width + 1) // 2)
+    shapes, index = [(height, width), chroma, chroma], itertools.count()
+
+    def checked(planes: Planes) -> Planes:
+        i = next(index)
+        if [p.shape for p in planes] != shapes or any(p.dtype != np.uint8 for p in planes):
+            raise ValueError(f"frame {i} is not 8-bit 4:2:0 of size {width}x{height}")
+        return planes
+
+    if not kind:
+        with _png_folder(path) as folder:
+            names = (folder / f"frame_{i:05d}.png" for i in itertools.count())
+
+            def save(planes: Planes) -> None:
+                rgb = (yuv420_to_rgb(*checked(planes))[0] * 255.0).round().to(torch.uint8)
+                Image.fromarray(rgb.permute(1, 2, 0).numpy()).save(next(names))
+            yield save
+        return
+    with _atomic_file(path) as f:
+        if kind == ".y4m":
+            fps = Fraction(fps)
+            f.write(f"YUV4MPEG2 W{width} H{height} F{fps.numerator}:{fps.denominator} Ip A1:1 "
+                    "C420jpeg XYSCSS=420JPEG XCOLORRANGE=LIMITED\n".encode("ascii"))
+        marker = b"FRAME\n" if kind == ".y4m" else b""
+        yield lambda planes: f.write(marker + b"".join(p.tobytes() for p in checked(planes)))
+
+
+def write_clip(path: PathLike, clip: Clip, kind: str | None = None) -> None:
+    """Write ``clip`` as .y4m, .yuv, or (no suffix) a directory of PNG frames; see :func:`clip_writer`."""
+    with clip_writer(path, clip.width, clip.height, clip.fps, kind) as write:
+        for planes in clip.frames:
+            write(planes)
+
+
+def write_y4m(path: PathLike, clip: Clip) -> None:
+    write_clip(path, clip, ".y4m")
+
+
+def write_yuv(path: PathLike, clip: Clip) -> None:
+    write_clip(path, clip, ".yuv")
+
+
+def write_png_dir(path: PathLike, clip: Clip) -> None:
+    write_clip(path, clip, "")
