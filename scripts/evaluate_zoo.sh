@@ -4,7 +4,7 @@
 # the written bytes) with its summary recorded in registry.toml, the x264 and
 # x265 anchors, and both ablation tables built from those evaluations.
 #
-#   bash scripts/evaluate_zoo.sh            # writes results/ and docs/results/rd.png
+#   bash scripts/evaluate_zoo.sh     # docs/results/*.json, *.md, *.csv, rd-*.png; registry results
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEV=${DEV:-../shared/data/dev}
@@ -24,5 +24,7 @@ zoo ablate --from $(for m in $CMFR; do echo "$OUT/eval-$m.json"; done) --anchors
     -o "$OUT/ablation-cmfr"
 zoo ablate --from $(for m in $FENG; do echo "$OUT/eval-$m.json"; done) --anchors "$ANCHORS" \
     -o "$OUT/ablation-feng"
-zoo plot "$OUT"/eval-cmfr2025.json "$OUT"/eval-feng2020-m6.json "$OUT"/anchors-x26?.json \
-    -o "$OUT/rd.png"
+for metric in psnr-rgb ms-ssim; do
+  zoo plot "$OUT"/eval-cmfr2025-baseline.json "$OUT"/eval-cmfr2025.json "$OUT"/eval-feng2020-m2.json \
+      "$OUT"/anchors-x26?.json --metric "$metric" -o "$OUT/rd-$metric.png"
+done

@@ -1,8 +1,10 @@
 """I-frames and P-frames apart: where a results file's bits and quality go.
 
 For each results file (zoo eval or zoo bench JSON) and rate point, the mean
-over its sequences of the I-frames' and the P-frames' bpp and PSNR-RGB, and
-the PSNR drop from the first P-frame to the last (error propagation):
+over its sequences of the I-frames' and the P-frames' bpp and PSNR-RGB, the
+P-frames' bpp split into motion, residual and side (framing, CRC, header;
+"-" for anchors, whose streams are not split), and the PSNR drop from the
+first P-frame to the last (error propagation):
 
     python scripts/frame_types.py docs/results/eval-cmfr2025.json docs/results/anchors-x264.json
 """
@@ -18,8 +20,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+")
     args = parser.parse_args()
-    print("| results | point | I bpp | I PSNR-RGB | P bpp | P PSNR-RGB | first P -> last P (dB) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| results | point | I bpp | I PSNR-RGB | P bpp | P motion | P residual | P side | "
+          "P PSNR-RGB | first P -> last P (dB) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for path in args.results:
         report = json.load(open(path))
         sequences = report["sequences"]
@@ -28,11 +31,20 @@ def main() -> None:
             rows = [s["points"][k] for s in sequences]
             p_frames = [[f for f in r["frames"] if f["kind"] == "P"] for r in rows]
             drop = mean(ps[-1]["psnr_rgb"] - ps[0]["psnr_rgb"] for ps in p_frames)
+            split = [part(rows, name) for name in ("motion", "residual", "side")]
             print(f"| {report['name']} | {label} | "
                   f"{mean(r['summary']['I']['bpp'] for r in rows):.3f} | "
                   f"{mean(r['summary']['I']['psnr_rgb'] for r in rows):.2f} | "
-                  f"{mean(r['summary']['P']['bpp'] for r in rows):.3f} | "
+                  f"{mean(r['summary']['P']['bpp'] for r in rows):.3f} | {' | '.join(split)} | "
                   f"{mean(r['summary']['P']['psnr_rgb'] for r in rows):.2f} | {drop:+.2f} |")
+
+
+def part(rows: list[dict], name: str) -> str:
+    """Mean P-frame bpp of one part of the records, or "-" where results have no split."""
+    splits = [r["summary"]["P"].get("bpp_split") for r in rows]
+    if not all(splits):
+        return "-"
+    return f"{mean(s.get(name, 0.0) for s in splits):.3f}"
 
 
 if __name__ == "__main__":

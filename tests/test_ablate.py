@@ -9,14 +9,22 @@ import math
 
 import pytest
 
+import bjontegaard
+
 import zoo.ablate
-from zoo.ablate import ablate, bd_rate, bd_rate_reports, parse_rows, to_csv, to_markdown
+from zoo.ablate import ablate, parse_rows, to_csv, to_markdown
 from zoo.cli import main
+from zoo.compare import bd, bd_reports
 from zoo.errors import ZooError
 from zoo.evaluate import SequenceSpec
 
 RATES = [0.1, 0.2, 0.4, 0.8]
 PSNRS = [30.0, 33.0, 36.0, 39.0]
+
+
+def bd_rate(*curves, method="pchip"):
+    figure = bd(*curves, method=method, min_overlap=0.0)
+    return (math.nan if figure.value is None else figure.value), figure.note
 
 
 def test_bd_rate_of_a_curve_against_itself_is_zero():
@@ -37,16 +45,40 @@ def test_bd_rate_against_a_psnr_shifted_curve_is_what_arithmetic_says():
     value, _ = bd_rate(RATES, PSNRS, RATES, [p + 1.0 for p in PSNRS])
     assert value == pytest.approx((2 ** (-1 / 3) - 1) * 100, abs=1e-9)
     for method in ("akima", "cubic"):
-        assert bd_rate(RATES, PSNRS, RATES, [p + 1.0 for p in PSNRS], method)[0] == pytest.approx(
+        assert bd_rate(RATES, PSNRS, RATES, [p + 1.0 for p in PSNRS], method=method)[0] == pytest.approx(
             (2 ** (-1 / 3) - 1) * 100, abs=1e-6)
 
 
 def test_bd_rate_is_nan_with_a_reason_when_it_cannot_be_computed():
     assert math.isnan(bd_rate([0.1], [30.0], RATES, PSNRS)[0])
     value, note = bd_rate([0.1, 0.2], [30.0, 30.0], RATES, PSNRS)
-    assert math.isnan(value) and "same distortion" in note
+    assert math.isnan(value) and "same quality" in note
     value, note = bd_rate(RATES, PSNRS, RATES, [p + 20 for p in PSNRS])
-    assert math.isnan(value) and "do not overlap" in note
+    assert math.isnan(value) and "overlap 0 %" in note
+
+
+def test_a_cell_below_the_overlap_threshold_is_na_and_a_full_overlap_is_bjontegaards():
+    # 5 % overlap in quality: shifted by s, the curves share 9 - s dB of 9 + s dB
+    shift = 9.0 * 0.95 / 1.05
+    low = [p + shift for p in PSNRS]
+    figure = bd(RATES, PSNRS, RATES, low)
+    assert figure.value is None and figure.overlap == pytest.approx(0.05, abs=0.005)
+    assert figure.cell() == "n/a (overlap 5 %)"
+    # full overlap: the number is bjontegaard's, with its evidence
+    test = [r * 0.8 for r in RATES], [p + 0.3 for p in PSNRS]
+    full = bd(RATES, PSNRS, RATES, PSNRS)
+    assert full.value == pytest.approx(0.0, abs=1e-12) and full.overlap == 1.0
+    figure = bd(RATES, PSNRS, *test)
+    expected = bjontegaard.bd_rate(RATES, PSNRS, *test, method="pchip", min_overlap=0)
+    assert figure.value == pytest.approx(expected, abs=1e-12)
+    assert figure.cell() == f"{expected:+.1f} % ({figure.overlap * 100:.0f} % overlap, 1/1 seq.)"
+    # BD-PSNR: quality at equal rate, overlap along log rate
+    psnr = bd(RATES, PSNRS, *test, quantity="psnr")
+    assert psnr.value == pytest.approx(bjontegaard.bd_psnr(RATES, PSNRS, *test, method="pchip",
+                                                           min_overlap=0), abs=1e-12)
+    span, moved = math.log10(8), -math.log10(0.8)  # log rate range and shift
+    assert psnr.overlap == pytest.approx((span - moved) / (span + moved))
+    assert psnr.cell("dB") == f"{psnr.value:+.2f} dB ({psnr.overlap * 100:.0f} % overlap, 1/1 seq.)"
 
 
 def _report(name: str, curves: dict[str, tuple[float, list[float]]]) -> dict:
@@ -57,21 +89,24 @@ def _report(name: str, curves: dict[str, tuple[float, list[float]]]) -> dict:
         points = [{"bytes": 100, "summary": {"all": {"bpp": r * factor, "psnr_rgb": p,
                                                      "ms_ssim": 1 - 10 ** (-p / 10)}}}
                   for r, p in zip(RATES, psnrs)]
-        sequences.append({"class": cls, "name": seq, "frames_coded": 3, "points": points})
-    return {"name": name, "results": {}, "sequences": sequences}
+        sequences.append({"class": cls, "name": seq, "frames_coded": 3, "intra_period": 0,
+                          "points": points})
+    return {"name": name, "mode": "sequence", "results": {}, "sequences": sequences}
 
 
 def test_bd_rate_is_averaged_per_sequence_then_per_class_then_over_classes():
     anchor = _report("anchor", {k: (1.0, PSNRS) for k in ("A/a1", "A/a2", "B/b1")})
     test = _report("test", {"A/a1": (0.9, PSNRS), "A/a2": (0.7, PSNRS), "B/b1": (1.1, PSNRS),
                             "C/c1": (1.0, PSNRS)})
-    out = bd_rate_reports(anchor, test, "psnr")
-    assert out["sequences"]["A/a1"] == pytest.approx(-10.0)
-    assert out["classes"] == {"A": pytest.approx(-20.0), "B": pytest.approx(10.0)}
-    assert out["bd_rate"] == pytest.approx(-5.0)
-    assert "C/c1" in out["notes"]  # not in the anchor
+    out = bd_reports(anchor, test, "psnr-rgb")
+    assert out["sequences"]["A/a1"]["value"] == pytest.approx(-10.0)
+    assert {c: f["value"] for c, f in out["classes"].items()} == {
+        "A": pytest.approx(-20.0), "B": pytest.approx(10.0), "C": None}
+    assert out["set"]["value"] == pytest.approx(-5.0)
+    assert (out["set"]["sequences"], out["set"]["of"]) == (3, 4)  # C/c1 is not in the anchor
+    assert "not in the anchor" in out["sequences"]["C/c1"]["note"]
     # MS-SSIM (in dB, -10 log10(1 - MS-SSIM), here equal to the PSNR) gives the same
-    assert bd_rate_reports(anchor, test, "ms-ssim")["bd_rate"] == pytest.approx(-5.0)
+    assert bd_reports(anchor, test, "ms-ssim")["set"]["value"] == pytest.approx(-5.0)
 
 
 def test_the_table_has_feng_et_al_columns_and_bd_rates(monkeypatch, tmp_path):
@@ -89,23 +124,24 @@ def test_the_table_has_feng_et_al_columns_and_bd_rates(monkeypatch, tmp_path):
         return report
 
     monkeypatch.setattr(zoo.ablate, "evaluate", fake_evaluate)
-    anchor = tmp_path / "x264.json"
-    anchor.write_text(json.dumps({**_report("x264", {"A/a": (2.0, PSNRS)}), "kind": "anchor"}))
+    anchor = {**_report("x264", {"A/a": (2.0, PSNRS)}), "kind": "anchor"}
     rows = parse_rows("masked-residual; cmfr; cmfr,sff", None, untrained=True)
-    result = ablate(rows, [SequenceSpec("A", "a", "a.y4m")], anchors=[str(anchor)], table_quality=1)
+    result = ablate(rows, [SequenceSpec("A", "a", "a.y4m")], anchor_runs=[anchor], table_quality=1)
     assert result["components"] == ["masked-residual", "cmfr", "sff"]
     first, _, third = result["table"]
     assert third["components"] == {"masked-residual": False, "cmfr": True, "sff": True}
     assert (third["data_size"], third["model_size"], third["clic_score"]) == (20, 1000, 3000)
-    assert first["bd_rate"]["#1"]["psnr"]["bd_rate"] == pytest.approx(0.0, abs=1e-9)
-    assert third["bd_rate"]["#1"]["psnr"]["bd_rate"] == pytest.approx(-20.0)
-    assert third["bd_rate"]["x264"]["psnr"]["bd_rate"] == pytest.approx(-60.0)
+    assert first["bd"]["#1"]["bd-rate psnr-rgb"]["set"]["value"] == pytest.approx(0.0, abs=1e-9)
+    assert third["bd"]["#1"]["bd-rate psnr-rgb"]["set"]["value"] == pytest.approx(-20.0)
+    assert third["bd"]["x264"]["bd-rate psnr-rgb"]["set"]["value"] == pytest.approx(-60.0)
     md = to_markdown(result)
     assert "| # | model | masked-residual | cmfr | sff | data size (B) |" in md
-    assert "BD-rate PSNR vs x264" in md and "-20.00%" in md and "pchip" in md
+    assert "| 3 | cmfr,sff | x264 | -60.0 % (100 % overlap, 1/1 seq.) |" in md
+    assert "-20.0 % (100 % overlap, 1/1 seq.)" in md and "pchip" in md and "per class" in md
     table = list(csv.reader(io.StringIO(to_csv(result))))
     assert table[0][:7] == ["#", "model", "trained", "quality", "masked-residual", "cmfr", "sff"]
-    assert float(table[3][table[0].index("bd_rate_psnr_vs_x264")]) == pytest.approx(-60.0)
+    assert float(table[3][table[0].index("bd_rate_psnr_rgb_vs_x264")]) == pytest.approx(-60.0)
+    assert table[3][table[0].index("bd_rate_psnr_rgb_vs_x264_sequences")] == "1/1"
 
 
 def test_rows_parse():
@@ -119,7 +155,8 @@ def test_rows_parse():
 
 def test_ablate_end_to_end_on_a_tiny_clip(tiny_y4m, tmp_path, capsys):
     anchors = tmp_path / "x264.json"
-    assert main(["bench", "x264", "--data", str(tiny_y4m), "--qps", "27,37", "-o", str(anchors)]) == 0
+    assert main(["bench", "x264", "--data", str(tiny_y4m), "--frames", "2", "--qps", "27,37",
+                 "-o", str(anchors)]) == 0
     prefix = tmp_path / "table"
     assert main(["ablate", "--rows", "defaults; masked-residual", "--untrained", "--data",
                  str(tiny_y4m), "--frames", "2", "--qualities", "0", "--anchors", str(anchors),
@@ -133,7 +170,7 @@ def test_ablate_end_to_end_on_a_tiny_clip(tiny_y4m, tmp_path, capsys):
         assert row["data_size"] == result["runs"][result["table"].index(row)]["results"]["data-size"][0]
     assert (tmp_path / "table.csv").is_file()
     md = (tmp_path / "table.md").read_text()
-    assert "defaults (untrained)" in md and "BD-rate MS-SSIM vs x264" in md
+    assert "defaults (untrained)" in md and "| BD-rate MS-SSIM |" in md and "| x264 |" in md
     assert "| 1 | defaults (untrained) |" in capsys.readouterr().out
 
 
@@ -153,7 +190,7 @@ def test_ablate_from_earlier_results_evaluates_nothing(tiny_y4m, tmp_path, monke
     result = json.loads((tmp_path / "t.json").read_text())
     assert [r["model"] for r in result["table"]] == ["cmfr2025-baseline", "cmfr2025-cmfr"]
     assert result["protocol"]["mode"] == "sequence"
-    assert result["table"][0]["bd_rate"]["#1"]["psnr"]["bd_rate"] == pytest.approx(0.0, abs=1e-6)
+    assert result["table"][0]["bd"]["#1"]["bd-rate psnr-rgb"]["set"]["value"] == pytest.approx(0.0, abs=1e-6)
     assert result["table"][1]["components"] == {"masked-residual": False, "cmfr": True}
     # rows evaluated in different modes do not make one table
     assert main(["ablate", "--from", str(tmp_path / "a.json"), str(tmp_path / "c.json"),

@@ -214,5 +214,9 @@ def test_plot_draws_zoo_and_compressai_results(sequence_report, tmp_path):
     compressai_style.write_text(json.dumps({"name": "BPG", "results": {
         "bpp": [0.1, 0.2, 0.4], "psnr": [30.0, 33.0, 36.0], "ms-ssim": [0.95, 0.97, 0.98]}}))
     out = tmp_path / "rd.png"
-    assert main(["plot", str(path), str(compressai_style), "-o", str(out)]) == 0
+    # a file that records no protocol is not compared with a zoo result unless asked
+    assert main(["plot", str(path), str(compressai_style), "-o", str(out)]) == 2
+    assert not out.exists()
+    assert main(["plot", str(path), str(compressai_style), "-o", str(out),
+                 "--allow-cross-protocol", "--metric", "ms-ssim", "--xlim", "0,1"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

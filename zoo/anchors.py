@@ -30,6 +30,7 @@ import numpy as np
 
 from .bitstream import FrameRecord
 from .coding import frame_stats
+from .compare import COLOUR
 from .errors import ZooError
 from .evaluate import NullProgress, SequenceSpec, aggregate, frame_rows, point_summary, \
     read_sequence, sequence_entry
@@ -63,15 +64,18 @@ def parse_qps(text: str) -> list[int]:
     return qps
 
 
-def _encoder_options(codec: str, preset: str, qp: int, intra_period: int) -> dict[str, str]:
+def _encoder_options(codec: str, preset: str, qp: int, intra_period: int,
+                     params: str = "") -> dict[str, str]:
+    """``params``: more ``key=value:...`` for x264-params / x265-params (e.g. threads)."""
+    extra = f":{params}" if params else ""
     if codec == "x264":
         keyint = str(intra_period) if intra_period > 0 else "infinite"
         return {"preset": preset, "qp": str(qp),
-                "x264-params": f"bframes=0:keyint={keyint}:min-keyint={keyint}:scenecut=0"}
+                "x264-params": f"bframes=0:keyint={keyint}:min-keyint={keyint}:scenecut=0{extra}"}
     keyint = str(intra_period) if intra_period > 0 else "-1"
     return {"preset": preset,
             "x265-params": f"qp={qp}:bframes=0:keyint={keyint}:min-keyint={keyint}:scenecut=0:"
-                           f"open-gop=0:info=0:log-level=error"}
+                           f"open-gop=0:info=0:log-level=error{extra}"}
 
 
 def strip_sei(data: bytes, codec: str) -> bytes:
@@ -99,7 +103,7 @@ def _even(plane: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def encode(clip: Clip, codec: str, qp: int, preset: str = "medium",
-           intra_period: int = 0) -> tuple[list[tuple[bytes, bool]], float]:
+           intra_period: int = 0, params: str = "") -> tuple[list[tuple[bytes, bool]], float]:
     """Each frame's stripped packet bytes and whether it is a key frame; the encode seconds."""
     encoder = check_codec(codec)
     width, height = clip.width + clip.width % 2, clip.height + clip.height % 2
@@ -107,7 +111,7 @@ def encode(clip: Clip, codec: str, qp: int, preset: str = "medium",
     ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
     fps = Fraction(clip.fps)
     ctx.time_base, ctx.framerate = 1 / fps, fps
-    ctx.options = _encoder_options(codec, preset, qp, intra_period)
+    ctx.options = _encoder_options(codec, preset, qp, intra_period, params)
     packets = []
     started = time.perf_counter()
     try:
@@ -193,6 +197,7 @@ def bench(codec: str, specs: Sequence[SequenceSpec], qps: Sequence[int], preset:
             "coding": "low-delay P: no B-frames, constant QP (the encoder's default I/P QP "
                       "offset), IDR every intra period (0: only the first), scene cut off",
             "rate": "bytes of the Annex-B elementary stream without SEI NAL units (no container)",
+            "colour": COLOUR,
             "distortion": "the same code as zoo eval, on the decoded 8-bit 4:2:0 frames",
             "averaging": "as zoo eval; encode/decode time is the sequence's total over its frames",
             "frames": {s.key: s.frames for s in specs},

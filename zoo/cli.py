@@ -1,11 +1,14 @@
-"""The ``zoo`` command: list, run, encode, decode."""
+"""The ``zoo`` command: list, run, encode, decode, train, eval, bench, ablate, speed, plot."""
 
 from __future__ import annotations
 
 import argparse
 import fnmatch
 import json
+import os
+import signal
 import sys
+import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -57,6 +60,12 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quality", type=int, default=None, help="quality index (default: the highest)")
     p.add_argument("--frames", type=int, default=None, help="code at most N frames")
     p.add_argument("--intra-period", type=int, default=0, help="0: only the first frame is intra")
+    add_device_arg(p)
+
+
+def add_device_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="cpu",
+                   help="cpu or cuda[:N]; encoder and decoder run on the same device")
 
 
 def open_from_args(args: argparse.Namespace):
@@ -64,7 +73,7 @@ def open_from_args(args: argparse.Namespace):
     from .models import open_model
     plugins = tuple(p.strip() for p in args.plugins.split(",") if p.strip())
     spec = ModelSpec(plugins, args.preset, parse_options(args.option))
-    return open_model(args.model, spec, untrained=args.untrained)
+    return open_model(args.model, spec, untrained=args.untrained, device=args.device)
 
 
 @contextmanager
@@ -180,8 +189,17 @@ def cmd_list(args: argparse.Namespace) -> None:
         console.print(table)
 
 
+def _refuse_overwriting(inputs: Sequence[Path], outputs: Sequence[Path]) -> None:
+    """An output that is an input (the same file, also through links) would destroy it."""
+    for out in outputs:
+        for source in inputs:
+            if out.exists() and source.exists() and os.path.samefile(source, out):
+                raise ZooError(f"{out} is the input {source}; refusing to overwrite it")
+
+
 def cmd_encode(args: argparse.Namespace) -> None:
     from . import bitstream
+    _refuse_overwriting([Path(args.input)], [Path(args.output)])
     clip, model, header, records, _, seconds = _encode(args, Path(args.input))
     size = bitstream.write(args.output, header, records)
     console.print(f"{args.output}: {len(records)} frames, {size} bytes, "
@@ -191,13 +209,37 @@ def cmd_encode(args: argparse.Namespace) -> None:
 
 def cmd_decode(args: argparse.Namespace) -> None:
     from . import bitstream
-    from .coding import decode_stream, to_clip
-    from .video import write_clip
+    from .coding import decode_frames
+    from .color import rgb_to_yuv420
+    from .video import clip_writer
+    _refuse_overwriting([Path(args.input)], [Path(args.output)])
     header, records = bitstream.read(args.input)
-    with progress_bar("decoding", len(records)) as tick:
-        frames = decode_stream(header, records, tick)
-    write_clip(args.output, to_clip(frames, header.width, header.height, header.fps))
-    console.print(f"{args.output}: {len(frames)} frames, {header.width}x{header.height}")
+    with progress_bar("decoding", len(records)) as tick, \
+            clip_writer(args.output, header.width, header.height, header.fps) as write:
+        for x_hat in decode_frames(header, records, tick, args.device, args.allow_plugin_mismatch):
+            write(rgb_to_yuv420(x_hat))  # each frame as it is decoded
+    console.print(f"{args.output}: {len(records)} frames, {header.width}x{header.height}")
+
+
+@contextmanager
+def _run_outputs(folder: Path) -> Iterator[list[Path]]:
+    """The files ``zoo run`` writes into ``folder`` (listed as written): if the run
+    fails, they are removed, and so are the folders made for them."""
+    made = [d for d in (folder, *folder.parents) if not d.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ZooError(f"--out: cannot make {folder}: {e.strerror or e}") from None
+    written: list[Path] = []
+    try:
+        yield written
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        for d in made:
+            if d.is_dir() and not any(d.iterdir()):
+                d.rmdir()
+        raise
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -211,39 +253,43 @@ def cmd_run(args: argparse.Namespace) -> None:
         args.frames = 10
     clip, model, header, records, recon, enc_seconds = _encode(args, source)
     out = Path(args.out) / (model.name or "-".join(model.spec.plugins) or "defaults")
-    out.mkdir(parents=True, exist_ok=True)
     stem = source.stem
-    bin_path = out / f"{stem}.bin"
-    total = bitstream.write(bin_path, header, records)
+    bin_path, y4m_path, json_path = (out / f"{stem}{suffix}" for suffix in (".bin", ".y4m", ".json"))
+    _refuse_overwriting([source], [bin_path, y4m_path, json_path])
+    with _run_outputs(out) as written:
+        total = bitstream.write(bin_path, header, records)
+        written.append(bin_path)
 
-    data = bin_path.read_bytes()  # decode from the file alone
-    header, read_records = bitstream.loads(data)
-    with progress_bar("decoding", len(read_records)) as tick:
-        started = time.perf_counter()
-        decoded = decode_stream(header, read_records, tick)
-        dec_seconds = time.perf_counter() - started
-    exact = all(torch.equal(a, b) for a, b in zip(recon, decoded))
-    if not exact:
-        raise ZooError("the decoder's frames differ from the encoder's reconstruction")
-    decoded_clip = to_clip(decoded, clip.width, clip.height, clip.fps)
-    write_clip(out / f"{stem}.y4m", decoded_clip)
-    stats = frame_stats(clip, decoded_clip, read_records, bitstream.record_sizes(data))
-    summary = summarise(stats, total, clip.width, clip.height)
+        data = bin_path.read_bytes()  # decode from the file alone
+        header, read_records = bitstream.loads(data)
+        with progress_bar("decoding", len(read_records)) as tick:
+            started = time.perf_counter()
+            decoded = decode_stream(header, read_records, tick, args.device)
+            dec_seconds = time.perf_counter() - started
+        exact = all(torch.equal(a, b) for a, b in zip(recon, decoded))
+        if not exact:
+            raise ZooError("the decoder's frames differ from the encoder's reconstruction")
+        decoded_clip = to_clip(decoded, clip.width, clip.height, clip.fps)
+        write_clip(y4m_path, decoded_clip)
+        written.append(y4m_path)
+        stats = frame_stats(clip, decoded_clip, read_records, bitstream.record_sizes(data))
+        summary = summarise(stats, total, clip.width, clip.height)
 
-    table = Table(title=f"{describe_model(model)} on {source.name}, quality {header.quality}")
-    for col in ("frames", "type", "bpp", "PSNR-RGB", "PSNR-YUV", "MS-SSIM"):
-        table.add_column(col, justify="right")
-    for kind, row in summary.items():
-        table.add_row(str(row["frames"]), kind, f"{row['bpp']:.4f}", f"{row['psnr_rgb']:.2f}",
-                      f"{row['psnr_yuv']:.2f}", f"{row['ms_ssim']:.4f}")
-    console.print(table)
-    report = {"model": header.model, "input": str(source), "quality": header.quality,
-              "width": clip.width, "height": clip.height, "intra_period": header.intra_period,
-              "bitstream": str(bin_path), "bytes": total, "decoded_equals_encoder": exact,
-              "encode_seconds": enc_seconds, "decode_seconds": dec_seconds,
-              "summary": summary, "frames": [asdict(s) for s in stats]}
-    write_json(out / f"{stem}.json", report)
-    console.print(f"wrote {bin_path}, {out / f'{stem}.y4m'}, {out / f'{stem}.json'}; "
+        table = Table(title=f"{describe_model(model)} on {source.name}, quality {header.quality}")
+        for col in ("frames", "type", "bpp", "PSNR-RGB", "PSNR-YUV", "MS-SSIM"):
+            table.add_column(col, justify="right")
+        for kind, row in summary.items():
+            table.add_row(str(row["frames"]), kind, f"{row['bpp']:.4f}", f"{row['psnr_rgb']:.2f}",
+                          f"{row['psnr_yuv']:.2f}", f"{row['ms_ssim']:.4f}")
+        console.print(table)
+        report = {"model": header.model, "input": str(source), "quality": header.quality,
+                  "width": clip.width, "height": clip.height, "intra_period": header.intra_period,
+                  "bitstream": str(bin_path), "bytes": total, "decoded_equals_encoder": exact,
+                  "encode_seconds": enc_seconds, "decode_seconds": dec_seconds,
+                  "summary": summary, "frames": [asdict(s) for s in stats]}
+        write_json(json_path, report)
+        written.append(json_path)
+    console.print(f"wrote {bin_path}, {y4m_path}, {json_path}; "
                   f"decoded frames equal the encoder's reconstruction")
 
 
@@ -255,7 +301,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     from .build import ModelSpec
     from .manager import Zoo
     from .registry import find_model
-    from .train import STAGES, TrainOptions, Trainer, default_stages, export, parse_iterations
+    from .train import (STAGES, TrainOptions, Trainer, default_stages, export, parse_cascade,
+                        parse_per_stage)
     entry = find_model(args.model) if args.model else None
     plugins = tuple(p.strip() for p in args.plugins.split(",") if p.strip())
     spec = entry.spec if entry else ModelSpec(plugins, args.preset, parse_options(args.option))
@@ -270,11 +317,24 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise ZooError(f"--crop {args.crop}: crops must be a positive multiple of 64")
     if args.export and not entry:
         raise ZooError("--export needs --model: weights belong to a registry model")
-    opts = TrainOptions(spec=spec, name=name, stages=stages, iterations=parse_iterations(args.iterations),
+    if not 0 <= args.warmup < 1:
+        raise ZooError(f"--warmup {args.warmup}: a fraction of each stage, from 0 to below 1")
+    if args.validate_every < 0 or args.validation_crops < 1:
+        raise ZooError("--validate-every must be 0 (never) or more, --validation-crops 1 or more")
+    try:
+        weights = tuple(float(w) for w in args.frame_weights.split(",")) if args.frame_weights else ()
+    except ValueError as e:
+        raise ZooError(f"--frame-weights {args.frame_weights!r}: give W,W,... (numbers)") from e
+    opts = TrainOptions(spec=spec, name=name, stages=stages,
+                        iterations=parse_per_stage(args.iterations, "--iterations", int),
                         out=Path(args.out) / name, data=args.data or [], batch=args.batch,
                         crop=args.crop, distortion=args.distortion, device=args.device,
                         resume=args.resume, init=[Path(p) for p in args.init],
-                        checkpoint_every=args.checkpoint_every, threads=args.threads)
+                        checkpoint_every=args.checkpoint_every, threads=args.threads,
+                        lr=parse_per_stage(args.lr, "--lr", float) if args.lr else {},
+                        schedule=args.schedule, warmup=args.warmup,
+                        cascade=parse_cascade(args.cascade), frame_weights=weights,
+                        validate_every=args.validate_every, validation_crops=args.validation_crops)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=err_console,
                   disable=not err_console.is_terminal) as progress:
@@ -297,31 +357,53 @@ def cmd_train(args: argparse.Namespace) -> None:
         console.print(f"exported {path} (sha256 {sha[:16]}…) and recorded it in the registry")
 
 
+def cmd_train_plot(args: argparse.Namespace) -> None:
+    from .train import plot_training
+    stages = plot_training(Path(args.run), Path(args.output))
+    console.print(f"wrote {args.output}: {', '.join(stages)}")
+
+
 def cmd_eval(args: argparse.Namespace) -> None:
     from .build import ModelSpec
-    from .evaluate import ModelRequest, collect_sequences, evaluate, rich_progress
+    from .evaluate import (ModelRequest, collect_sequences, evaluate, parse_qualities, resumable,
+                           rich_progress)
     specs = collect_sequences(args.data, args.frames, args.intra_period)
     plugins = tuple(p.strip() for p in args.plugins.split(",") if p.strip())
     request = ModelRequest(args.model, None if args.model else
-                           ModelSpec(plugins, args.preset, parse_options(args.option)), args.untrained)
+                           ModelSpec(plugins, args.preset, parse_options(args.option)),
+                           args.untrained, args.device)
     model = open_from_args(args)
     if args.record and not (model.trained and model.name):
         raise ZooError("--record needs a trained registry model: only measured weights are recorded")
+    if args.record and args.entropy_estimate:
+        raise ZooError("--record records decoded results, not an --entropy-estimate")
     if not model.trained:
         err_console.print(f"[yellow]warning: {describe_model(model)} runs on untrained weights; "
                           f"its figures say nothing about the technique[/]")
     qualities = str(args.quality) if args.quality is not None else args.qualities
-    with rich_progress(err_console, len(specs)) as progress:
+    output = Path(args.output)
+    done: list[dict] = []
+    if args.resume and output.is_file():
+        try:
+            earlier = json.loads(output.read_text())
+        except (OSError, ValueError) as e:
+            raise ZooError(f"--resume: cannot read {output}: {e}") from e
+        done = resumable(earlier, model, args.mode,
+                         parse_qualities(qualities, model.codec.qualities), args.entropy_estimate)
+        err_console.print(f"resuming: {len(done)} of {len(specs)} sequences already in {output}",
+                          highlight=False)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with rich_progress(err_console, len(specs) - len(done)) as progress:
         report = evaluate(request, specs, qualities=qualities, mode=args.mode, workers=args.workers,
-                          progress=progress, model=model)
+                          progress=progress, model=model, estimate=args.entropy_estimate,
+                          done=done, finished=lambda partial: write_json(output, partial))
     if report is None:  # a torchrun rank other than 0: rank 0 writes
         return
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     write_json(output, report)
     print_summary(report)
     console.print(f"wrote {output}: {len(specs)} sequences, mode {args.mode}, model size "
-                  f"{report['model_size']['bytes']} bytes ({report['model_size']['source']})")
+                  f"{report['model_size']['bytes']} bytes ({report['model_size']['source']})"
+                  + ("; ENTROPY ESTIMATE, nothing decoded" if args.entropy_estimate else ""))
     if args.record:
         from .evaluate import registry_results
         from .registry import update_registry
@@ -332,13 +414,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def print_summary(report: dict) -> None:
     """Print an eval or bench report's summary as a rich table."""
     from .evaluate import summary_table
-    view = summary_table(report)
-    table = Table(title=view.title)
-    for col in view.columns:
-        table.add_column(col, justify="right")
-    for row in view.rows:
-        table.add_row(*row)
-    console.print(table)
+    print_view(summary_table(report))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -370,29 +446,46 @@ def cmd_bench(args: argparse.Namespace) -> None:
     console.print("wrote " + ", ".join(str(p) for p in written))
 
 
+def _runs(paths: Sequence[str], frame: str | None) -> list[dict]:
+    from .evaluate import FrameFormat, load_runs
+    fmt = FrameFormat.parse(frame) if frame else None
+    return [run for path in paths for run in load_runs(path, fmt)]
+
+
+def print_view(view) -> None:
+    """Print a :class:`zoo.evaluate.Table` as a rich table."""
+    table = Table(title=view.title)
+    for col in view.columns:
+        table.add_column(col, justify="right")
+    for row in view.rows:
+        table.add_row(*row)
+    console.print(table)
+
+
 def cmd_ablate(args: argparse.Namespace) -> None:
-    from .ablate import ablate, notes, parse_rows, table_view, tabulate, to_csv, to_markdown
+    from .ablate import (ablate, bd_view, class_view, notes, parse_rows, table_view, tabulate,
+                         to_csv, to_markdown)
     from .atomic import write_text
-    from .evaluate import collect_sequences, load_runs, rich_progress
-    anchors = [a.strip() for a in (args.anchors or "").split(",") if a.strip()]
+    from .evaluate import collect_sequences, rich_progress
+    anchor_runs = _runs([a.strip() for a in (args.anchors or "").split(",") if a.strip()],
+                        args.bitrate_frame)
+    table_options = dict(table_quality=args.table_quality, method=args.interpolation,
+                         min_overlap=args.min_overlap, allow_cross_protocol=args.allow_cross_protocol)
     if args.source:  # evaluate nothing: the table of earlier zoo eval results
-        reports = [run for path in args.source for run in load_runs(path)]
-        result = tabulate(reports, anchors=anchors, table_quality=args.table_quality,
-                          method=args.interpolation)
+        result = tabulate(_runs(args.source, None), anchor_runs=anchor_runs, **table_options)
     else:
         if not args.data:
             raise ZooError("--data is needed to evaluate the rows (or give --from RESULTS)")
         rows = parse_rows(args.rows, args.models, args.preset, parse_options(args.option),
-                          args.untrained)
+                          args.untrained, args.device)
         specs = collect_sequences(args.data, args.frames, args.intra_period)
         if args.untrained:
             err_console.print("[yellow]warning: untrained rows run on seeded random weights; "
                               "their figures say nothing about the techniques[/]")
         with rich_progress(err_console, len(specs) * len(rows)) as progress:
             result = ablate(rows, specs, qualities=args.qualities, mode=args.mode,
-                            workers=args.workers, anchors=anchors,
-                            table_quality=args.table_quality, method=args.interpolation,
-                            progress=progress)
+                            workers=args.workers, anchor_runs=anchor_runs, progress=progress,
+                            **table_options)
     if result is None:  # a torchrun rank other than 0
         return
     prefix = Path(args.output)
@@ -402,13 +495,8 @@ def cmd_ablate(args: argparse.Namespace) -> None:
     write_text(csv_path, to_csv(result))
     write_json(json_path, result)
     if console.is_terminal:
-        view = table_view(result)
-        table = Table(title=view.title)
-        for col in view.columns:
-            table.add_column(col, justify="right")
-        for row in view.rows:
-            table.add_row(*row)
-        console.print(table)
+        for view in (table_view(result), bd_view(result), class_view(result)):
+            print_view(view)
         for line in notes(result):
             console.print(f"- {line}", highlight=False)
     else:  # piped: the markdown, whole
@@ -445,24 +533,64 @@ def cmd_speed(args: argparse.Namespace) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
-    from .plot import plot
-    names = plot(args.results, args.output, args.title)
+    from .plot import parse_limits, plot
+    names, differences = plot(_runs(args.results, args.bitrate_frame), args.output, args.title,
+                              metric=args.metric, xlim=parse_limits(args.xlim, "--xlim"),
+                              ylim=parse_limits(args.ylim, "--ylim"),
+                              allow_cross_protocol=args.allow_cross_protocol)
+    for line in differences:
+        err_console.print(f"cross-protocol: {line}", highlight=False, markup=False)
     console.print(f"wrote {args.output}: {', '.join(names)}")
 
 
 def write_json(path: Path, obj: Any) -> None:
     """Write JSON atomically (temp file + rename)."""
     from .atomic import atomic_write
-    with atomic_write(path, "w") as f:
-        json.dump(obj, f, indent=1, allow_nan=True)
+    try:
+        with atomic_write(path, "w") as f:
+            json.dump(obj, f, indent=1, allow_nan=True)
+    except OSError as e:
+        raise ZooError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 # ------------------------------------------------------------------ entry point
 
 
+def add_comparison_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-cross-protocol", action="store_true",
+                   help="compare results measured differently (mode, intra period, frames, rate); "
+                        "the output then lists the differences")
+    p.add_argument("--bitrate-frame", metavar="WxH@FPS",
+                   help="convert results that give 'bitrate' in kbps (CompressAI's published "
+                        "video results) to bpp, e.g. 1920x1080@120")
+
+
+def version_text() -> str:
+    import compressai
+    import torch
+
+    from . import API_VERSION, __version__
+    return (f"codec-zoo {__version__} (plugin API {API_VERSION}; torch {torch.__version__}, "
+            f"compressai {compressai.__version__})")
+
+
+class _Version(argparse.Action):
+    """``--version``: imports torch only when asked."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the versions and exit", **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        console.print(version_text(), highlight=False)
+        parser.exit()
+
+
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zoo", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="zoo", description="A zoo of learned P-frame video codecs; `zoo COMMAND --help` "
+                                "gives a command's options.")
+    parser.add_argument("--version", action=_Version)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="plugins and registry models")
     p.add_argument("pattern", nargs="*", help="shell wildcards, e.g. 'cmfr*'")
@@ -486,7 +614,21 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--option", action="append", default=[], metavar="PLUGIN.KEY=VALUE")
     p.add_argument("--stages", help="comma-separated stages (default: all that apply)")
     p.add_argument("--iterations", default="1000", help="N, or stage=N,stage=N")
-    p.add_argument("--data", nargs="*", help="training clips: files, folders or globs")
+    p.add_argument("--lr", help="base learning rate: LR, or stage=LR,stage=LR (default: each stage's own)")
+    p.add_argument("--schedule", default="cosine", choices=("constant", "cosine", "step"),
+                   help="after the warm-up: constant, cosine decay to 1/100, or 10x lower for the last 20%%")
+    p.add_argument("--warmup", type=float, default=0.05,
+                   help="fraction of each stage's iterations spent warming the learning rate up linearly")
+    p.add_argument("--cascade", default="2:0.2,4:0.3,7:0.5", metavar="P:FRACTION,...",
+                   help="multi-frame stage: cascaded P-frames per sample and the fraction of its "
+                        "iterations spent on each")
+    p.add_argument("--frame-weights", metavar="W,W,...",
+                   help="multi-frame stage: distortion weight of the 1st, 2nd, ... P-frame (cycled)")
+    p.add_argument("--validate-every", type=int, default=0, metavar="N",
+                   help="log loss, bpp and PSNR on fixed training crops every N steps (0: never)")
+    p.add_argument("--validation-crops", type=int, default=8, help="how many fixed crops validate")
+    p.add_argument("--data", nargs="*",
+                   help="training clips: files, folders, globs, or a Vimeo-90k sep_trainlist.txt")
     p.add_argument("--out", default="runs")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--init", nargs="*", default=[], help="checkpoints or weights to start from")
@@ -500,6 +642,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("train-plot", help="training and validation curves of a run, from its train.log")
+    p.add_argument("run", help="a run folder (runs/<model>) or its train.log")
+    p.add_argument("-o", "--output", default="train.png", help="image file (any format matplotlib writes)")
+    p.set_defaults(func=cmd_train_plot)
+
     p = sub.add_parser("encode", help="a clip to a .bin bitstream")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
@@ -509,6 +656,10 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("decode", help="a .bin bitstream to a clip (.y4m, .yuv or PNG folder)")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
+    add_device_arg(p)
+    p.add_argument("--allow-plugin-mismatch", action="store_true",
+                   help="decode although the stream's plugins came from other packages or versions "
+                        "(its frame checksums still apply)")
     p.set_defaults(func=cmd_decode)
     p = sub.add_parser("eval", help="evaluate a model on clips, folders or a DCVC dataset config")
     add_model_args(p)
@@ -516,9 +667,14 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", nargs="+", required=True,
                    help="clip files, folders of clips, or a DCVC-style dataset config (.json)")
     p.add_argument("--qualities", default="all", help="'all' or comma-separated quality indices")
-    p.add_argument("--mode", default="sequence", choices=("sequence", "pframe"))
+    p.add_argument("--mode", default="sequence", choices=("sequence", "pframe"),
+                   help="sequence: low-delay, as zoo bench codes; pframe: CLIC P-frame protocol")
     p.add_argument("--workers", type=int, default=1, help="processes over sequences")
-    p.add_argument("-o", "--output", required=True, help="results JSON")
+    p.add_argument("-o", "--output", required=True, help="results JSON (written after each sequence)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the sequences already in the output (same model, mode, qualities)")
+    p.add_argument("--entropy-estimate", action="store_true",
+                   help="rates from the likelihoods only: nothing coded or decoded (marked so)")
     p.add_argument("--record", action="store_true",
                    help="also record the summary in the model's registry entry (trained models)")
     p.set_defaults(func=cmd_eval)
@@ -551,12 +707,17 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--qualities", default="all", help="'all' or comma-separated quality indices")
     p.add_argument("--frames", type=int, default=None, help="code at most N frames")
     p.add_argument("--intra-period", type=int, default=None, help="0: only the first frame is intra")
-    p.add_argument("--mode", default="pframe", choices=("sequence", "pframe"))
+    p.add_argument("--mode", default="sequence", choices=("sequence", "pframe"),
+                   help="sequence (default): low-delay, as zoo bench codes; pframe: CLIC P-frame")
     p.add_argument("--workers", type=int, default=1, help="processes over sequences")
+    add_device_arg(p)
     p.add_argument("--anchors", help="comma-separated results files (e.g. from zoo bench)")
     p.add_argument("--table-quality", type=int, default=None,
                    help="the quality shown in the table (default: each row's highest)")
     p.add_argument("--interpolation", default="pchip", choices=("pchip", "akima", "cubic"))
+    p.add_argument("--min-overlap", type=float, default=0.5,
+                   help="a sequence whose curves overlap less (0..1) gives no BD figure")
+    add_comparison_args(p)
     p.add_argument("-o", "--output", default="ablation", help="writes OUT.md, OUT.csv, OUT.json")
     p.set_defaults(func=cmd_ablate)
 
@@ -584,18 +745,29 @@ def make_parser() -> argparse.ArgumentParser:
                                       "'<!-- zoo speed: begin/end -->' (appended if absent)")
     p.set_defaults(func=cmd_speed)
 
-    p = sub.add_parser("plot", help="rate-distortion curves (PSNR and MS-SSIM) from results JSON")
+    p = sub.add_parser("plot", help="rate-distortion curves from results JSON, one protocol")
     p.add_argument("results", nargs="+")
     p.add_argument("-o", "--output", required=True, help="image file, e.g. rd.png")
+    p.add_argument("--metric", default="psnr-rgb", choices=("psnr-rgb", "psnr-yuv", "ms-ssim"))
+    p.add_argument("--xlim", help="bpp range, e.g. 0,0.5")
+    p.add_argument("--ylim", help="quality range, e.g. 25,40 (MS-SSIM in dB)")
     p.add_argument("--title")
+    add_comparison_args(p)
     p.set_defaults(func=cmd_plot)
     return parser
+
+
+def _exit(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
     args = make_parser().parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so that temporary outputs are removed (zoo.atomic)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit) if main_thread else None
     try:
         args.func(args)
     except ZooError as e:
@@ -603,6 +775,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
     return 0
 
 

@@ -43,10 +43,11 @@ from .bitstream import FrameRecord, Header
 from .build import ModelSpec
 from .coding import encode_clip, frame_stats, open_for_header, summarise, to_clip
 from .color import yuv420_to_rgb
+from .compare import COLOUR
 from .errors import ZooError
 from .models import OpenModel, open_model
-from .sequence import decode_records, pad
-from .slots import Reference
+from .sequence import decode_records, is_intra, pad, picture_crc
+from .slots import Payload, Reference
 from .video import Clip, read_clip
 
 MODES = ("sequence", "pframe")
@@ -251,9 +252,10 @@ class ModelRequest:
     name: str | None = None
     spec: ModelSpec | None = None
     untrained: bool = False
+    device: str = "cpu"
 
     def open(self) -> OpenModel:
-        return open_model(self.name, self.spec, untrained=self.untrained)
+        return open_model(self.name, self.spec, untrained=self.untrained, device=self.device)
 
 
 def model_label(model: OpenModel) -> str:
@@ -294,11 +296,11 @@ def parse_qualities(text: str | None, available: int) -> list[int]:
 _DECODERS: dict[str, OpenModel] = {}
 
 
-def decoder_for(header: Header) -> OpenModel:
-    """The model a stream's header names, rebuilt from the header (once per process)."""
-    key = json.dumps(header.model, sort_keys=True) + header.weights_sha256
+def decoder_for(header: Header, device: str = "cpu") -> OpenModel:
+    """The model a stream's header names, rebuilt from the header (once per process and device)."""
+    key = json.dumps(header.model, sort_keys=True) + header.weights_sha256 + device
     if key not in _DECODERS:
-        _DECODERS[key] = open_for_header(header)
+        _DECODERS[key] = open_for_header(header, device)
     return _DECODERS[key]
 
 
@@ -337,41 +339,102 @@ class RichProgress(NullProgress):
         self.progress.advance(self.seq_task)
 
 
+class LineProgress(NullProgress):
+    """Plain lines for logs (nohup, SLURM): one when a sequence starts, one when it ends."""
+
+    def __init__(self, console, total_sequences: int) -> None:
+        self.console, self.total, self.done = console, total_sequences, 0
+        self.started = time.perf_counter()
+
+    def sequence(self, name: str, ticks: int) -> None:
+        self.name, self.started = name, time.perf_counter()
+        self.console.print(f"[{self.done + 1}/{self.total}] {name}: {ticks} frame steps",
+                           markup=False, highlight=False)
+
+    def sequence_done(self) -> None:
+        self.done += 1
+        self.console.print(f"[{self.done}/{self.total}] done in "
+                           f"{time.perf_counter() - self.started:.1f} s", markup=False,
+                           highlight=False)
+
+
 @contextmanager
 def rich_progress(console, total_sequences: int) -> Iterator[NullProgress]:
+    """Bars on a terminal, plain lines elsewhere."""
+    if not console.is_terminal:
+        yield LineProgress(console, total_sequences)
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True,
-                  disable=not console.is_terminal) as progress:
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
         yield RichProgress(progress, total_sequences)
 
 
 # ------------------------------------------------------------------ coding one sequence
 
+#: The first frames a process codes with a model (an I- and a P-frame) are warm-up:
+#: timed apart, left out of the mean times.
+WARMUP_FRAMES = 2
+_WARMED: set[tuple[str, ...]] = set()
 
-def frame_rows(stats, enc: Sequence[float | None], dec: Sequence[float | None]) -> list[dict]:
-    return [{**asdict(s), "encode_seconds": e, "decode_seconds": d} for s, e, d in zip(stats, enc, dec)]
+
+def _warmup(*key: str) -> int:
+    """How many of the next timed frames are warm-up for this model, direction and device."""
+    if key in _WARMED:
+        return 0
+    _WARMED.add(key)
+    return WARMUP_FRAMES
 
 
-def point_summary(stats, total_bytes: int, width: int, height: int, enc: Sequence[float | None],
-                  dec: Sequence[float | None]) -> dict[str, Any]:
-    """:func:`zoo.coding.summarise` plus the mean encode and decode time per frame."""
+def bit_split(records: Sequence[FrameRecord], sizes: Sequence[float]) -> list[dict[str, float]]:
+    """Bytes per frame: each coded latent (motion, residual, intra, ...) and the record's own
+    framing and side fields (``side``)."""
+    out = []
+    for record, size in zip(records, sizes):
+        parts = {name: sum(len(s) for s in strings) for name, strings in record.payload.latents.items()}
+        out.append({**parts, "side": size - sum(parts.values())})
+    return out
+
+
+def frame_rows(stats, enc: Sequence[float | None], dec: Sequence[float | None],
+               split: Sequence[dict] | None = None, warmup: int = 0) -> list[dict]:
+    split = split or [None] * len(stats)
+    return [{**asdict(s), "encode_seconds": e, "decode_seconds": d, "warmup": i < warmup,
+             **({"bytes_split": b} if b is not None else {})}
+            for i, (s, e, d, b) in enumerate(zip(stats, enc, dec, split))]
+
+
+def point_summary(stats, total_bytes: float, width: int, height: int, enc: Sequence[float | None],
+                  dec: Sequence[float | None], split: Sequence[dict] | None = None,
+                  warmup: int = 0) -> dict[str, Any]:
+    """:func:`zoo.coding.summarise`, the mean encode and decode time per frame (warm-up
+    frames apart) and, per frame type, the bpp of each part of the records."""
     summary = summarise(stats, total_bytes, width, height)
     for key, values in (("encode_seconds", enc), ("decode_seconds", dec)):
-        known = [v for v in values if v is not None]
-        summary["all"][key] = sum(known) / len(known) if known else math.nan
+        for where, part in (("", values[warmup:]), ("warmup_", values[:warmup])):
+            known = [v for v in part if v is not None]
+            summary["all"][where + key] = sum(known) / len(known) if known else math.nan
+    summary["all"]["warmup_frames"] = min(warmup, len(stats))
+    if split:
+        for kind, row in summary.items():
+            frames = [b for s, b in zip(stats, split) if kind == "all" or s.kind == kind]
+            names = sorted({n for b in frames for n in b})
+            row["bpp_split"] = {n: sum(b.get(n, 0) for b in frames) * 8 / (width * height * len(frames))
+                                for n in names}
     return summary
 
 
 class _Timer:
     """Seconds between successive ticks (the first counted from construction)."""
 
-    def __init__(self, after: Callable[[], None]) -> None:
-        self.after = after
+    def __init__(self, after: Callable[[], None], device: torch.device) -> None:
+        self.after, self.device = after, device
         self.times: list[float] = []
         self.last = time.perf_counter()
 
     def __call__(self) -> None:
+        if self.device.type == "cuda":  # the work queued on the GPU belongs to this frame
+            torch.cuda.synchronize(self.device)
         now = time.perf_counter()
         self.times.append(now - self.last)
         self.last = now
@@ -380,77 +443,153 @@ class _Timer:
 
 def code_sequence_mode(model: OpenModel, clip: Clip, quality: int, intra_period: int,
                        progress: NullProgress = NullProgress()) -> dict[str, Any]:
-    """Low-delay: encode, serialise, parse, decode from the bytes, measure."""
-    timer = _Timer(progress.frame)
+    """Low-delay: encode, serialise, parse, decode from the bytes (on the same device), measure."""
+    warm_enc = _warmup("encode", model.sha256, str(model.device))
+    timer = _Timer(progress.frame, model.device)
     header, records, recon = encode_clip(model, clip, quality, intra_period, timer)
     enc_times = timer.times
     data = bitstream.dumps(header, records)
     header, records = bitstream.loads(data)
-    decoder = decoder_for(header)
-    timer = _Timer(progress.frame)
+    decoder = decoder_for(header, str(model.device))
+    warm_dec = _warmup("decode", decoder.sha256, str(model.device))
+    timer = _Timer(progress.frame, model.device)
     decoded = []
     for x_hat in decode_records(decoder.codec, records, header.height, header.width, header.quality):
         decoded.append(x_hat)
         timer()
     if not all(torch.equal(a, b) for a, b in zip(recon, decoded)):
         raise ZooError("the decoder's frames differ from the encoder's reconstruction")
-    stats = frame_stats(clip, to_clip(decoded, clip.width, clip.height, clip.fps), records,
-                        bitstream.record_sizes(data))
+    sizes = bitstream.record_sizes(data)
+    stats = frame_stats(clip, to_clip(decoded, clip.width, clip.height, clip.fps), records, sizes)
+    split = bit_split(records, sizes)
+    warm = max(warm_enc, warm_dec)
     return {"quality": quality, "bytes": len(data),
-            "summary": point_summary(stats, len(data), clip.width, clip.height, enc_times, timer.times),
-            "frames": frame_rows(stats, enc_times, timer.times)}
+            "summary": point_summary(stats, len(data), clip.width, clip.height, enc_times,
+                                     timer.times, split, warm),
+            "frames": frame_rows(stats, enc_times, timer.times, split, warm)}
 
 
 def code_pframe_mode(model: OpenModel, clip: Clip, quality: int,
                      progress: NullProgress = NullProgress()) -> dict[str, Any]:
     """CLIC P-frame style: frame i from the original frame i-1, each decoded from its bytes."""
-    if len(clip.frames) < 2:
-        raise ZooError("mode pframe needs at least 2 frames per sequence (frame 0 is the reference)")
-    if not 0 <= quality < model.codec.qualities:
-        raise ZooError(f"quality {quality} is out of range (0..{model.codec.qualities - 1})")
+    _check_pframe(model, clip, quality)
     header = Header(model=model.header_model(), weights_sha256=model.sha256, quality=quality,
-                    width=clip.width, height=clip.height, frame_count=1, fps=clip.fps, intra_period=0)
+                    width=clip.width, height=clip.height, frame_count=1, fps=clip.fps, intra_period=0,
+                    implementations=model.implementations)
     h, w = clip.height, clip.width
-    decoder = decoder_for(bitstream.loads(bitstream.dumps(replace(header, frame_count=0), []))[0])
-    records, sizes, decoded, enc_times, dec_times = [], [], [], [], []
+    decoder = decoder_for(bitstream.loads(bitstream.dumps(replace(header, frame_count=0), []))[0],
+                          str(model.device))
+    warm = max(_warmup("encode", model.sha256, str(model.device)),
+               _warmup("decode", decoder.sha256, str(model.device)))
+    records, sizes, decoded = [], [], []
+    enc_timer, dec_timer = _Timer(progress.frame, model.device), _Timer(progress.frame, model.device)
     with torch.inference_mode():
-        previous = pad(yuv420_to_rgb(*clip.frames[0]))
+        previous = _device_frame(clip.frames[0], model)
         for planes in clip.frames[1:]:
-            started = time.perf_counter()
-            current = pad(yuv420_to_rgb(*planes))
+            enc_timer.last = time.perf_counter()
+            current = _device_frame(planes, model)
             payload, x_hat, _ = model.codec.compress(current, Reference(frame=previous), quality)
-            enc_times.append(time.perf_counter() - started)
-            progress.frame()
-            data = bitstream.dumps(header, [FrameRecord("P", payload)])
-            started = time.perf_counter()
+            enc_timer()
+            data = bitstream.dumps(header, [FrameRecord("P", payload,
+                                                        picture_crc(x_hat[..., :h, :w].cpu()))])
+            dec_timer.last = time.perf_counter()
             _, (record,) = bitstream.loads(data)
             frame, _ = decoder.codec.decompress(record.payload, Reference(frame=previous), quality)
             frame = frame[..., :h, :w]
-            dec_times.append(time.perf_counter() - started)
-            progress.frame()
+            dec_timer()
             if not torch.equal(frame, x_hat[..., :h, :w]):
                 raise ZooError("the decoder's frames differ from the encoder's reconstruction")
             records.append(record)
             sizes.append(bitstream.record_sizes(data)[0])
-            decoded.append(frame)
+            decoded.append(frame.cpu())
             previous = current
-    source = Clip(clip.frames[1:], clip.width, clip.height, clip.fps)
-    stats = frame_stats(source, to_clip(decoded, w, h, clip.fps), records, sizes)
-    for s in stats:
-        s.index += 1  # frame 0 is the reference, not coded
+    stats = _pframe_stats(clip, decoded, records, sizes)
+    split = bit_split(records, sizes)
     total = sum(sizes)
     return {"quality": quality, "bytes": total,
-            "summary": point_summary(stats, total, w, h, enc_times, dec_times),
-            "frames": frame_rows(stats, enc_times, dec_times)}
+            "summary": point_summary(stats, total, w, h, enc_timer.times, dec_timer.times, split, warm),
+            "frames": frame_rows(stats, enc_timer.times, dec_timer.times, split, warm)}
+
+
+def _check_pframe(model: OpenModel, clip: Clip, quality: int) -> None:
+    if len(clip.frames) < 2:
+        raise ZooError("mode pframe needs at least 2 frames per sequence (frame 0 is the reference)")
+    if not 0 <= quality < model.codec.qualities:
+        raise ZooError(f"quality {quality} is out of range (0..{model.codec.qualities - 1})")
+
+
+def _device_frame(planes, model: OpenModel) -> torch.Tensor:
+    return pad(yuv420_to_rgb(*planes)).to(model.device)
+
+
+def _pframe_stats(clip: Clip, decoded: list[torch.Tensor], records, sizes) -> list:
+    source = Clip(clip.frames[1:], clip.width, clip.height, clip.fps)
+    stats = frame_stats(source, to_clip(decoded, clip.width, clip.height, clip.fps), records, sizes)
+    for s in stats:
+        s.index += 1  # frame 0 is the reference, not coded
+    return stats
+
+
+def _estimated_bytes(likelihoods: dict) -> float:
+    """-log2 of every likelihood, in bytes (nested dicts of tensors, as the codec returns them)."""
+    return sum(_estimated_bytes(v) if isinstance(v, dict) else float(-torch.log2(v).sum()) / 8
+               for v in likelihoods.values())
+
+
+def estimate_point(model: OpenModel, clip: Clip, quality: int, intra_period: int, mode: str,
+                   progress: NullProgress = NullProgress()) -> dict[str, Any]:
+    """One rate point from the likelihoods of ``forward``: no entropy coding, nothing decoded.
+
+    The rate is ``-log2`` of the likelihoods (no stream header or framing), the
+    quality that of the forward pass's clamped 8-bit reconstruction.
+    """
+    if mode == "pframe":
+        _check_pframe(model, clip, quality)
+    elif not 0 <= quality < model.codec.qualities:
+        raise ZooError(f"quality {quality} is out of range (0..{model.codec.qualities - 1})")
+    h, w = clip.height, clip.width
+    codec, ref = model.codec, None
+    records, sizes, recon = [], [], []
+    timer = _Timer(progress.frame, model.device)
+    with torch.inference_mode():
+        previous = None
+        for index, planes in enumerate(clip.frames):
+            timer.last = time.perf_counter()
+            x = _device_frame(planes, model)
+            if mode == "pframe":
+                reference, previous = previous, x
+                if reference is None:
+                    continue  # frame 0 is only a reference
+                kind, out = "P", codec(x, Reference(frame=reference), quality)
+            else:
+                kind = "I" if is_intra(index, intra_period) else "P"
+                out = codec.intra_forward(x, quality) if kind == "I" else codec(x, ref, quality)
+                ref = out["ref"]
+                ref.frame = ref.frame.clamp(0.0, 1.0)  # as the coded reference is
+            timer()
+            records.append(FrameRecord(kind, Payload({})))
+            sizes.append(_estimated_bytes(out["likelihoods"]))
+            recon.append(out["x_hat"].clamp(0.0, 1.0)[..., :h, :w].cpu())
+    if mode == "pframe":
+        stats = _pframe_stats(clip, recon, records, sizes)
+    else:
+        stats = frame_stats(clip, to_clip(recon, w, h, clip.fps), records, sizes)
+    total = sum(sizes)
+    none = [None] * len(stats)
+    return {"quality": quality, "bytes": total,
+            "summary": point_summary(stats, total, w, h, timer.times, none),
+            "frames": frame_rows(stats, timer.times, none)}
 
 
 def evaluate_sequence(model: OpenModel, spec: SequenceSpec, qualities: Sequence[int], mode: str,
-                      progress: NullProgress = NullProgress()) -> dict[str, Any]:
+                      progress: NullProgress = NullProgress(), estimate: bool = False) -> dict[str, Any]:
     """Every rate point of one sequence."""
     clip = read_sequence(spec)
     coded = len(clip.frames) - (1 if mode == "pframe" else 0)
-    progress.sequence(spec.key, 2 * coded * len(qualities))
-    if mode == "pframe":
+    progress.sequence(spec.key, (1 if estimate else 2) * coded * len(qualities))
+    if estimate:
+        points = [estimate_point(model, clip, q, spec.intra_period, mode, progress) for q in qualities]
+    elif mode == "pframe":
         points = [code_pframe_mode(model, clip, q, progress) for q in qualities]
     else:
         points = [code_sequence_mode(model, clip, q, spec.intra_period, progress) for q in qualities]
@@ -516,14 +655,23 @@ def aggregate(sequences: list[dict], model_bytes: int | None = None) -> tuple[di
 _WORKER: dict[str, Any] = {}
 
 
+@dataclass(frozen=True)
+class Job:
+    """What every sequence of an evaluation is coded with."""
+
+    qualities: tuple[int, ...]
+    mode: str = "sequence"
+    estimate: bool = False
+
+
 def _worker_init(request: ModelRequest) -> None:
     torch.set_num_threads(1)
     _WORKER["model"] = request.open()
 
 
-def _worker_job(job: tuple[SequenceSpec, list[int], str]) -> dict[str, Any]:
-    spec, qualities, mode = job
-    return evaluate_sequence(_WORKER["model"], spec, qualities, mode)
+def _worker_job(task: tuple[SequenceSpec, Job]) -> dict[str, Any]:
+    spec, job = task
+    return evaluate_sequence(_WORKER["model"], spec, job.qualities, job.mode, estimate=job.estimate)
 
 
 def _dist_rank() -> tuple[int, int]:
@@ -534,16 +682,19 @@ def _dist_rank() -> tuple[int, int]:
         return 0, 1
 
 
-def run_sequences(model: OpenModel, request: ModelRequest, specs: list[SequenceSpec],
-                  qualities: list[int], mode: str, workers: int = 1,
-                  progress: NullProgress = NullProgress()) -> list[dict] | None:
+def run_sequences(model: OpenModel, request: ModelRequest, specs: list[SequenceSpec], job: Job,
+                  workers: int = 1, progress: NullProgress = NullProgress(),
+                  finished: Callable[[dict], None] = lambda entry: None) -> list[dict] | None:
     """Evaluate every sequence: in this process, over ``workers`` processes, or over
     ``torchrun`` ranks (each rank takes ``specs[rank::world]``, rank 0 gathers
-    over gloo and returns the list; other ranks return None)."""
+    over gloo and returns the list; other ranks return None). ``finished`` is
+    called with each sequence's entry as it is done (not under torchrun)."""
+    def one(spec: SequenceSpec) -> dict:
+        return evaluate_sequence(model, spec, job.qualities, job.mode, progress, job.estimate)
+
     rank, world = _dist_rank()
     if world > 1:
-        mine = specs[rank::world]
-        out = [evaluate_sequence(model, s, qualities, mode, progress) for s in mine]
+        out = [one(s) for s in specs[rank::world]]
         import torch.distributed as dist
         owned = not dist.is_initialized()
         if owned:
@@ -561,14 +712,18 @@ def run_sequences(model: OpenModel, request: ModelRequest, specs: list[SequenceS
         return merged  # type: ignore[return-value]
     if workers < 1:
         raise ZooError("--workers must be at least 1")
-    if workers == 1 or len(specs) == 1:
-        return [evaluate_sequence(model, s, qualities, mode, progress) for s in specs]
-    ctx = multiprocessing.get_context("spawn")
     results = []
+    if workers == 1 or len(specs) <= 1:
+        for spec in specs:
+            results.append(one(spec))
+            finished(results[-1])
+        return results
+    ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(min(workers, len(specs)), initializer=_worker_init, initargs=(request,)) as pool:
-        for entry in pool.imap(_worker_job, [(s, qualities, mode) for s in specs]):
+        for entry in pool.imap(_worker_job, [(s, job) for s in specs]):
             progress.sequence_done()
             results.append(entry)
+            finished(entry)
     return results
 
 
@@ -576,58 +731,142 @@ def run_sequences(model: OpenModel, request: ModelRequest, specs: list[SequenceS
 
 
 def evaluate(request: ModelRequest, specs: list[SequenceSpec], *, qualities: str | None = None,
-             mode: str = "sequence", workers: int = 1,
-             progress: NullProgress = NullProgress(), model: OpenModel | None = None) -> dict | None:
-    """Evaluate a model on a set of sequences; the report (None on torchrun ranks > 0)."""
+             mode: str = "sequence", workers: int = 1, progress: NullProgress = NullProgress(),
+             model: OpenModel | None = None, estimate: bool = False, done: Sequence[dict] = (),
+             finished: Callable[[dict], None] | None = None) -> dict | None:
+    """Evaluate a model on a set of sequences; the report (None on torchrun ranks > 0).
+
+    ``estimate``: rates from the likelihoods, nothing coded or decoded (marked
+    so in the report, whose protocol then differs from a coded one). ``done``:
+    sequence entries of an earlier run of the same evaluation, kept and not
+    coded again. ``finished(partial_report)`` is called after each sequence.
+    """
     if mode not in MODES:
         raise ZooError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
     if not specs:
         raise ZooError("no sequences to evaluate")
     model = model or request.open()
-    points = parse_qualities(qualities, model.codec.qualities)
-    size = model_size(model)
-    sequences = run_sequences(model, request, specs, points, mode, workers, progress)
-    if sequences is None:
+    job = Job(tuple(parse_qualities(qualities, model.codec.qualities)), mode, estimate)
+    kept = {f"{e['class']}/{e['name']}": e for e in done}
+    todo = [s for s in specs if s.key not in kept]
+    report = {"name": model_label(model), "kind": "learned", "mode": mode, "decoded": not estimate,
+              "model": {**model.header_model(), "sha256": model.sha256, "trained": model.trained},
+              "protocol": protocol(mode, specs, estimate),
+              "environment": environment(model)}
+    entries = [kept[s.key] for s in specs if s.key in kept]
+
+    def one_more(entry: dict) -> None:
+        entries.append(entry)
+        if finished is not None:
+            finished({**report, "partial": True, "results": {"quality": list(job.qualities)},
+                      "sequences": entries})
+
+    if run_sequences(model, request, todo, job, workers, progress, one_more) is None:
         return None
-    results, per_class = aggregate(sequences, size["bytes"])
-    label = model_label(model)
+    order = {s.key: i for i, s in enumerate(specs)}
+    entries.sort(key=lambda e: order[f"{e['class']}/{e['name']}"])
+    size = model_size(model)
+    results, per_class = aggregate(entries, size["bytes"])
     trained = "trained weights" if model.trained else (
         "untrained (seeded random weights: the figures say nothing about the technique)")
-    return {
-        "name": label,
-        "description": f"zoo eval, mode {mode}, {label} ({model.spec.preset}), {trained}",
-        "kind": "learned",
-        "mode": mode,
-        "model": {**model.header_model(), "sha256": model.sha256, "trained": model.trained},
-        "model_size": size,
-        "protocol": protocol(mode, specs),
-        "results": {"quality": points, **results},
-        "classes": per_class,
-        "sequences": sequences,
-    }
+    what = "ENTROPY ESTIMATE, not coded or decoded" if estimate else "decoded from the written bytes"
+    return {**report,
+            "description": f"zoo eval, mode {mode}, {report['name']} ({model.spec.preset}), "
+                           f"{trained}, {what}",
+            "model_size": size,
+            "results": {"quality": list(job.qualities), **results},
+            "classes": per_class,
+            "sequences": entries}
 
 
-def protocol(mode: str, specs: Sequence[SequenceSpec]) -> dict[str, Any]:
+def resumable(report: dict, model: OpenModel, mode: str, qualities: Sequence[int],
+              estimate: bool) -> list[dict]:
+    """The sequence entries of an earlier (possibly partial) report of the same evaluation."""
+    same = (report.get("model", {}).get("sha256") == model.sha256 and report.get("mode") == mode
+            and report.get("decoded", True) == (not estimate)
+            and list(report.get("results", {}).get("quality", [])) == list(qualities))
+    if not same:
+        raise ZooError("--resume: the output holds another evaluation (model weights, mode, "
+                       "qualities or --entropy-estimate differ); choose another -o")
+    return [e for e in report.get("sequences", []) if len(e.get("points", [])) == len(qualities)]
+
+
+def environment(model: OpenModel) -> dict[str, Any]:
+    """Versions of what produced a result, and the device."""
+    import platform
+    from importlib.metadata import version
+
+    import compressai
+
+    from . import __version__
+    from .manager import Zoo
+    active = Zoo.load().select(model.spec.plugins).active
+    return {"zoo": __version__, "torch": torch.__version__, "compressai": compressai.__version__,
+            "python": platform.python_version(), "device": str(model.device),
+            "device_name": (torch.cuda.get_device_name(model.device) if model.device.type == "cuda"
+                            else platform.processor() or platform.machine()),
+            "threads": torch.get_num_threads(), "bjontegaard": version("bjontegaard"),
+            "plugins": {p.name: f"{p.package} {p.version}" for p in active}}
+
+
+def protocol(mode: str, specs: Sequence[SequenceSpec], estimate: bool = False) -> dict[str, Any]:
+    rate = ("bytes of the whole .czoo stream (header included) as zoo.bitstream.dumps writes it"
+            if mode == "sequence" else
+            "bytes of each frame's record as zoo.bitstream.dumps writes it (no stream header)")
+    if estimate:
+        rate = "ENTROPY ESTIMATE: -log2 of the likelihoods of forward(); nothing coded or decoded"
     return {
         "mode": mode,
         "coding": ("low-delay: I-frame then P-frames, intra period per sequence (0: only the "
                    "first frame)" if mode == "sequence" else
                    "CLIC P-frame: frame i coded against the original frame i-1; frame 0 not coded"),
-        "rate": ("bytes of the whole .czoo stream (header included) as zoo.bitstream.dumps writes it"
-                 if mode == "sequence" else
-                 "bytes of each frame's record as zoo.bitstream.dumps writes it (no stream header)"),
-        "distortion": "8-bit 4:2:0 frames decoded from those bytes, BT.709 limited range, "
-                      "PSNR-YUV = (6Y+U+V)/8, PSNR-RGB and MS-SSIM on RGB (see docs/evaluation.md)",
+        "rate": rate,
+        "colour": COLOUR,
+        "distortion": ("8-bit 4:2:0 frames " + ("of the forward pass" if estimate else
+                                                 "decoded from those bytes")
+                       + ", BT.709 limited range, PSNR-YUV = (6Y+U+V)/8, PSNR-RGB and MS-SSIM on RGB"),
+        "metrics": ["psnr-rgb", "psnr-yuv", "ms-ssim"],
         "averaging": AVERAGING,
         "frames": {s.key: s.frames for s in specs},
+        "intra_period": {s.key: s.intra_period if mode == "sequence" else None for s in specs},
     }
 
 
 # ------------------------------------------------------------------ reading reports
 
 
-def load_runs(path: str | os.PathLike[str]) -> list[dict]:
-    """The runs in a results file: one report, ``{"runs": [...]}`` or a list of reports."""
+@dataclass(frozen=True)
+class FrameFormat:
+    """The frame size and rate that turn a published ``bitrate`` (kbps) into bpp."""
+
+    width: int
+    height: int
+    fps: float
+
+    @classmethod
+    def parse(cls, text: str) -> "FrameFormat":
+        """``1920x1080@120``."""
+        try:
+            size, fps = text.split("@")
+            width, height = (int(v) for v in size.lower().split("x"))
+            frame = cls(width, height, float(fps))
+        except ValueError:
+            raise ZooError(f"--bitrate-frame takes WIDTHxHEIGHT@FPS, e.g. 1920x1080@120, "
+                           f"got {text!r}") from None
+        if min(frame.width, frame.height) < 1 or not 0 < frame.fps < 1e4:
+            raise ZooError(f"--bitrate-frame {text!r}: sizes and frame rate must be positive")
+        return frame
+
+    def bpp(self, kbps: float) -> float:
+        return kbps * 1000.0 / (self.width * self.height * self.fps)
+
+
+def load_runs(path: str | os.PathLike[str], frame: FrameFormat | None = None) -> list[dict]:
+    """The runs in a results file: one report, ``{"runs": [...]}`` or a list of reports.
+
+    A run that gives ``bitrate`` in kbps and no ``bpp`` (CompressAI's published
+    video results) is converted with ``frame``; without it, a ZooError.
+    """
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -642,6 +881,16 @@ def load_runs(path: str | os.PathLike[str]) -> list[dict]:
         raise ZooError(f"{path}: holds no results ({{\"name\", \"results\": {{\"bpp\": ...}}}})")
     for r in runs:
         r.setdefault("name", path.name.split(".")[0])
+        if r.get("partial"):
+            raise ZooError(f"{path}: {r['name']} is an unfinished evaluation: complete it with "
+                           f"zoo eval --resume -o {path}")
+        res = r["results"]
+        if "bpp" not in res and "bitrate" in res:
+            if frame is None:
+                raise ZooError(f"{path}: {r['name']} gives 'bitrate' (kbps), not bpp: pass "
+                               f"--bitrate-frame WIDTHxHEIGHT@FPS of its sequences to convert it")
+            res["bpp"] = [frame.bpp(float(v)) for v in res["bitrate"]]
+            r["converted"] = f"bpp = bitrate (kbps) x 1000 / ({frame.width} x {frame.height} x {frame.fps:g} fps)"
     return runs
 
 

@@ -1,66 +1,77 @@
-"""Rate-distortion curves: PSNR and MS-SSIM against bpp, one line per run.
+"""Rate-distortion curves: one quality metric against bpp, one line per run, one protocol.
 
 Reads the reports of ``zoo eval``, ``zoo bench`` and ``zoo ablate`` (their
-``results``), and CompressAI's results files (``{"name", "results": {"bpp",
-"psnr-rgb" or "psnr", "ms-ssim-rgb" or "ms-ssim"}}``). MS-SSIM is drawn in dB,
-``-10 log10(1 - MS-SSIM)``, as ``compressai.utils.plot`` does.
+``runs``), and CompressAI's results files (``{"name", "results": {"bpp" or
+"bitrate", "psnr-rgb", "psnr-yuv", "ms-ssim-rgb", ...}}``, loaded by
+:func:`zoo.evaluate.load_runs`). Every run must share the first run's protocol
+(:mod:`zoo.compare`) unless the caller allows otherwise; the chart then says
+"cross-protocol" and marks the runs whose protocol differs or is unknown.
+MS-SSIM is drawn in dB, ``-10 log10(1 - MS-SSIM)``, as ``compressai.utils.plot`` does.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Sequence
 
 from .atomic import atomic_write
+from .compare import check_comparable, protocol_of, set_curve
 from .errors import ZooError
-from .evaluate import load_runs
+
+AXIS = {"psnr-rgb": "PSNR-RGB (dB)", "psnr-yuv": "PSNR-YUV (6Y+U+V)/8 (dB)",
+        "ms-ssim": "MS-SSIM (RGB, dB)"}
 
 
-def _series(run: dict, keys: Sequence[str]) -> list[float] | None:
-    for key in keys:
-        if key in run["results"]:
-            return [float(v) for v in run["results"][key]]
-    return None
+def parse_limits(text: str | None, flag: str) -> tuple[float, float] | None:
+    """``"0,0.5"`` -> (0.0, 0.5)."""
+    if not text:
+        return None
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ZooError(f"{flag} takes LOW,HIGH, e.g. 0,0.5, got {text!r}") from None
+    if not low < high:
+        raise ZooError(f"{flag} {text!r}: LOW must be below HIGH")
+    return low, high
 
 
-def plot(paths: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str],
-         title: str | None = None) -> list[str]:
-    """Draw every run of every file into ``output`` (any format matplotlib writes);
-    returns the names drawn."""
+def plot(runs: Sequence[dict], output: str | os.PathLike[str], title: str | None = None, *,
+         metric: str = "psnr-rgb", xlim: tuple[float, float] | None = None,
+         ylim: tuple[float, float] | None = None, allow_cross_protocol: bool = False) -> tuple[list[str], list[str]]:
+    """Draw every run into ``output`` (any format matplotlib writes); returns the names drawn
+    and the protocol differences allowed."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = [run for path in paths for run in load_runs(path)]
     if not runs:
         raise ZooError("no results to plot")
-    fig, (ax_psnr, ax_ssim) = plt.subplots(1, 2, figsize=(12, 4.8))
+    if metric not in AXIS:
+        raise ZooError(f"unknown metric {metric!r} (choose from {', '.join(AXIS)})")
+    differences = check_comparable(runs, allow_cross_protocol)
+    first = protocol_of(runs[0])
+    fig, ax = plt.subplots(figsize=(7, 5))
     names = []
     for run in runs:
-        bpp = _series(run, ["bpp"])
-        psnr = _series(run, ["psnr-rgb", "psnr"])
-        ssim = _series(run, ["ms-ssim-rgb", "ms-ssim"])
-        if bpp is None or (psnr is None and ssim is None):
-            raise ZooError(f"{run['name']}: results need 'bpp' and 'psnr-rgb' or 'ms-ssim-rgb'")
-        label = run["name"] + ("" if run.get("model", {}).get("trained", True) else " (untrained)")
+        bpp, values = set_curve(run, metric)
+        marks = [" (untrained)" if not run.get("model", {}).get("trained", True) else "",
+                 " (entropy estimate)" if run.get("decoded") is False else "",
+                 " (protocol unknown)" if protocol_of(run) is None else ""]
         style = "--" if run.get("kind") == "anchor" else "-"
-        for ax, values in ((ax_psnr, psnr), (ax_ssim, ssim)):
-            if values is None:
-                continue
-            if ax is ax_ssim:
-                values = [math.inf if v >= 1 else -10 * math.log10(1 - v) for v in values]
-            points = sorted(zip(bpp, values))
-            ax.plot([p[0] for p in points], [p[1] for p in points], style, marker="o", label=label)
+        points = sorted(zip(bpp, values))
+        ax.plot([p[0] for p in points], [p[1] for p in points], style, marker="o",
+                label=run["name"] + "".join(marks))
         names.append(run["name"])
-    ax_psnr.set(xlabel="bpp", ylabel="PSNR-RGB (dB)", title="PSNR")
-    ax_ssim.set(xlabel="bpp", ylabel="MS-SSIM (dB)", title="MS-SSIM (RGB)")
-    for ax in (ax_psnr, ax_ssim):
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
-    if title:
-        fig.suptitle(title)
+    mode = f"{first['mode']} mode" if first else "protocol unknown"
+    label = mode + (", CROSS-PROTOCOL (zoo plot lists the differences)" if differences else "")
+    ax.set(xlabel="bpp", ylabel=AXIS[metric], title=f"{title or AXIS[metric]}\n{label}")
+    if xlim:
+        ax.set_xlim(*xlim)
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
     fig.tight_layout()
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -72,4 +83,4 @@ def plot(paths: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str]
         raise ZooError(f"{output}: cannot write the plot: {e}") from e
     finally:
         plt.close(fig)
-    return names
+    return names, differences
