@@ -241,7 +241,7 @@ def raw_prelude_edit(rng: random.Random, data: bytes) -> bytes:
         struct.pack_into(fmt, out, pos, rng.choice([0, 1, 3, 255, rng.randrange(256)]))
     elif what == "header length":
         length = struct.unpack_from(fmt, out, pos)[0]
-        struct.pack_into(fmt, out, pos, rng.choice([0, 32, 33, 8223, 8224, 2**32 - 1,
+        struct.pack_into(fmt, out, pos, rng.choice([0, 34, 35, 8223, 8224, 2**32 - 1,
                                                     length + rng.randint(-3, 3)]) % 2**32)
     else:
         struct.pack_into(fmt, out, pos, rng.choice([0, 1, 4096, 65535, rng.randrange(200)]))

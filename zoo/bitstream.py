@@ -9,7 +9,7 @@ field                  type        notes
 magic                  4 bytes     ``b"CZOO"``
 version                u8          2 (version 1 had no implementations and no
                                    picture checksums; it is refused)
-header length          u32         bytes in the header body (33..8223)
+header length          u32         bytes in the header body (35..8223)
 **header body**
 model spec length      u16         <= 4096
 model spec             bytes       canonical compact ASCII JSON object
