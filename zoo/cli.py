@@ -294,10 +294,6 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    import platform
-
-    import torch
-
     from .build import ModelSpec
     from .manager import Zoo
     from .registry import find_model
