@@ -88,3 +88,14 @@ def test_corrupt_bitstream_is_refused(tiny_y4m, tmp_path):
     result = zoo("decode", str(bin_path), "-o", str(tmp_path / "out.y4m"))
     assert result.returncode == 2 and "frame 1 is corrupt" in result.stderr
     assert not (tmp_path / "out.y4m").exists()
+
+
+def test_traceback_is_shown_only_when_asked(capsys, monkeypatch):
+    assert main(["run", "--plugins", "nope"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert main(["--traceback", "run", "--plugins", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "zoo/manager.py" in err and err.rstrip().endswith("'nope'")
+    monkeypatch.setenv("ZOO_TRACEBACK", "1")
+    assert main(["run", "--plugins", "nope"]) == 2
+    assert "Traceback" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import warnings
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -586,6 +587,8 @@ def make_parser() -> argparse.ArgumentParser:
         prog="zoo", description="A zoo of learned P-frame video codecs; `zoo COMMAND --help` "
                                 "gives a command's options.")
     parser.add_argument("--version", action=_Version)
+    parser.add_argument("--traceback", action="store_true",
+                        help="on an error, print its full traceback too (also $ZOO_TRACEBACK=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="plugins and registry models")
@@ -767,6 +770,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.func(args)
     except ZooError as e:
+        if args.traceback or os.environ.get("ZOO_TRACEBACK") == "1":  # a plugin author debugging
+            traceback.print_exception(e, file=sys.stderr)
         err_console.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
         return e.exit_code
     except KeyboardInterrupt:
