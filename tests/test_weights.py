@@ -33,3 +33,14 @@ def test_the_main_job_runs_on_trained_weights(tiny_y4m, tmp_path):
     """README's main job, on a tiny clip: no --untrained needed."""
     assert main(["run", "--plugins", "cmfr,sff,refiner", "--input", str(tiny_y4m),
                  "--out", str(tmp_path)]) == 0
+
+
+def test_the_experiments_open_on_verified_weights_from_their_own_registry(monkeypatch):
+    from pathlib import Path
+
+    from zoo.models import open_model
+    registry = Path(__file__).resolve().parent.parent / "weights" / "experiments" / "budget.toml"
+    monkeypatch.setenv("ZOO_REGISTRY", str(registry))
+    model = open_model("budget-baseline-fixed")
+    assert model.trained and model.entry.extra["recipe"]["runs"]
+    assert model.spec.plugins == ("masked-residual", "dis-flow", "x265-intra")
