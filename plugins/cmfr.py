@@ -8,18 +8,24 @@ features. Thereafter, the difference is fed into the encoder with the
 conditional information." The decoder adds the masked predicted features
 back, a frame generator turns them into the frame, and the reconstructed
 features become the next frame's reference features.
+
+Inferred: the entropy model is conditioned on the context's temporal prior,
+as in the DCVC models conditional coding comes from (the paper codes "with the
+conditional information" and does not detail its entropy model); in the lite
+layout the features live at 1/2 resolution (see :mod:`zoo.layers`).
 """
 
 from __future__ import annotations
 
 import torch
-from compressai.layers import ResidualBlock, conv3x3
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.config import Config
 from zoo.hookspecs import hookimpl
 from zoo.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
-                        feature_extractor, frame_generator)
+                        feature_extractor, frame_generator, mask_predictor, start_at_zero,
+                        temporal_prior)
 from zoo.plugin_info import PluginInfo
 from zoo.slots import Context, EntropyFactory, FusionFactory
 
@@ -33,18 +39,21 @@ class MaskedFeatureResidualCoding(LatentResidualCoder):
 
     def __init__(self, config: Config, entropy: EntropyFactory, fusion: FusionFactory) -> None:
         super().__init__()
-        c, m = config.channels, config.latent_channels
-        self.extract = feature_extractor(c)
-        self.mask = nn.Sequential(ResidualBlock(3 + c, c), conv3x3(c, c), nn.Sigmoid())
+        c, m, s = config.channels, config.latent_channels, config.feature_scale
+        self.scale = s
+        self.extract = feature_extractor(c, s)
+        self.mask = mask_predictor(c, c, s, pixels=False)
         self.fusion = fusion(c)
-        self.analysis = ContextualAnalysis(c, c, m)
-        self.synthesis = ContextualSynthesis(m, c, c)
-        self.generator = frame_generator(c, c)
-        self.entropy = entropy(m)
+        self.analysis = ContextualAnalysis(c, c, m, s, pixels=False)
+        self.synthesis = start_at_zero(ContextualSynthesis(m, c, c, s))
+        self.generator = frame_generator(c, c, s)
+        self.prior = temporal_prior(c, c, s)
+        self.entropy = entropy(m, "residual", c)
 
     def prepare(self, ctx: Context) -> Tensor:
         """The masked predicted features, m * f̄."""
-        mask = self.mask(torch.cat((ctx.prediction, ctx.features[0]), dim=1))
+        prediction = F.pixel_unshuffle(ctx.prediction, self.scale)
+        mask = self.mask(torch.cat((prediction, ctx.features[0]), dim=1))
         return mask * ctx.features[0]
 
     def analyse(self, x: Tensor, ctx: Context, masked: Tensor) -> Tensor:

@@ -4,7 +4,8 @@ Li, Li & Lu, "Deep Contextual Video Compression", NeurIPS 2021: the frame
 itself is coded, and the context pyramid conditions the analysis and the
 synthesis transforms (through the fusion slot) instead of being subtracted.
 The decoded features, before the frame generator, are propagated as the next
-reference's features, as in DCVC-TCM.
+reference's features, as in DCVC-TCM. The entropy model is conditioned on the
+temporal prior, the context's coarsest level brought to the latent grid (DCVC).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from torch import Tensor, nn
 
 from zoo.config import Config
 from zoo.hookspecs import hookimpl
-from zoo.layers import ContextualAnalysis, ContextualSynthesis, LatentResidualCoder, frame_generator
+from zoo.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
+                        frame_generator, temporal_prior)
 from zoo.plugin_info import PluginInfo
 from zoo.slots import Context, EntropyFactory, FusionFactory
 
@@ -22,12 +24,13 @@ from zoo.slots import Context, EntropyFactory, FusionFactory
 class ConditionalCoding(LatentResidualCoder):
     def __init__(self, config: Config, entropy: EntropyFactory, fusion: FusionFactory) -> None:
         super().__init__()
-        c, m = config.channels, config.latent_channels
+        c, m, s = config.channels, config.latent_channels, config.feature_scale
         self.fusion = fusion(c)
-        self.analysis = ContextualAnalysis(3, c, m)
-        self.synthesis = ContextualSynthesis(m, c, c)
-        self.generator = frame_generator(2 * c, c)
-        self.entropy = entropy(m)
+        self.analysis = ContextualAnalysis(3, c, m, s)
+        self.synthesis = ContextualSynthesis(m, c, c, s)
+        self.generator = frame_generator(2 * c, c, s)
+        self.prior = temporal_prior(c, c, s)
+        self.entropy = entropy(m, "residual", c)
 
     def analyse(self, x: Tensor, ctx: Context, prepared: None) -> Tensor:
         return self.analysis(x, ctx.features, self.fusion)

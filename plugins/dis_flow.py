@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from zoo.config import Config
 from zoo.errors import ZooError
 from zoo.hookspecs import hookimpl
-from zoo.plugin_info import PluginInfo
+from zoo.plugin_info import Option, PluginInfo
 from zoo.slots import MotionEstimation
 
 PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -71,4 +71,6 @@ def zoo_motion_estimation(config: Config) -> nn.Module:
 @hookimpl
 def zoo_describe() -> PluginInfo:
     return PluginInfo(summary="OpenCV's DIS optical flow (encoder side, not trained)",
-                      paper="Kroeger et al., ECCV 2016", api=1)
+                      paper="Kroeger et al., ECCV 2016", api=1,
+                      options=(Option("preset", str, "medium", "OpenCV's DIS preset",
+                                      choices=tuple(PRESETS)),))

@@ -24,7 +24,7 @@ from zoo.config import Config
 from zoo.errors import ZooError
 from zoo.hookspecs import hookimpl
 from zoo.manager import SLOTS
-from zoo.plugin_info import PluginInfo
+from zoo.plugin_info import Option, PluginInfo
 from zoo.slots import Payload, Reference
 
 CRITERIA = ("rd", "ms-ssim")
@@ -105,4 +105,8 @@ def zoo_compose(config: Config, build_model: Callable[[str], nn.Module]) -> nn.M
 def zoo_describe() -> PluginInfo:
     return PluginInfo(summary="ensemble of registry models, best member per P-frame",
                       paper="Feng et al., CVPRW 2020",
-                      excludes=tuple(s for s in SLOTS if s != "compose"))
+                      excludes=tuple(s for s in SLOTS if s != "compose"),
+                      options=(Option("members", list, (), "the registry models it chooses from "
+                                      "(at least two)"),
+                               Option("criterion", str, "rd", "how the best member is chosen: "
+                                      "rate-distortion cost or MS-SSIM", choices=CRITERIA)))

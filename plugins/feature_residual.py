@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from zoo.config import Config
 from zoo.hookspecs import hookimpl
 from zoo.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
-                        feature_extractor, frame_generator)
+                        feature_extractor, frame_generator, start_at_zero)
 from zoo.plugin_info import PluginInfo
 from zoo.slots import Context, EntropyFactory
 
@@ -23,12 +23,12 @@ from zoo.slots import Context, EntropyFactory
 class FeatureResidual(LatentResidualCoder):
     def __init__(self, config: Config, entropy: EntropyFactory) -> None:
         super().__init__()
-        c, m = config.channels, config.latent_channels
-        self.extract = feature_extractor(c)
-        self.analysis = ContextualAnalysis(c, c, m)
-        self.synthesis = ContextualSynthesis(m, c, c)
-        self.generator = frame_generator(c, c)
-        self.entropy = entropy(m)
+        c, m, s = config.channels, config.latent_channels, config.feature_scale
+        self.extract = feature_extractor(c, s)
+        self.analysis = ContextualAnalysis(c, c, m, s, pixels=False)
+        self.synthesis = start_at_zero(ContextualSynthesis(m, c, c, s))
+        self.generator = frame_generator(c, c, s)
+        self.entropy = entropy(m, "residual")
 
     def prepare(self, ctx: Context) -> Tensor:
         """The predicted features, E(x̄)."""

@@ -10,6 +10,11 @@ transposed-convolution up-sampling, CBAM attention, a last convolution and a
 global residual. The last convolution starts at zero: untrained, the filter
 is the identity. Out of the coding loop by default, as Feng et al. filter
 the frames they output.
+
+Inferred: one filter serves every quality, its last features scaled per
+quality index (learned channel scales, as the zoo's gain units scale latents),
+since Feng et al. train one model per λ; in the lite layout the head is a
+pixel-unshuffle and the tail a pixel-shuffle (see :mod:`zoo.layers`).
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from torch import Tensor, nn
 
 from zoo.config import Config
 from zoo.hookspecs import hookimpl
-from zoo.plugin_info import PluginInfo
+from zoo.layers import start_at_zero, to_features, to_pixels
+from zoo.plugin_info import Option, PluginInfo
 from zoo.slots import PostFilter
 
 
@@ -62,32 +68,44 @@ class GroupedResidualDenseBlock(nn.Module):
 
 class GRDN(PostFilter):
     def __init__(self, channels: int, growth: int, groups: int, blocks: int, layers: int,
-                 in_loop: bool) -> None:
+                 in_loop: bool, qualities: int, scale: int) -> None:
         super().__init__()
-        self.head = conv3x3(3, channels)
+        self.head = to_features(3, channels, scale)
         self.down = conv(channels, channels, 3)
         self.groups = nn.Sequential(*(GroupedResidualDenseBlock(channels, growth, blocks, layers)
                                       for _ in range(groups)))
         self.up = deconv(channels, channels, 3)
         self.attention = CbamModule(channels)
-        self.tail = conv3x3(channels, 3)
-        nn.init.zeros_(self.tail.weight)
-        nn.init.zeros_(self.tail.bias)
+        self.q_scale = nn.Parameter(torch.ones(qualities, channels))
+        self.tail = start_at_zero(to_pixels(channels, 3, scale))
         self.in_loop = in_loop
 
-    def forward(self, x_hat: Tensor) -> Tensor:
-        h = self.up(self.groups(self.down(self.head(x_hat))))
-        return x_hat + self.tail(self.attention(h))
+    def forward(self, x_hat: Tensor, q: int) -> Tensor:
+        h = self.attention(self.up(self.groups(self.down(self.head(x_hat)))))
+        return x_hat + self.tail(h * self.q_scale[q].view(1, -1, 1, 1))
 
 
 @hookimpl
 def zoo_post_filter(config: Config) -> nn.Module:
     groups, blocks, layers, channels = config.pick(lite=(1, 2, 3, 16), full=(4, 4, 8, 64))
     return GRDN(channels, channels, groups, blocks, layers,
-                in_loop=bool(config.option("grdn", "in_loop", False)))
+                in_loop=bool(config.option("grdn", "in_loop", False)),
+                qualities=config.qualities, scale=config.feature_scale)
 
 
 @hookimpl
 def zoo_describe() -> PluginInfo:
     return PluginInfo(summary="GRDN enhancement of the decoded frame (out of loop by default)",
-                      paper="Kim et al., CVPRW 2019 (GRDN); Feng et al., CVPRW 2020")
+                      paper="Kim et al., CVPRW 2019 (GRDN); Feng et al., CVPRW 2020",
+                      options=(Option("in_loop", bool, False, "filter inside the coding loop: the "
+                                      "filtered frame becomes the next reference"),))
+
+
+def _distortion(x, out, distortion):
+    """The post-filter stage's loss: the distortion alone (the codec is frozen)."""
+    return distortion(x, out["x_hat"])
+
+
+@hookimpl
+def zoo_register_stages(register) -> None:
+    register("post-filter", trains=("post_filter",), loss=_distortion, frames=2, lr=2e-4)

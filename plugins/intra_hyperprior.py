@@ -19,7 +19,7 @@ from zoo.slots import EntropyFactory
 @hookimpl(trylast=True)
 def zoo_intra_coding(config: Config, entropy: EntropyFactory) -> nn.Module:
     n, m = config.pick(lite=64, full=128), config.pick(lite=96, full=192)
-    return TransformCoder(gdn_analysis(3, n, m), gdn_synthesis(m, n, 3), entropy(m))
+    return TransformCoder(gdn_analysis(3, n, m), gdn_synthesis(m, n, 3), entropy(m, "intra"))
 
 
 @hookimpl

@@ -10,17 +10,19 @@ et al., arXiv:2312.15829). The soft mask is predicted from what the decoder
 has (the prediction x̄ and the full-resolution context); the decoder adds the
 masked prediction back. No features are propagated: the next frame's context
 is extracted from the decoded pixels (the paper's second limitation).
+Inferred, as for CMFR: the entropy model is conditioned on the temporal prior.
 """
 
 from __future__ import annotations
 
 import torch
-from compressai.layers import ResidualBlock, conv3x3
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.config import Config
 from zoo.hookspecs import hookimpl
-from zoo.layers import ContextualAnalysis, ContextualSynthesis, LatentResidualCoder, frame_generator
+from zoo.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
+                        frame_generator, mask_predictor, start_at_zero, temporal_prior)
 from zoo.plugin_info import PluginInfo
 from zoo.slots import Context, EntropyFactory, FusionFactory
 
@@ -30,17 +32,20 @@ class MaskedResidualCoding(LatentResidualCoder):
 
     def __init__(self, config: Config, entropy: EntropyFactory, fusion: FusionFactory) -> None:
         super().__init__()
-        c, m = config.channels, config.latent_channels
-        self.mask = nn.Sequential(ResidualBlock(3 + c, c), conv3x3(c, 3), nn.Sigmoid())
+        c, m, s = config.channels, config.latent_channels, config.feature_scale
+        self.scale = s
+        self.mask = mask_predictor(c, 3, s, pixels=True)
         self.fusion = fusion(c)
-        self.analysis = ContextualAnalysis(3, c, m)
-        self.synthesis = ContextualSynthesis(m, c, c)
-        self.generator = frame_generator(2 * c, c)
-        self.entropy = entropy(m)
+        self.analysis = ContextualAnalysis(3, c, m, s)
+        self.synthesis = ContextualSynthesis(m, c, c, s)
+        self.generator = start_at_zero(frame_generator(2 * c, c, s))
+        self.prior = temporal_prior(c, c, s)
+        self.entropy = entropy(m, "residual", c)
 
     def prepare(self, ctx: Context) -> Tensor:
         """The masked prediction, m * x̄."""
-        mask = self.mask(torch.cat((ctx.prediction, ctx.features[0]), dim=1))
+        prediction = F.pixel_unshuffle(ctx.prediction, self.scale)
+        mask = self.mask(torch.cat((prediction, ctx.features[0]), dim=1))
         return mask * ctx.prediction
 
     def analyse(self, x: Tensor, ctx: Context, masked: Tensor) -> Tensor:

@@ -11,7 +11,7 @@ from zoo.slots import PostFilter
 
 
 class NoFilter(PostFilter):
-    def forward(self, x_hat: Tensor) -> Tensor:
+    def forward(self, x_hat: Tensor, q: int) -> Tensor:
         return x_hat
 
 

@@ -5,7 +5,9 @@ as the pixel-level baseline of Feng, Wu, Guo, Zhang & Chen, "Learned Video
 Compression with Feature-level Residuals", CVPR 2020 workshops: the residual
 r = x - x̄ against the motion-compensated prediction x̄ is coded by an
 unconditioned GDN transform coder, and x̂ = x̄ + r̂. The context pyramid is
-not used, and no features are propagated.
+not used, and no features are propagated. Inferred: the transforms' width is
+matched to ``feature-residual``'s parameter count, so that models #1 and #3 of
+Feng et al.'s table differ in the residual's domain and not in capacity.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from zoo.slots import Context, EntropyFactory
 class PixelResidual(LatentResidualCoder):
     def __init__(self, config: Config, entropy: EntropyFactory) -> None:
         super().__init__()
-        n, m = config.pick(lite=64, full=128), config.latent_channels
-        self.g_a = gdn_analysis(3, n, m)
-        self.g_s = gdn_synthesis(m, n, 3)
-        self.entropy = entropy(m)
+        # As wide as makes its transforms as large as feature-residual's (142k against
+        # 144k parameters, lite; 1.35M against 1.36M, full): the two differ in the domain alone.
+        n, m, s = config.pick(lite=44, full=92), config.latent_channels, config.feature_scale
+        self.g_a = gdn_analysis(3, n, m, scale=s)
+        self.g_s = gdn_synthesis(m, n, 3, scale=s)
+        self.entropy = entropy(m, "residual")
 
     def analyse(self, x: Tensor, ctx: Context, prepared: None) -> Tensor:
         return self.g_a(x - ctx.prediction)

@@ -14,25 +14,25 @@ scaled by learned per-channel factors and subtracted (encoder) or added
 from __future__ import annotations
 
 import torch
-from compressai.layers import ResidualBlock, conv1x1
+from compressai.layers import conv1x1
 from torch import Tensor, nn
 
 from zoo.config import Config
 from zoo.hookspecs import hookimpl
-from zoo.layers import LEVELS
+from zoo.layers import LEVELS, block
 from zoo.plugin_info import PluginInfo
 from zoo.slots import Fusion
 
 
 class ScaledFeatureFusion(Fusion):
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, scale: int) -> None:
         super().__init__()
         self.enc_proj = nn.ModuleList(conv1x1(channels, channels) for _ in range(LEVELS))
         self.dec_proj = nn.ModuleList(conv1x1(channels, channels) for _ in range(LEVELS))
         self.enc_scale = nn.Parameter(torch.ones(LEVELS, channels))
         self.dec_scale = nn.Parameter(torch.ones(LEVELS, channels))
-        self.enc_post = nn.ModuleList(ResidualBlock(channels, channels) for _ in range(LEVELS))
-        self.dec_post = nn.ModuleList(ResidualBlock(channels, channels) for _ in range(LEVELS))
+        self.enc_post = nn.ModuleList(block(channels, scale) for _ in range(LEVELS))
+        self.dec_post = nn.ModuleList(block(channels, scale) for _ in range(LEVELS))
 
     def encode(self, level: int, h: Tensor, c: Tensor) -> Tensor:
         scale = self.enc_scale[level].view(1, -1, 1, 1)
@@ -45,7 +45,7 @@ class ScaledFeatureFusion(Fusion):
 
 @hookimpl
 def zoo_fusion(config: Config, channels: int) -> nn.Module:
-    return ScaledFeatureFusion(channels)
+    return ScaledFeatureFusion(channels, config.feature_scale)
 
 
 @hookimpl

@@ -3,7 +3,8 @@
 Sheng et al., "Temporal Context Mining for Learned Video Compression", IEEE
 TMM 2022. Features of the reference (the propagated decoded features when the
 residual domain keeps them, else features extracted from the decoded frame)
-form a three-scale pyramid; each scale is warped by the decoded flow, scaled
+form a three-scale pyramid (at 1, 1/2, 1/4 of the frame, or 1/2, 1/4, 1/8 in
+the lite layout); each scale is warped by the decoded flow, scaled
 to it, and refined. The pixel prediction is the warped reference frame.
 
 The pyramid is built on first use of ``Context.features``: residual domains
@@ -15,13 +16,12 @@ from __future__ import annotations
 
 from typing import Callable
 
-from compressai.layers import ResidualBlock
 from compressai.models.utils import conv
 from torch import Tensor, nn
 
 from zoo.config import Config
 from zoo.hookspecs import hookimpl
-from zoo.layers import LEVELS, downscale_flow, feature_extractor, warp
+from zoo.layers import LEVELS, block, downscale_flow, feature_extractor, warp
 from zoo.plugin_info import PluginInfo
 from zoo.slots import Context, Reference, TemporalContext
 
@@ -47,11 +47,12 @@ class LazyContext(Context):
 
 
 class WarpContext(TemporalContext):
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, scale: int) -> None:
         super().__init__()
-        self.extract = feature_extractor(channels)
+        self.scale = scale
+        self.extract = feature_extractor(channels, scale)
         self.down = nn.ModuleList(conv(channels, channels, 3) for _ in range(LEVELS - 1))
-        self.refine = nn.ModuleList(ResidualBlock(channels, channels) for _ in range(LEVELS))
+        self.refine = nn.ModuleList(block(channels, scale) for _ in range(LEVELS))
 
     def forward(self, ref: Reference, flow_hat: Tensor) -> Context:
         return LazyContext(warp(ref.frame, flow_hat), build=lambda: self.pyramid(ref, flow_hat))
@@ -61,13 +62,13 @@ class WarpContext(TemporalContext):
         pyramid = [feature]
         for down in self.down:
             pyramid.append(down(pyramid[-1]))
-        return [refine(warp(f, downscale_flow(flow_hat, 2 ** level)))
+        return [refine(warp(f, downscale_flow(flow_hat, self.scale * 2 ** level)))
                 for level, (f, refine) in enumerate(zip(pyramid, self.refine))]
 
 
 @hookimpl(trylast=True)
 def zoo_temporal_context(config: Config) -> nn.Module:
-    return WarpContext(config.channels)
+    return WarpContext(config.channels, config.feature_scale)
 
 
 @hookimpl

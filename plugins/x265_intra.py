@@ -9,7 +9,8 @@ zoo's learned default, ``intra-hyperprior``, stays available.
 Inferred: the zoo's RGB frame goes to 8-bit 4:2:0 with the zoo's BT.709
 limited-range conversion (:mod:`zoo.color`; BPG's 4:4:4 would code chroma the
 4:2:0 sources never had), is coded as one IDR picture at the QP of its quality
-index (``qps``, default 37, 32, 27, 22: the zoo's λ are close to DVC's),
+index (``qps``, default 42, 37, 32, 27, 22: the zoo's λ are close to DVC's
+and extend them one step down),
 single-threaded, by the x265 anchor's code (:func:`zoo.anchors.encode`), and
 the reconstruction is those bytes decoded by PyAV's HEVC decoder
 (:func:`zoo.anchors.decode`), as :meth:`decompress` does: bit-exact by
@@ -29,7 +30,7 @@ from zoo.color import rgb_to_yuv420, yuv420_to_rgb
 from zoo.config import Config
 from zoo.errors import ZooError
 from zoo.hookspecs import hookimpl
-from zoo.plugin_info import PluginInfo
+from zoo.plugin_info import Option, PluginInfo
 from zoo.slots import EntropyFactory, IntraCoding, Strings
 
 #: One IDR picture, one thread, colour signalled as the zoo converts it; with
@@ -41,8 +42,9 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "sl
 
 
 def default_qps(qualities: int) -> tuple[int, ...]:
-    """QP per quality index, evenly from 37 (q = 0, lowest rate) to 22: 37, 32, 27, 22 for 4."""
-    return tuple(round(37 - 15 * i / max(qualities - 1, 1)) for i in range(qualities))
+    """QP per quality index, 5 apart and ending at 22 (DVC's QP 37 for λ·255² = 256,
+    one QP step of 5 per doubling of λ): 42, 37, 32, 27, 22 for five qualities."""
+    return tuple(22 + 5 * (qualities - 1 - i) for i in range(qualities))
 
 
 class X265Intra(IntraCoding):
@@ -123,4 +125,7 @@ def zoo_intra_coding(config: Config, entropy: EntropyFactory) -> nn.Module:
 @hookimpl
 def zoo_describe() -> PluginInfo:
     return PluginInfo(summary="HEVC intra I-frames (libx265 via PyAV), QP per quality; not trained",
-                      paper="BPG/HEVC intra, as DVC (Lu et al., CVPR 2019)", api=1)
+                      paper="BPG/HEVC intra, as DVC (Lu et al., CVPR 2019)", api=1,
+                      options=(Option("qps", list, None, "the QP of each quality index, 0..51 "
+                                      "(default: 42, 37, 32, 27, 22 for five)", item=int),
+                               Option("preset", str, "medium", "x265's preset", choices=PRESETS)))

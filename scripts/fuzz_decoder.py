@@ -241,8 +241,9 @@ def raw_prelude_edit(rng: random.Random, data: bytes) -> bytes:
         struct.pack_into(fmt, out, pos, rng.choice([0, 1, 3, 255, rng.randrange(256)]))
     elif what == "header length":
         length = struct.unpack_from(fmt, out, pos)[0]
-        struct.pack_into(fmt, out, pos, rng.choice([0, 34, 35, 8223, 8224, 2**32 - 1,
-                                                    length + rng.randint(-3, 3)]) % 2**32)
+        struct.pack_into(fmt, out, pos, rng.choice([0, bitstream.MIN_HEADER - 1, bitstream.MIN_HEADER,
+                                                    bitstream.MAX_HEADER, bitstream.MAX_HEADER + 1,
+                                                    2**32 - 1, length + rng.randint(-3, 3)]) % 2**32)
     else:
         struct.pack_into(fmt, out, pos, rng.choice([0, 1, 4096, 65535, rng.randrange(200)]))
         fix_header_crc(out)
@@ -409,8 +410,8 @@ def string_edit(rng: random.Random, header: Header, records: list[FrameRecord]) 
 
 
 def record_body_edit(rng: random.Random, data: bytes) -> bytes:
-    """A byte inside a record (its picture checksum or body) changed and that record's CRC
-    recomputed."""
+    """A byte inside a record (its picture checksum, varints or strings) changed and that
+    record's CRC recomputed."""
     try:
         spans = bitstream.layout(data).records
     except struct.error:
@@ -419,10 +420,10 @@ def record_body_edit(rng: random.Random, data: bytes) -> bytes:
         return data
     start, end = rng.choice(spans)
     out = bytearray(data)
-    crc = bitstream.CRC.size
+    crc = bitstream.RECORD_CRC.size
     if end - crc > start + 1:
         out[rng.randrange(start + 1, end - crc)] = rng.randrange(256)
-        out[end - crc:end] = bitstream.CRC.pack(zlib.crc32(out[start:end - crc]))
+        out[end - crc:end] = bitstream.RECORD_CRC.pack(bitstream.record_crc(out[start:end - crc]))
     return bytes(out)
 
 

@@ -162,7 +162,7 @@ def test_ablate_end_to_end_on_a_tiny_clip(tiny_y4m, tmp_path, capsys):
                  str(tiny_y4m), "--frames", "2", "--qualities", "0", "--anchors", str(anchors),
                  "-o", str(prefix)]) == 0
     result = json.loads((tmp_path / "table.json").read_text())
-    assert [r["model"] for r in result["table"]] == ["defaults", "cmfr2025-baseline"]
+    assert [r["model"] for r in result["table"]] == ["defaults", "masked-residual"]
     assert all(not r["trained"] for r in result["table"])
     assert result["table"][1]["components"] == {"masked-residual": True}
     for row in result["table"]:
@@ -188,7 +188,7 @@ def test_ablate_from_earlier_results_evaluates_nothing(tiny_y4m, tmp_path, monke
     assert main(["ablate", "--from", str(tmp_path / "a.json"), str(tmp_path / "b.json"),
                  "-o", str(tmp_path / "t")]) == 0
     result = json.loads((tmp_path / "t.json").read_text())
-    assert [r["model"] for r in result["table"]] == ["cmfr2025-baseline", "cmfr2025-cmfr"]
+    assert [r["model"] for r in result["table"]] == ["masked-residual", "cmfr"]
     assert result["protocol"]["mode"] == "sequence"
     assert result["table"][0]["bd"]["#1"]["bd-rate psnr-rgb"]["set"]["value"] == pytest.approx(0.0, abs=1e-6)
     assert result["table"][1]["components"] == {"masked-residual": False, "cmfr": True}

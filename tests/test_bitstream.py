@@ -124,17 +124,83 @@ def test_sha_is_stored_as_its_16_hex_prefix() -> None:
 def test_record_sizes_cover_the_stream_after_the_header() -> None:
     data = bs.dumps(header(4), records())
     sizes = bs.record_sizes(data)
-    # each record: kind, picture CRC, length and CRC (13) + body: latent count, per latent name
-    # (1 + n), string count and per string 4 + len; side count, per side name (1 + n) and 4
-    bodies = [
-        1 + (2 + 1 + 4 + 3 + 4 + 0) + (2 + 1 + 4 + 2) + 1,
-        1 + (7 + 1 + 4 + 40 + 4 + 1) + (9 + 1 + 4 + 17 + 4 + 0) + 1 + (7 + 4) + (4 + 4),
-        1 + 1,
-        1 + (8 + 1) + 1 + (2 + 4) + (3 + 4),
+    # each record: schema index and picture CRC (5), record CRC (2), then a varint per side
+    # value and per string length, and the strings
+    varints_and_strings = [
+        (0 + 3) + (3 + 0 + 2),
+        (1 + 1 + 1 + 1 + 1 + 1) + (40 + 1 + 17 + 0),  # zigzag 2 and -7: 4 and 13, one byte each
+        0,
+        5 + 5,  # 2**31 - 1 and -2**31: zigzag 2**32 - 2 and 2**32 - 1, five bytes each
     ]
-    assert sizes == [bs.RECORD_HEAD.size + bs.CRC.size + b for b in bodies] == [13 + b for b in bodies]
+    framing = bs.RECORD_HEAD.size + bs.RECORD_CRC.size
+    assert sizes == [framing + n for n in varints_and_strings] == [7 + n for n in varints_and_strings]
     assert header_span(data)[1] + 4 + sum(sizes) == len(data)
     assert [end - start for start, end in record_spans(data)] == sizes
+
+
+def p_frame_framing(*strings: bytes, side: dict[str, int] | None = None) -> int:
+    """Bytes a P-frame record of one latent holding ``strings`` takes beside them."""
+    recs = [FrameRecord("P", Payload({"residual": list(strings)}, side or {}))]
+    data = bs.dumps(header(1, intra_period=0), recs)
+    return bs.record_sizes(data)[0] - sum(map(len, strings))
+
+
+def test_a_p_frame_of_one_string_costs_a_few_bytes_of_framing() -> None:
+    """Issue 14: the rate floor. Schema index 1, picture CRC 4, the length's varint, record CRC 2."""
+    assert p_frame_framing(b"") == p_frame_framing(b"r" * 127) == 8
+    assert p_frame_framing(b"r" * 128) == p_frame_framing(b"r" * 16383) == 9
+    assert p_frame_framing(b"r" * 16384) == 10
+    assert p_frame_framing(b"r" * 100, side={"member": 3}) == 9
+    # the default pipeline's P-frame: two latents of two strings, each under 16 KB
+    two = [FrameRecord("P", Payload({"motion": [b"m" * 300, b"z" * 20], "residual": [b"r" * 900, b"w" * 40]}))]
+    assert bs.record_sizes(bs.dumps(header(1), two))[0] - 1260 == 5 + 2 + 1 + 2 + 1 + 2 == 13
+
+
+@pytest.mark.parametrize("value", [0, 1, 2, 127, 128, 255, 300, 16383, 16384, 2**21 - 1, 2**21,
+                                   2**28 - 1, 2**28, 2**31, 2**32 - 1])
+def test_varints_round_trip(value: int) -> None:
+    raw = bs.varint(value)
+    assert len(raw) == max(1, -(-value.bit_length() // 7))
+    assert all(b & 0x80 for b in raw[:-1]) and not raw[-1] & 0x80
+    reader = bs._Reader(raw + b"tail", "short")
+    assert reader.varint("bad") == value and reader.pos == len(raw)
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (b"\x80\x00", "bad"),  # overlong: 0 in two bytes
+    (b"\xff\x00", "bad"),  # overlong: 127 in two bytes
+    (b"\x80\x80\x80\x80\x10", "bad"),  # 2**32
+    (b"\xff\xff\xff\xff\x7f", "bad"),  # 2**35 - 1
+    (b"\x80\x80\x80\x80\x80\x01", "bad"),  # six bytes
+    (b"", "short"),
+    (b"\x80", "short"),
+    (b"\xff\xff", "short"),
+])
+def test_varint_reader_refuses_overlong_large_and_cut_varints(raw: bytes, message: str) -> None:
+    with pytest.raises(ZooError, match=f"^{message}$"):
+        bs._Reader(raw, "short").varint("bad")
+
+
+def test_side_values_round_trip_through_zigzag() -> None:
+    values = [0, -1, 1, -2, 2, 63, -64, 64, -65, 2**31 - 1, -(2**31)]
+    side = {f"s{i}": v for i, v in enumerate(values)}
+    recs = [FrameRecord("I", Payload({}, side))]
+    data = bs.dumps(header(1), recs)
+    assert bs.loads(data)[1] == recs
+    zigzag = [2 * v if v >= 0 else -2 * v - 1 for v in values]
+    assert bs.record_sizes(data) == [7 + sum(len(bs.varint(z)) for z in zigzag)]
+
+
+def test_schemas_are_written_once_in_order_of_first_use() -> None:
+    recs = [FrameRecord("I", Payload({"y": [b"a"]})), FrameRecord("P", Payload({"m": [b"b"]})),
+            FrameRecord("P", Payload({"m": [b"c"]})), FrameRecord("I", Payload({"y": [b"d"]})),
+            FrameRecord("P", Payload({"m": [b"e", b"f"]}))]
+    data = bs.dumps(header(5), recs)
+    lay = bs.layout(data)
+    assert data[slice(*lay.schemas)] == b"\x00\x01\x01y\x01\x00" b"\x01\x01\x01m\x01\x00" b"\x01\x01\x01m\x02\x00"
+    assert data.count(b"\x01m") == 2  # in the header only
+    assert [data[start] for start, _ in lay.records] == [0, 1, 1, 0, 2]
+    assert bs.loads(data)[1] == recs
 
 
 def test_every_truncation_raises() -> None:
@@ -174,11 +240,12 @@ def test_random_mutations_are_rejected_or_canonical() -> None:
             bits = 8 * struct.calcsize(bs.FIXED_FIELDS[name])
             value = rng.choice([0, 1, 2, 16384, 16385, 2**bits - 1, rng.randrange(2**bits), rng.randrange(8)])
             data = bytearray(edit_field(bytes(data), name, value % 2**bits))
-        else:  # overwrite a byte inside a record and fix its CRC, to reach the body parser
+        else:  # overwrite a byte inside a record and fix its CRC, to reach the record parser
             data = bytearray(rng.choice(streams[:2]))
             start, end = rng.choice(record_spans(bytes(data)))
-            data[rng.randrange(start, end - 4)] = rng.randrange(256)
-            data[end - 4 : end] = struct.pack("<I", zlib.crc32(data[start : end - 4]))
+            crc = end - bs.RECORD_CRC.size
+            data[rng.randrange(start, crc)] = rng.randrange(256)
+            data[crc:end] = bs.RECORD_CRC.pack(bs.record_crc(data[start:crc]))
         try:
             result = bs.loads(bytes(data))
         except ZooError as e:
@@ -196,8 +263,9 @@ def test_messages_for_foreign_input() -> None:
     assert zoo_error(random.Random(1).randbytes(300).replace(b"C", b"x")) == "not a codec-zoo bitstream (bad magic)"
     assert zoo_error(b"RIFF" + data[4:]) == "not a codec-zoo bitstream (bad magic)"
     assert zoo_error(b"CZ") == "header is truncated"
-    assert zoo_error(data[:4] + b"\x07" + data[5:]) == "unsupported bitstream version 7 (this zoo reads version 2)"
-    assert zoo_error(data[:4] + b"\x01" + data[5:]) == "unsupported bitstream version 1 (this zoo reads version 2)"
+    for version in (7, 2, 1):
+        assert zoo_error(data[:4] + bytes([version]) + data[5:]) == \
+            f"unsupported bitstream version {version} (this zoo reads version 3)"
 
 
 def test_messages_for_corruption() -> None:
@@ -205,8 +273,9 @@ def test_messages_for_corruption() -> None:
     spans = record_spans(data)
     body = header_span(data)[0] + 3
     assert zoo_error(data[:body] + bytes([data[body] ^ 4]) + data[body + 1 :]) == "header is corrupt (checksum mismatch)"
-    for at in (spans[1][0] + 1, spans[1][0] + 10):  # the picture CRC, the body
-        assert zoo_error(data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]) == "frame 1 is corrupt (checksum mismatch)"
+    for at in (spans[0][0] + 6, spans[1][0] + 1, spans[1][0] + 5):  # a string, the picture CRC, a side value
+        assert zoo_error(data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]) == \
+            f"frame {int(at > spans[1][0])} is corrupt (checksum mismatch)"
     assert zoo_error(data + b"\0") == "trailing bytes after the last frame"
     assert zoo_error(data[: spans[1][0]]) == "frame 1 is truncated"
 
@@ -221,7 +290,9 @@ def test_messages_for_corruption() -> None:
         ("fps num", 0, "header field fps = 0/1001 is invalid (needs both > 0, in lowest terms)"),
         ("fps num", 2002, "header field fps = 2002/1001 is invalid (needs both > 0, in lowest terms)"),
         ("frame count", 3, "frame 2 is truncated"),
-        ("frame count", 1, "trailing bytes after the last frame"),
+        ("frame count", 1, "header is corrupt (schema 1 is never used)"),
+        ("schema count", 1, "header is corrupt (length mismatch)"),
+        ("schema count", 3, "header is corrupt (length mismatch)"),
     ],
 )
 def test_header_fields_out_of_range(name: str, value: int, message: str) -> None:
@@ -263,17 +334,27 @@ def test_layout_names_every_field() -> None:
     assert list(lay.fields) == [*bs.PRELUDE_FIELDS, "model spec length", "implementations length",
                                 *bs.FIXED_FIELDS]
     read = {name: struct.unpack_from(fmt, data, offset)[0] for name, (offset, fmt) in lay.fields.items()}
-    assert read["magic"] == bs.MAGIC and read["version"] == bs.VERSION == 2
+    assert read["magic"] == bs.MAGIC and read["version"] == bs.VERSION == 3
     assert (read["width"], read["height"], read["frame count"], read["intra period"]) == (416, 240, 4, 32)
+    assert read["schema count"] == 4 and lay.schemas == (lay.fields["schema count"][0] + 1, lay.header[1])
     assert data[slice(*lay.json["implementations"])] == b'{"*":"codec-zoo 0.1.0","sff":"zoo-sff 2.0"}'
-    assert [bs.RECORD_HEAD.unpack_from(data, start)[1] for start, _ in lay.records] == [2**32 - 1, 7, 0, 123456789]
+    heads = [bs.RECORD_HEAD.unpack_from(data, start) for start, _ in lay.records]
+    assert heads == [(0, 2**32 - 1), (1, 7), (2, 0), (3, 123456789)]
+
+
+def test_layout_of_a_damaged_stream_stops_where_records_cannot_be_delimited() -> None:
+    data = small()
+    spans = record_spans(data)
+    assert record_spans(data[:-1]) == [spans[0], (spans[1][0], len(data) - 1)]
+    assert record_spans(data[: spans[1][0]] + b"\x09" + data[spans[1][0] + 1 :]) == spans[:1]  # no schema 9
 
 
 def test_header_length_checked() -> None:
-    data = bytearray(small())
     offset, fmt = bs.layout(small()).fields["header length"]
-    struct.pack_into(fmt, data, offset, 9000)
-    assert zoo_error(bytes(data)) == "header is corrupt (bad header length 9000)"
+    for length in (bs.MIN_HEADER - 1, bs.MAX_HEADER + 1):
+        data = bytearray(small())
+        struct.pack_into(fmt, data, offset, length)
+        assert zoo_error(bytes(data)) == f"header is corrupt (bad header length {length})"
     # a consistent CRC over a body with an extra byte: the fields no longer add up
     start, end = header_span(small())
     body = small()[start:end] + b"\0"
@@ -281,35 +362,60 @@ def test_header_length_checked() -> None:
     assert zoo_error(extra + small()[end + 4 :]) == "header is corrupt (length mismatch)"
 
 
-def body_edit(data: bytes, record: int, offset: int, new: bytes, drop: int = 0) -> bytes:
-    """Splice ``new`` over ``drop`` bytes at ``offset`` into a record body; fix its length and CRC."""
+def record_edit(data: bytes, record: int, offset: int, new: bytes, drop: int = 0) -> bytes:
+    """Splice ``new`` over ``drop`` bytes at ``offset`` into a record (before its CRC); fix the CRC."""
     start, end = record_spans(data)[record]
-    kind, checksum, _ = bs.RECORD_HEAD.unpack_from(data, start)
-    body = data[start + bs.RECORD_HEAD.size : end - bs.CRC.size]
+    body = data[start : end - bs.RECORD_CRC.size]
     body = body[:offset] + new + body[offset + drop :]
-    head = bs.RECORD_HEAD.pack(kind, checksum, len(body))
-    return data[:start] + head + body + bs.CRC.pack(zlib.crc32(head + body)) + data[end:]
+    return data[:start] + body + bs.RECORD_CRC.pack(bs.record_crc(body)) + data[end:]
 
 
-def test_record_body_checks() -> None:
-    data = small()  # record 1 body: 01 01 'm' 01 <u32 0> 01 01 'k' <i32 1>
-    overrun = "frame 1 is corrupt (a field overruns the record)"
-    assert zoo_error(body_edit(data, 1, 3, b"\x02", 1)) == overrun  # a second string
-    assert zoo_error(body_edit(data, 1, 4, b"\x09", 1)) == overrun  # a longer string
-    assert zoo_error(body_edit(data, 1, 0, b"\x02", 1)) == "frame 1 has an invalid latent name '\\x01'"
-    assert zoo_error(body_edit(data, 1, 2, b"M", 1)) == "frame 1 has an invalid latent name 'M'"
-    assert zoo_error(body_edit(data, 1, 1, b"\x00", 2)) == "frame 1 has an invalid latent name ''"
-    assert zoo_error(body_edit(data, 1, 10, b"K", 1)) == "frame 1 has an invalid side value name 'K'"
-    assert zoo_error(body_edit(data, 1, 15, b"\0")) == "frame 1 is corrupt (extra bytes in the record)"
-    twice = body_edit(body_edit(data, 1, 0, b"\x02", 1), 1, 8, b"\x01m\x00")
-    assert zoo_error(twice) == "frame 1 repeats latent 'm'"
-    sides = body_edit(body_edit(data, 1, 8, b"\x02", 1), 1, 15, b"\x01k" + bytes(4))
-    assert zoo_error(sides) == "frame 1 repeats side value 'k'"
-    start = record_spans(data)[1][0]
-    kind = bytearray(data)
-    kind[start] = 2
-    kind[-4:] = bs.CRC.pack(zlib.crc32(kind[start:-4]))
-    assert zoo_error(bytes(kind)) == "frame 1 has unknown kind 2"
+def table_edit(data: bytes, offset: int, new: bytes, drop: int = 0) -> bytes:
+    """Splice ``new`` over ``drop`` bytes at ``offset`` into the schema table; fix the header's
+    length and CRC."""
+    lay = bs.layout(data)
+    at = lay.schemas[0] + offset
+    out = bytearray(data[:at] + new + data[at + drop :])
+    struct.pack_into(lay.fields["header length"][1], out, lay.fields["header length"][0],
+                     lay.header[1] - lay.header[0] + len(new) - drop)
+    fix_header_crc(out)
+    return bytes(out)
+
+
+def test_record_checks() -> None:
+    data = small()  # record 1: 01 <picture CRC> 02 (side k = 1) 00 (string length) <CRC-16>
+    bad_varint = "frame 1 is corrupt (a varint is overlong or too large)"
+    assert zoo_error(record_edit(data, 1, 5, b"\x82\x00", 1)) == bad_varint
+    assert zoo_error(record_edit(data, 1, 6, b"\x80\x80\x80\x80\x10", 1)) == bad_varint
+    assert zoo_error(record_edit(data, 1, 6, b"\x09", 1)) == "frame 1 is truncated"  # a longer string
+    assert zoo_error(record_edit(data, 1, 0, b"\x02", 1)) == "frame 1 is corrupt (no schema 2 in the header)"
+    longer = record_edit(record_edit(data, 1, 6, b"\x03", 1), 1, 7, b"abc")  # consistent: canonical
+    assert bs.loads(longer)[1][1].payload.latents == {"m": [b"abc"]}
+
+
+def test_schema_order_is_canonical() -> None:
+    recs = [FrameRecord("I", Payload({"y": [b"ab"]})), FrameRecord("P", Payload({"y": [b"cd"]}))]
+    data = bs.dumps(header(2), recs)  # schemas 0 and 1 differ by their kind only
+    swapped = record_edit(record_edit(data, 0, 0, b"\x01", 1), 1, 0, b"\x00", 1)
+    assert zoo_error(swapped) == "frame 0 is corrupt (schema 1 comes before schema 0)"
+    assert zoo_error(record_edit(data, 1, 0, b"\x00", 1)) == "header is corrupt (schema 1 is never used)"
+    assert zoo_error(table_edit(data, 6, b"\x00", 1)) == "header is corrupt (schema 1 repeats schema 0)"
+
+
+def test_schema_table_checks() -> None:
+    data = small()  # schemas: 00 01 01 'y' 01 00 | 01 01 01 'm' 01 01 01 'k'
+    assert zoo_error(table_edit(data, 6, b"\x02", 1)) == "header is corrupt (schema 1 has unknown kind 2)"
+    assert zoo_error(table_edit(data, 9, b"M", 1)) == "header is corrupt (schema 1 has an invalid latent name 'M')"
+    assert zoo_error(table_edit(data, 8, b"\x00", 2)) == "header is corrupt (schema 1 has an invalid latent name '')"
+    assert zoo_error(table_edit(data, 8, b"\x02", 1)) == \
+        "header is corrupt (schema 1 has an invalid latent name 'm\\x01')"
+    assert zoo_error(table_edit(data, 13, b"K", 1)) == \
+        "header is corrupt (schema 1 has an invalid side value name 'K')"
+    twice = table_edit(table_edit(data, 7, b"\x02", 1), 11, b"\x01m\x00")
+    assert zoo_error(twice) == "header is corrupt (schema 1 repeats latent 'm')"
+    sides = table_edit(table_edit(data, 11, b"\x02", 1), 14, b"\x01k")
+    assert zoo_error(sides) == "header is corrupt (schema 1 repeats side value 'k')"
+    assert zoo_error(table_edit(data, 14, b"\x00")) == "header is corrupt (length mismatch)"
 
 
 @pytest.mark.parametrize(
@@ -326,6 +432,7 @@ def test_record_body_checks() -> None:
         (header(1), [FrameRecord("I", Payload({}, {"s": True}))]),
         (header(1), [FrameRecord("I", Payload({}, {"s ": 1}))]),
         (header(2), [FrameRecord("I", Payload({}))]),
+        (header(256), [FrameRecord("I", Payload({f"l{i}": []})) for i in range(256)]),  # 256 schemas
         (header(0, width=0), []),
         (header(0, height=16385), []),
         (header(0, quality=256), []),

@@ -29,7 +29,7 @@ def test_the_documented_chain_cannot_print_a_cross_protocol_bd_rate(chain, capsy
     # eval's default mode is bench's: their results compare
     assert main(["ablate", "--from", str(out / "seq.json"), "--anchors", str(out / "x264.json"),
                  "-o", str(out / "ok")]) == 0
-    assert "| 1 | cmfr2025-baseline | x264 |" in (out / "ok.md").read_text()
+    assert "| 1 | masked-residual | x264 |" in (out / "ok.md").read_text()
     capsys.readouterr()
     # a P-frame-mode result against low-delay anchors or rows: refused, nothing written
     for cmd in (["ablate", "--from", str(out / "pf.json"), "--anchors", str(out / "x264.json"),

@@ -84,7 +84,7 @@ def test_the_regression_streams_layout_is_pinned(coded):
             for r in records] == [("I", {"intra": 2}, {}),
                                   ("P", {"motion": 2, "residual": 2}, {}),
                                   ("I", {"intra": 2}, {})]
-    assert data[:5] == b"CZOO\x02"
+    assert data[:5] == b"CZOO\x03"
 
 
 def zoo_version() -> str:

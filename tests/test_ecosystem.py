@@ -87,13 +87,13 @@ def test_every_builtin_passes_the_slot_checks():
 
 def test_check_slots_names_a_module_that_breaks_the_contract():
     class Cropping(PostFilter):
-        def forward(self, x_hat):
+        def forward(self, x_hat, q):
             return x_hat[..., :-1, :]
 
     bad = testing.plugin_zoo(plugin(zoo_post_filter=hookimpl(lambda: Cropping()),
                                     zoo_describe=describe()), "cropping")
     with pytest.raises(testing.ConformanceError,
-                       match="cropping: post_filter: forward.x_hat. must return a frame of the same"):
+                       match="cropping: post_filter: forward.x_hat, q. must return a frame of the same"):
         testing.check_slots(bad, "cropping")
 
 
@@ -104,7 +104,7 @@ def test_check_codec_catches_initial_weights_a_decoder_cannot_rebuild():
             noise = np.random.default_rng().normal(size=(1, 3, 1, 1))
             self.bias = nn.Parameter(torch.from_numpy(noise).float())
 
-        def forward(self, x_hat):
+        def forward(self, x_hat, q):
             return x_hat + self.bias
 
     bad = testing.plugin_zoo(plugin(zoo_post_filter=hookimpl(lambda: Unseeded()),
@@ -339,7 +339,10 @@ def test_installed_example_is_listed_with_its_package_beside_broken_ones(install
     assert plugins["checkerboard"] | {"summary": ""} == {
         "name": "checkerboard", "slots": ["entropy_model"], "package": "zoo-checkerboard",
         "version": "0.1.0", "default": False, "summary": "", "paper": "He et al., CVPR 2021",
-        "requires": [], "excludes": [], "provides": []}
+        "requires": [], "excludes": [], "provides": [], "options": [
+            {"name": "forward_method", "type": "str", "default": "twopass", "choices":
+             ["onepass", "twopass", "twopass_faster"], "help": "how training runs the two passes "
+             "(CompressAI's CheckerboardLatentCodec)"}]}
     assert plugins["cmfr"]["package"] == "codec-zoo"
     models = {m["name"]: m for m in listing["models"]}
     assert models["cmfr2025-checkerboard"]["plugins"] == ["cmfr", "sff", "refiner", "checkerboard"]

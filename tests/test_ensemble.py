@@ -20,7 +20,7 @@ def test_members_are_the_registry_models(m6):
     members = m6.codec.members
     assert len(members) == 2
     m2 = open_model("feng2020-m2", untrained=True).codec
-    assert torch.equal(members[0].intra_coding.g_a[0].weight, m2.intra_coding.g_a[0].weight)
+    assert torch.equal(members[0].motion_coding.g_a[0].weight, m2.motion_coding.g_a[0].weight)
 
 
 def test_each_p_frame_names_its_member_and_decodes_exactly(m6, tiny_clip):
@@ -44,7 +44,7 @@ def test_ms_ssim_criterion_and_bad_options():
     assert open_model(spec=spec, untrained=True).codec.criterion == "ms-ssim"
     with pytest.raises(ZooError, match="at least two members"):
         open_model(spec=ModelSpec(("ensemble",)), untrained=True)
-    with pytest.raises(ZooError, match="criterion 'best'"):
+    with pytest.raises(ZooError, match="ensemble.criterion must be one of rd, ms-ssim, got 'best'"):
         open_model(spec=ModelSpec(("ensemble",), options={"ensemble": {
             "members": ["feng2020-m1", "feng2020-m3"], "criterion": "best"}}), untrained=True)
 
@@ -73,8 +73,8 @@ def test_an_ensemble_is_trained_when_its_members_are(tmp_path, monkeypatch, tiny
     shas = []
     for name, plugins in (("feng2020-m1", ("pixel-residual", "gmm")),
                           ("feng2020-m4", ("feature-residual", "gmm", "grdn"))):
-        codec = build_codec(ModelSpec(plugins))
-        torch.nn.init.normal_(codec.intra_coding.g_a[0].weight)  # not the seeded initial weights
+        codec = build_codec(ModelSpec(("dis-flow", "x265-intra", *plugins)))
+        torch.nn.init.normal_(codec.motion_coding.g_a[0].weight)  # not the seeded initial weights
         sha = save_weights(codec, tmp_path / "weights" / f"{name}.safetensors")
         update_registry(name, {"weights": f"weights/{name}.safetensors", "sha256": sha}, registry)
         shas.append(sha)
@@ -84,7 +84,7 @@ def test_an_ensemble_is_trained_when_its_members_are(tmp_path, monkeypatch, tiny
     files = [tmp_path / "weights" / f"{n}.safetensors" for n in ("feng2020-m1", "feng2020-m4")]
     assert model_size(m5)["bytes"] == sum(f.stat().st_size for f in files)  # its members' files
     m1 = open_model("feng2020-m1")
-    assert torch.equal(m5.codec.members[0].intra_coding.g_a[0].weight, m1.codec.intra_coding.g_a[0].weight)
+    assert torch.equal(m5.codec.members[0].motion_coding.g_a[0].weight, m1.codec.motion_coding.g_a[0].weight)
     header, records, recon = encode_clip(m5, tiny_clip, quality=1, intra_period=0)
     assert not header.model["untrained"]
     for a, b in zip(decode_stream(header, records), recon):

@@ -41,14 +41,15 @@ def test_every_default_slot_builds_and_runs(selection, rgb_frames):
 
     ctx = selection.build("temporal_context", config=config)(ref, flow)
     assert isinstance(ctx, Context) and ctx.prediction.shape == x.shape
-    assert [f.shape[-1] for f in ctx.features] == [x.shape[-1] // s for s in (1, 2, 4)]
+    scale = config.feature_scale
+    assert [f.shape[-1] for f in ctx.features] == [x.shape[-1] // scale // s for s in (1, 2, 4)]
 
     fusion = selection.build("fusion", config=config, channels=config.channels)
     h = torch.rand(1, config.channels, 16, 16)
     assert fusion.encode(0, h, h).shape == h.shape == fusion.decode(2, h, h).shape
 
     post = selection.build("post_filter", config=config)
-    assert torch.equal(post(x), x) and post.in_loop is False
+    assert torch.equal(post(x, 0), x) and post.in_loop is False
 
 
 def test_forward_gives_likelihoods_for_every_latent(default_model, rgb_frames):
@@ -97,8 +98,9 @@ def test_bitstream_round_trip_decodes_the_encoders_frames(default_model, tiny_cl
 
 def test_quality_gains_change_the_rate(selection):
     config = Config.from_preset("lite")
-    model = GainedEntropyModel(selection.build("entropy_model", config=config, channels=8), 8,
-                               config.lambdas).eval()
+    entropy = selection.build("entropy_model", config=config, channels=8, latent="residual",
+                              context_channels=0)
+    model = GainedEntropyModel(entropy, 8, config.lambdas).eval()
     model.model.codec.hyper.entropy_bottleneck.update(force=True)
     model.model.codec.y.gaussian_conditional.update_scale_table(get_scale_table(), force=True)
     y = 8 * torch.randn(1, 8, 8, 8, generator=torch.Generator().manual_seed(0))

@@ -74,16 +74,16 @@ def test_fixed_plugins_have_no_trainable_parameters(codec):
 
 
 def test_x265_intra_options_are_checked():
-    for qps in ([30, 20], [37, 32, 27, 99], "37,32,27,22", [37.5, 32, 27, 22]):
-        with pytest.raises(ZooError, match="qps must give 4 QPs"):
+    for qps in ([30, 20], [42, 37, 32, 27, 99], "42,37,32,27,22", [42, 37.5, 32, 27, 22]):
+        with pytest.raises(ZooError, match="qps must give 5 QPs"):
             build_codec(ModelSpec(("x265-intra",), options={"x265-intra": {"qps": qps}}))
     with pytest.raises(ZooError, match="unknown preset 'quick'"):
         build_codec(ModelSpec(("x265-intra",), options={"x265-intra": {"preset": "quick"}}))
-    fast = build_codec(ModelSpec(("x265-intra",), options={"x265-intra": {"qps": [40, 35, 30, 25],
+    fast = build_codec(ModelSpec(("x265-intra",), options={"x265-intra": {"qps": [45, 40, 35, 30, 25],
                                                                           "preset": "ultrafast"}}))
-    assert fast.intra_coding.qps == (40, 35, 30, 25) and fast.intra_coding.preset == "ultrafast"
-    from_cli = build_codec(ModelSpec(("x265-intra",), options=parse_options(["x265-intra.qps=40,35,30,25"])))
-    assert from_cli.intra_coding.qps == (40, 35, 30, 25)
+    assert fast.intra_coding.qps == (45, 40, 35, 30, 25) and fast.intra_coding.preset == "ultrafast"
+    from_cli = build_codec(ModelSpec(("x265-intra",), options=parse_options(["x265-intra.qps=45,40,35,30,25"])))
+    assert from_cli.intra_coding.qps == (45, 40, 35, 30, 25)
     with pytest.raises(ZooError, match="quality 7 is out of range"):
         build_codec(ModelSpec(("x265-intra",))).intra_coding.decompress([b"\x00"], (64, 64), 7)
 

@@ -298,7 +298,7 @@ def exploding_zoo() -> Zoo:
     class Exploding(torch.nn.Module):
         in_loop = False
 
-        def forward(self, x):
+        def forward(self, x, q):
             raise RuntimeError("boom")
 
     @hookimpl
@@ -397,10 +397,10 @@ def test_a_hostile_model_spec_is_refused_without_eating_memory(coded, model, mes
 
 def test_a_quality_the_model_does_not_have_is_refused(coded):
     header, records = coded
-    for quality in (4, 255):
+    for quality in (5, 255):
         hostile = copy.deepcopy(header)
         hostile.quality = quality
-        _refused(hostile, records, f"header field quality = {quality} is out of range for this model (0..3)")
+        _refused(hostile, records, f"header field quality = {quality} is out of range for this model (0..4)")
 
 
 # ------------------------------------------------------------------ inputs

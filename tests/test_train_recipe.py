@@ -17,7 +17,7 @@ from zoo.cli import main
 from zoo.datasets import TRAIN_CLIPS, ClipDataset, training_files
 from zoo.errors import ZooError
 from zoo.train import (STAGES, Schedule, StageLoss, TrainOptions, Trainer, cascade_length,
-                       default_stages, parse_cascade)
+                       default_stages, parse_cascade, stage_table)
 from zoo.video import read_clip, write_y4m
 from zoo.weights import sha256_file
 
@@ -139,7 +139,7 @@ def test_validation_uses_the_same_crops_in_every_run(tmp_path, clip8):
                       "--validate-every", "1", "--validation-crops", "2") == 0
     a, b = (_log(tmp_path / name / "defaults", "validation") for name in ("a", "b"))
     assert [r["iteration"] for r in a] == [0, 1, 2]
-    assert a[0] == b[0] and len(a[0]["per_quality"]) == 4
+    assert a[0] == b[0] and len(a[0]["per_quality"]) == 5
     assert {"loss", "bpp", "psnr"} <= set(a[0])
     out = tmp_path / "plot.png"
     assert main(["train-plot", str(tmp_path / "a" / "defaults"), "-o", str(out)]) == 0
@@ -154,7 +154,7 @@ def test_the_cascade_curriculum(tmp_path, clip8):
     for bad in ("2:0.5,4:0.4", "0:1", "2", "2:x"):
         with pytest.raises(ZooError, match="--cascade"):
             parse_cascade(bad)
-    assert default_stages(True)[-2:] == ["multi-frame", "post-filter"]
+    assert default_stages(stage_table(ModelSpec(("grdn",))))[-2:] == ["multi-frame", "post-filter"]
     assert _train(tmp_path, clip8, "--stages", "multi-frame", "--iterations", "4", "--cascade",
                   "1:0.5,2:0.5", "--frame-weights", "0.5,1.2", "--checkpoint-every", "1") == 0
     assert [r["frames"] for r in _log(tmp_path / "defaults", "step")] == [2, 2, 3, 3]

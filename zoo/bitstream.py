@@ -1,15 +1,22 @@
 """The ``.czoo`` container: a self-describing bitstream ``zoo decode`` reads alone.
 
-All integers are little-endian. A file is a header followed by ``frame count``
-frame records:
+Fixed-width integers are little-endian. A *varint* is unsigned LEB128: 7 bits a
+byte, low bits first, the top bit set on every byte but the last; it is minimal
+(its last byte is not 0, unless it is the only one), at most 5 bytes and below
+2**32. A side value is a zigzag varint (0, -1, 1, -2, ... as 0, 1, 2, 3, ...).
+
+A file is a header followed by ``frame count`` frame records. What a record holds
+beside its strings (its kind, the latent names, how many strings each latent has,
+the side value names) is its *schema*; the header lists the stream's schemas once
+and each record names its own by index, so a record carries only what varies:
 
 =====================  ==========  ===============================================
 field                  type        notes
 =====================  ==========  ===============================================
 magic                  4 bytes     ``b"CZOO"``
-version                u8          2 (version 1 had no implementations and no
-                                   picture checksums; it is refused)
-header length          u32         bytes in the header body (35..8223)
+version                u8          3 (versions 1 and 2 are refused)
+header length          u32         bytes in the header body
+                                   (36..4,365,664: the most its fields can take)
 **header body**
 model spec length      u16         <= 4096
 model spec             bytes       canonical compact ASCII JSON object
@@ -18,27 +25,37 @@ implementations        bytes       canonical JSON object: each active plugin's
                                    ``"<package> <version>"`` by name, those of
                                    codec-zoo itself under ``"*"``
 weights sha256         8 bytes     first 8 bytes of the digest (16 hex chars)
-quality                u8          0..255
+quality                u8          0..255, the same for every frame
 width, height          u16, u16    1..16384 each
 frame count            u32         0..1_000_000
 fps num, fps den       u32, u32    both > 0, in lowest terms
 intra period           u16         0 = only the first frame is intra
+schema count           u8          0..255
+schemas                            see below, in the order records first use them
 header CRC             u32         ``zlib.crc32`` of the header body
 **each frame record**
-kind                   u8          0 = I, 1 = P
+schema                 u8          index of the record's schema
 picture CRC            u32         ``zlib.crc32`` of the frame the encoder
                                    reconstructed, as 8-bit 4:2:0 planes Y, U, V
-record body length     u32
-record body            bytes       see below
-record CRC             u32         ``zlib.crc32`` of kind .. body
+side values            varints     zigzag, one per side name of the schema
+string lengths         varints     one per string of the schema, in its order
+strings                bytes       concatenated
+record CRC             u16         :func:`record_crc` of schema .. strings
 =====================  ==========  ===============================================
 
-A record body holds a u8 latent count, then per latent its name (u8 length +
-ASCII), a u8 string count and per string a u32 length + bytes; then a u8 side
-count and per side integer its name (u8 length + ASCII) and an i32 value.
-Names match ``[a-z0-9_-]{1,32}`` and are unique within their record.
+A schema is a u8 kind (0 = I, 1 = P), a u8 latent count, per latent its name (u8
+length + ASCII) and a u8 string count, then a u8 side count and per side value its
+name. Names match ``[a-z0-9_-]{1,32}`` and are unique within their schema; the
+schemas of a stream are distinct and each is used.
 
-The record CRC covers the kind byte too, so every byte of a file is guarded by
+A P-frame of one latent with one string of under 128 bytes costs 8 bytes beside
+it. The record CRC is a CRC-16 (CCITT, initial value 0xFFFF): it stops every burst
+of up to 16 bits, and all but 2**-16 of other corruptions, before the decoder runs;
+a corrupt record it lets through is caught once decoded by the picture CRC, which
+stays a CRC-32 because it is also the only check that a decoder computes what the
+encoder did (a 2**-16 chance of missing a drifted frame is too much for that).
+
+The record CRC covers the schema byte too, so every byte of a file is guarded by
 the magic, the version, a length or a checksum. The reader accepts only what the
 writer produces: ``dumps(*loads(data)) == data`` whenever ``loads`` succeeds.
 :func:`layout` tells tools that edit streams (the fuzzer) where each field lies.
@@ -46,6 +63,7 @@ writer produces: ``dumps(*loads(data)) == data`` whenever ``loads`` succeeds.
 
 from __future__ import annotations
 
+import binascii
 import json
 import os
 import re
@@ -61,23 +79,32 @@ from zoo.errors import ZooError
 from zoo.slots import Payload
 
 MAGIC = b"CZOO"
-VERSION = 2
+VERSION = 3
 MAX_JSON = 4096  #: bytes of each JSON field (model spec, implementations)
 MAX_SIZE = 16384
 MAX_FRAMES = 1_000_000
 MAX_FILE_BYTES = 4 << 30
+MAX_COUNT = 255  #: schemas in a stream; latents and side values in a schema; strings of a latent
+MAX_VARINT = 2**32 - 1
+_VARINT_BYTES = 5  #: 7 bits a byte: 5 bytes hold 32 bits
 
 #: The prelude and the fixed header fields (after the two JSON fields), in order.
 PRELUDE_FIELDS = {"magic": "4s", "version": "B", "header length": "I"}
 FIXED_FIELDS = {"weights sha256": "8s", "quality": "B", "width": "H", "height": "H",
-                "frame count": "I", "fps num": "I", "fps den": "I", "intra period": "H"}
+                "frame count": "I", "fps num": "I", "fps den": "I", "intra period": "H",
+                "schema count": "B"}
 PRELUDE = struct.Struct("<" + "".join(PRELUDE_FIELDS.values()))
 FIXED = struct.Struct("<" + "".join(FIXED_FIELDS.values()))
-RECORD_HEAD = struct.Struct("<BII")  #: kind, picture CRC, body length
-CRC = struct.Struct("<I")
-_U8, _U16, _U32, _I32 = (struct.Struct("<" + c) for c in "BHIi")
-_MIN_HEADER = 2 * (_U16.size + 2) + FIXED.size  # "{}" is the shortest JSON field
-_MAX_HEADER = 2 * (_U16.size + MAX_JSON) + FIXED.size
+CRC = struct.Struct("<I")  #: the header CRC
+RECORD_HEAD = struct.Struct("<BI")  #: schema index, picture CRC
+RECORD_CRC = struct.Struct("<H")  #: see :func:`record_crc`
+_U8, _U16, _U32 = (struct.Struct("<" + c) for c in "BHI")
+_NAME_BYTES = 1 + 32
+_MAX_SCHEMA = 2 + MAX_COUNT * (_NAME_BYTES + 1) + 1 + MAX_COUNT * _NAME_BYTES
+#: Bounds of the header length: "{}" is the shortest JSON field; the longest table is
+#: MAX_COUNT schemas of MAX_COUNT latents and side values of 32-character names.
+MIN_HEADER = 2 * (_U16.size + 2) + FIXED.size
+MAX_HEADER = 2 * (_U16.size + MAX_JSON) + FIXED.size + MAX_COUNT * _MAX_SCHEMA
 _KINDS = ("I", "P")
 _NAME = re.compile(r"[a-z0-9_-]{1,32}")
 _SHA = re.compile(r"[0-9a-f]{16}(?:[0-9a-f]{48})?")
@@ -107,6 +134,42 @@ class FrameRecord:
     kind: str
     payload: Payload
     checksum: int = 0
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What records of one shape share, written once in the header."""
+
+    kind: str  #: "I" or "P"
+    latents: tuple[tuple[str, int], ...]  #: (name, string count) of each latent, in order
+    side: tuple[str, ...]  #: the side value names, in order
+
+    @property
+    def strings(self) -> int:
+        """How many strings a record of this schema holds."""
+        return sum(count for _, count in self.latents)
+
+
+def varint(value: int) -> bytes:
+    """``value`` (0..MAX_VARINT) as a minimal unsigned LEB128 varint."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    return bytes(out + bytes([value]))
+
+
+def record_crc(data: bytes | memoryview) -> int:
+    """The record CRC: CRC-16/CCITT with initial value 0xFFFF (so zeros do not sum to 0)."""
+    return binascii.crc_hqx(data, 0xFFFF)
+
+
+def _zigzag(value: int) -> int:
+    return 2 * value if value >= 0 else -2 * value - 1
+
+
+def _unzigzag(value: int) -> int:
+    return (value >> 1) ^ -(value & 1)
 
 
 def _canonical_json(value: dict) -> bytes:
@@ -140,15 +203,51 @@ def _check_int(what: str, value: object, lo: int, hi: int) -> int:
     return value
 
 
-def _check_name(what: str, name: object) -> bytes:
+def _check_name(what: str, name: object) -> None:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(f"{what} name must match [a-z0-9_-]{{1,32}}, got {name!r}")
+
+
+def _dump_name(name: str) -> bytes:
     return _U8.pack(len(name)) + name.encode("ascii")
 
 
-def dump_header(h: Header) -> bytes:
-    """The header's bytes; ValueError for any field out of range (so a header can be
-    checked before any frame is coded)."""
+def check_record(r: FrameRecord) -> Schema:
+    """The record's schema; ValueError for anything the container cannot hold (so an
+    encoder can check each frame's payload as it is made)."""
+    if not isinstance(r, FrameRecord) or r.kind not in _KINDS:
+        raise ValueError(f"frame kind must be 'I' or 'P', got {getattr(r, 'kind', r)!r}")
+    if not isinstance(r.payload, Payload) or not isinstance(r.payload.latents, dict) \
+            or not isinstance(r.payload.side, dict):
+        raise ValueError(f"a payload must be a Payload of two dicts, got {type(r.payload).__name__}")
+    latents, side = r.payload.latents, r.payload.side
+    _check_int("latent count", len(latents), 0, MAX_COUNT)
+    for name, strings in latents.items():
+        _check_name("latent", name)
+        if not isinstance(strings, (list, tuple)):
+            raise ValueError(f"latent {name!r} must be a list of strings, got {type(strings).__name__}")
+        _check_int(f"string count of {name!r}", len(strings), 0, MAX_COUNT)
+        for s in strings:
+            if not isinstance(s, (bytes, bytearray)):
+                raise ValueError(f"latent {name!r} holds a {type(s).__name__}, not bytes")
+            _check_int("string length", len(s), 0, MAX_VARINT)
+    _check_int("side count", len(side), 0, MAX_COUNT)
+    for name, value in side.items():
+        _check_name("side", name)
+        _check_int(f"side {name!r}", value, -(2**31), 2**31 - 1)
+    _check_int("checksum", r.checksum, 0, 2**32 - 1)
+    return Schema(r.kind, tuple((name, len(s)) for name, s in latents.items()), tuple(side))
+
+
+def _dump_schema(s: Schema) -> bytes:
+    latents = b"".join(_dump_name(name) + _U8.pack(count) for name, count in s.latents)
+    side = b"".join(map(_dump_name, s.side))
+    return bytes([_KINDS.index(s.kind), len(s.latents)]) + latents + _U8.pack(len(s.side)) + side
+
+
+def dump_header(h: Header, schemas: Sequence[Schema] = ()) -> bytes:
+    """The header's bytes, ``schemas`` (from :func:`check_record`) in its table; ValueError
+    for any field out of range (so a header can be checked before any frame is coded)."""
     implementations = h.implementations
     if not isinstance(implementations, dict) or not all(
             isinstance(v, str) for v in implementations.values()):
@@ -170,51 +269,38 @@ def dump_header(h: Header) -> bytes:
         fps.numerator,
         fps.denominator,
         _check_int("intra_period", h.intra_period, 0, 65535),
+        _check_int("schema count", len(schemas), 0, MAX_COUNT),
     )
-    body = _json_field("model spec", h.model) + _json_field("implementations", implementations) + fixed
+    body = (_json_field("model spec", h.model) + _json_field("implementations", implementations)
+            + fixed + b"".join(map(_dump_schema, schemas)))
     return PRELUDE.pack(MAGIC, VERSION, len(body)) + body + CRC.pack(zlib.crc32(body))
 
 
-def dump_record(r: FrameRecord) -> bytes:
-    """The record's bytes; ValueError for anything the container cannot hold (so an
-    encoder can check each frame's payload as it is made)."""
-    if not isinstance(r, FrameRecord) or r.kind not in _KINDS:
-        raise ValueError(f"frame kind must be 'I' or 'P', got {getattr(r, 'kind', r)!r}")
-    if not isinstance(r.payload, Payload) or not isinstance(r.payload.latents, dict) \
-            or not isinstance(r.payload.side, dict):
-        raise ValueError(f"a payload must be a Payload of two dicts, got {type(r.payload).__name__}")
-    latents, side = r.payload.latents, r.payload.side
-    body = bytearray(_U8.pack(_check_int("latent count", len(latents), 0, 255)))
-    for name, strings in latents.items():
-        body += _check_name("latent", name)
-        if not isinstance(strings, (list, tuple)):
-            raise ValueError(f"latent {name!r} must be a list of strings, got {type(strings).__name__}")
-        body += _U8.pack(_check_int(f"string count of {name!r}", len(strings), 0, 255))
-        for s in strings:
-            if not isinstance(s, (bytes, bytearray)):
-                raise ValueError(f"latent {name!r} holds a {type(s).__name__}, not bytes")
-            body += _U32.pack(_check_int("string length", len(s), 0, 2**32 - 1)) + s
-    body += _U8.pack(_check_int("side count", len(side), 0, 255))
-    for name, value in side.items():
-        body += _check_name("side", name) + _I32.pack(_check_int(f"side {name!r}", value, -(2**31), 2**31 - 1))
-    head = RECORD_HEAD.pack(_KINDS.index(r.kind), _check_int("checksum", r.checksum, 0, 2**32 - 1),
-                            _check_int("record length", len(body), 0, 2**32 - 1))
-    return head + body + CRC.pack(zlib.crc32(body, zlib.crc32(head)))
+def _dump_record(r: FrameRecord, index: int) -> bytes:
+    """A checked record's bytes, its schema being number ``index`` of the header's."""
+    strings = [s for latent in r.payload.latents.values() for s in latent]
+    body = b"".join([RECORD_HEAD.pack(index, r.checksum),
+                     *(varint(_zigzag(v)) for v in r.payload.side.values()),
+                     *(varint(len(s)) for s in strings), *strings])
+    return body + RECORD_CRC.pack(record_crc(body))
 
 
 def dumps(header: Header, records: Sequence[FrameRecord]) -> bytes:
     """Serialise a stream; ValueError for anything out of range."""
     if header.frame_count != len(records):
         raise ValueError(f"header says {header.frame_count} frames but {len(records)} records were given")
-    return b"".join([dump_header(header), *map(dump_record, records)])
+    schemas = [check_record(r) for r in records]
+    index = {s: i for i, s in enumerate(dict.fromkeys(schemas))}  # in order of first use
+    return b"".join([dump_header(header, list(index)),
+                     *(_dump_record(r, index[s]) for r, s in zip(records, schemas))])
 
 
 class _Reader:
     """Bounds-checked little-endian reads; ``short`` is the message when bytes run out."""
 
-    def __init__(self, data: bytes | memoryview, short: str) -> None:
+    def __init__(self, data: bytes | memoryview, short: str, pos: int = 0) -> None:
         self.data = memoryview(data)
-        self.pos = 0
+        self.pos = pos
         self.short = short
 
     def left(self) -> int:
@@ -229,10 +315,22 @@ class _Reader:
     def num(self, s: struct.Struct) -> int:
         return s.unpack(self.take(s.size))[0]
 
-    def name(self, invalid: str) -> str:
+    def varint(self, invalid: str) -> int:
+        """A minimal varint of at most MAX_VARINT; ZooError(``invalid``) for any other."""
+        value = 0
+        for shift in range(0, 7 * _VARINT_BYTES, 7):
+            byte = self.num(_U8)
+            value |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                if value > MAX_VARINT or (byte == 0 and shift):
+                    break
+                return value
+        raise ZooError(invalid)
+
+    def name(self, schema: int, what: str) -> str:
         name = bytes(self.take(self.num(_U8))).decode("latin-1")
         if not _NAME.fullmatch(name):
-            raise ZooError(f"{invalid} {name!r}")
+            raise ZooError(f"header is corrupt (schema {schema} has an invalid {what} name {name!r})")
         return name
 
 
@@ -258,6 +356,50 @@ def _in_range(what: str, value: int, lo: int, hi: int) -> int:
     return value
 
 
+def _load_schema(r: _Reader, i: int) -> Schema:
+    """Schema ``i`` of the header's table."""
+    kind = r.num(_U8)
+    if kind >= len(_KINDS):
+        raise ZooError(f"header is corrupt (schema {i} has unknown kind {kind})")
+    latents = [(r.name(i, "latent"), r.num(_U8)) for _ in range(r.num(_U8))]
+    side = [r.name(i, "side value") for _ in range(r.num(_U8))]
+    for what, names in (("latent", [name for name, _ in latents]), ("side value", side)):
+        repeated = [name for name in names if names.count(name) > 1]
+        if repeated:
+            raise ZooError(f"header is corrupt (schema {i} repeats {what} {repeated[0]!r})")
+    return Schema(_KINDS[kind], tuple(latents), tuple(side))
+
+
+def _load_schemas(r: _Reader, count: int) -> list[Schema]:
+    schemas = [_load_schema(r, i) for i in range(count)]
+    for i, s in enumerate(schemas):
+        if s in schemas[:i]:
+            raise ZooError(f"header is corrupt (schema {i} repeats schema {schemas.index(s)})")
+    return schemas
+
+
+def _record_head(r: _Reader, schemas: list[Schema], k: int) -> tuple[int, int, list[int], list[int]]:
+    """A record's schema index, picture CRC, side values and string lengths."""
+    index, checksum = RECORD_HEAD.unpack(r.take(RECORD_HEAD.size))
+    if index >= len(schemas):
+        raise ZooError(f"frame {k} is corrupt (no schema {index} in the header)")
+    bad = f"frame {k} is corrupt (a varint is overlong or too large)"
+    side = [_unzigzag(r.varint(bad)) for _ in schemas[index].side]
+    return index, checksum, side, [r.varint(bad) for _ in range(schemas[index].strings)]
+
+
+def _load_record(r: _Reader, schemas: list[Schema], k: int) -> tuple[FrameRecord, int]:
+    """Record ``k`` and its schema index; ``r`` is left after its CRC."""
+    start = r.pos
+    index, checksum, side, lengths = _record_head(r, schemas, k)
+    strings = iter([bytes(r.take(n)) for n in lengths])
+    if r.num(RECORD_CRC) != record_crc(r.data[start : r.pos - RECORD_CRC.size]):
+        raise ZooError(f"frame {k} is corrupt (checksum mismatch)")
+    s = schemas[index]
+    latents = {name: [next(strings) for _ in range(count)] for name, count in s.latents}
+    return FrameRecord(s.kind, Payload(latents, dict(zip(s.side, side))), checksum), index
+
+
 def _parse(data: bytes) -> tuple[Header, list[FrameRecord], list[int]]:
     """Parse and validate a whole stream; also return each record's size in bytes."""
     if not data:
@@ -268,7 +410,7 @@ def _parse(data: bytes) -> tuple[Header, list[FrameRecord], list[int]]:
     _, version, length = PRELUDE.unpack(r.take(PRELUDE.size))
     if version != VERSION:
         raise ZooError(f"unsupported bitstream version {version} (this zoo reads version {VERSION})")
-    if not _MIN_HEADER <= length <= _MAX_HEADER:
+    if not MIN_HEADER <= length <= MAX_HEADER:
         raise ZooError(f"header is corrupt (bad header length {length})")
     body = r.take(length)
     if r.num(CRC) != zlib.crc32(body):
@@ -278,7 +420,8 @@ def _parse(data: bytes) -> tuple[Header, list[FrameRecord], list[int]]:
     implementations = _load_json(bytes(hb.take(hb.num(_U16))), "implementations")
     if not all(isinstance(v, str) for v in implementations.values()):
         raise ZooError("header is corrupt (implementations are not strings)")
-    sha, quality, width, height, count, num, den, intra = FIXED.unpack(hb.take(FIXED.size))
+    sha, quality, width, height, count, num, den, intra, n_schemas = FIXED.unpack(hb.take(FIXED.size))
+    schemas = _load_schemas(hb, n_schemas)
     if hb.left():
         raise ZooError("header is corrupt (length mismatch)")
     if num == 0 or den == 0 or Fraction(num, den).denominator != den:
@@ -296,39 +439,21 @@ def _parse(data: bytes) -> tuple[Header, list[FrameRecord], list[int]]:
     )
     records: list[FrameRecord] = []
     sizes: list[int] = []
+    used = 0  # schemas used so far: the next new one must be number ``used``
     for k in range(count):
         start = r.pos
         r.short = f"frame {k} is truncated"
-        kind, checksum, blen = RECORD_HEAD.unpack(r.take(RECORD_HEAD.size))
-        body = r.take(blen)
-        if r.num(CRC) != zlib.crc32(r.data[start : r.pos - CRC.size]):
-            raise ZooError(f"frame {k} is corrupt (checksum mismatch)")
-        if kind >= len(_KINDS):
-            raise ZooError(f"frame {k} has unknown kind {kind}")
-        records.append(FrameRecord(_KINDS[kind], _load_payload(body, k), checksum))
+        record, index = _load_record(r, schemas, k)
+        if index > used:
+            raise ZooError(f"frame {k} is corrupt (schema {index} comes before schema {used})")
+        used = max(used, index + 1)
+        records.append(record)
         sizes.append(r.pos - start)
+    if used < len(schemas):
+        raise ZooError(f"header is corrupt (schema {used} is never used)")
     if r.left():
         raise ZooError("trailing bytes after the last frame")
     return header, records, sizes
-
-
-def _load_payload(body: memoryview, k: int) -> Payload:
-    b = _Reader(body, f"frame {k} is corrupt (a field overruns the record)")
-    latents: dict[str, list[bytes]] = {}
-    for _ in range(b.num(_U8)):
-        name = b.name(f"frame {k} has an invalid latent name")
-        if name in latents:
-            raise ZooError(f"frame {k} repeats latent {name!r}")
-        latents[name] = [bytes(b.take(b.num(_U32))) for _ in range(b.num(_U8))]
-    side: dict[str, int] = {}
-    for _ in range(b.num(_U8)):
-        name = b.name(f"frame {k} has an invalid side value name")
-        if name in side:
-            raise ZooError(f"frame {k} repeats side value {name!r}")
-        side[name] = b.num(_I32)
-    if b.left():
-        raise ZooError(f"frame {k} is corrupt (extra bytes in the record)")
-    return Payload(latents, side)
 
 
 def loads(data: bytes) -> tuple[Header, list[FrameRecord]]:
@@ -338,7 +463,8 @@ def loads(data: bytes) -> tuple[Header, list[FrameRecord]]:
 
 
 def record_sizes(data: bytes) -> list[int]:
-    """Bytes taken by each frame record (kind, checksums, length and body), for per-frame bpp."""
+    """Bytes taken by each frame record (schema index, picture CRC, varints, strings and
+    record CRC), for per-frame bpp."""
     return _parse(data)[2]
 
 
@@ -349,6 +475,7 @@ class Layout:
     fields: dict[str, tuple[int, str]]  #: prelude, JSON length and fixed header fields
     header: tuple[int, int]  #: (start, end) of the header body; its CRC follows
     json: dict[str, tuple[int, int]]  #: (start, end) of the model spec and implementations JSON
+    schemas: tuple[int, int]  #: (start, end) of the schema table (the rest of the header body)
     records: list[tuple[int, int]]  #: (start, end) of each record, its CRC included
 
 
@@ -360,9 +487,27 @@ def _offsets(start: int, formats: dict[str, str]) -> dict[str, tuple[int, str]]:
     return out
 
 
+def _record_spans(data: bytes, schemas: tuple[int, int], count: int, start: int) -> list[tuple[int, int]]:
+    """(start, end) of each record from the schema table and the records' varints, as far
+    as they can be read (the last one cut at the end of the data)."""
+    spans: list[tuple[int, int]] = []
+    try:
+        table = _load_schemas(_Reader(data[: schemas[1]], "", schemas[0]), count)
+        r = _Reader(data, "", start)
+        while r.left() > 0:
+            *_, lengths = _record_head(r, table, len(spans))
+            end = r.pos + sum(lengths) + RECORD_CRC.size
+            spans.append((start, min(end, len(data))))
+            start = r.pos = end
+    except ZooError:
+        pass
+    return spans
+
+
 def layout(data: bytes) -> Layout:
-    """Read the layout from the length fields alone, checking nothing (struct.error if
-    the data is too short for the header): for tools that edit streams."""
+    """Read the layout from the length fields, the schemas and the varints alone, checking
+    no CRC (struct.error if the data is too short for the header's fixed fields): for tools
+    that edit streams."""
     fields = _offsets(0, PRELUDE_FIELDS)
     (length,) = _U32.unpack_from(data, fields["header length"][0])
     json_spans, pos = {}, PRELUDE.size
@@ -371,12 +516,11 @@ def layout(data: bytes) -> Layout:
         json_spans[what] = (pos + _U16.size, pos + _U16.size + _U16.unpack_from(data, pos)[0])
         pos = json_spans[what][1]
     fields.update(_offsets(pos, FIXED_FIELDS))
-    records, pos = [], PRELUDE.size + length + CRC.size
-    while pos + RECORD_HEAD.size <= len(data):
-        end = pos + RECORD_HEAD.size + RECORD_HEAD.unpack_from(data, pos)[2] + CRC.size
-        records.append((pos, min(end, len(data))))
-        pos = end
-    return Layout(fields, (PRELUDE.size, PRELUDE.size + length), json_spans, records)
+    (count,) = _U8.unpack_from(data, fields["schema count"][0])
+    header = (PRELUDE.size, PRELUDE.size + length)
+    schemas = (pos + FIXED.size, header[1])
+    return Layout(fields, header, json_spans, schemas,
+                  _record_spans(data, schemas, count, header[1] + CRC.size))
 
 
 def write(path: str | os.PathLike[str], header: Header, records: Sequence[FrameRecord]) -> int:

@@ -51,8 +51,9 @@ def _assemble(selection: Selection, config: Config, build_model: Callable[[str],
     if composed is not None:
         return composed
 
-    def entropy(channels: int) -> nn.Module:
-        model = selection.build("entropy_model", config=config, channels=channels)
+    def entropy(channels: int, latent: str, context_channels: int = 0) -> nn.Module:
+        model = selection.build("entropy_model", config=config, channels=channels, latent=latent,
+                                context_channels=context_channels)
         return GainedEntropyModel(model, channels, config.lambdas)
 
     def fusion(channels: int) -> nn.Module:

@@ -1,4 +1,5 @@
-"""The ``zoo`` command: list, run, encode, decode, train, eval, bench, ablate, speed, plot."""
+"""The ``zoo`` command: list, run, encode, decode, train, eval, bench, ablate, speed, plot,
+new-plugin, and the commands plugins add (``zoo_register_commands``)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--option", action="append", default=[], metavar="PLUGIN.KEY=VALUE")
     p.add_argument("--untrained", action="store_true",
                    help="run a model that has no trained weights, with seeded random weights")
+    p.add_argument("--weights", metavar="FILE.safetensors",
+                   help="the model's trained weights from this file instead of the registry's "
+                        "(its sha256 is printed and recorded)")
     p.add_argument("--quality", type=int, default=None, help="quality index (default: the highest)")
     p.add_argument("--frames", type=int, default=None, help="code at most N frames")
     p.add_argument("--intra-period", type=int, default=0, help="0: only the first frame is intra")
@@ -69,12 +73,24 @@ def add_device_arg(p: argparse.ArgumentParser) -> None:
                    help="cpu or cuda[:N]; encoder and decoder run on the same device")
 
 
+def _plugin_names(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def _weights_arg(args: argparse.Namespace) -> Path | None:
+    return Path(args.weights) if getattr(args, "weights", None) else None
+
+
 def open_from_args(args: argparse.Namespace):
     from .build import ModelSpec
     from .models import open_model
-    plugins = tuple(p.strip() for p in args.plugins.split(",") if p.strip())
-    spec = ModelSpec(plugins, args.preset, parse_options(args.option))
-    return open_model(args.model, spec, untrained=args.untrained, device=args.device)
+    spec = ModelSpec(_plugin_names(args.plugins), args.preset, parse_options(args.option))
+    model = open_model(args.model, spec, untrained=args.untrained, device=args.device,
+                       weights=_weights_arg(args))
+    if model.weights:
+        err_console.print(f"weights {args.weights}: sha256 {model.sha256}", highlight=False,
+                          soft_wrap=True)
+    return model
 
 
 @contextmanager
@@ -149,7 +165,9 @@ def cmd_list(args: argparse.Namespace) -> None:
                                "version": p.version, "default": p.info.default,
                                "summary": p.info.summary, "paper": p.info.paper,
                                "requires": list(p.info.requires), "excludes": list(p.info.excludes),
-                               "provides": list(p.info.provides)} for p in plugins]
+                               "provides": list(p.info.provides),
+                               "options": [_option_json(o) for o in p.info.options]}
+                              for p in plugins]
             out["broken"] = [asdict(b) for b in broken]
             out["skipped"] = [asdict(s) for s in skipped]
             out["api_version"] = API_VERSION
@@ -181,6 +199,9 @@ def cmd_list(args: argparse.Namespace) -> None:
         for s in skipped:
             console.print(f"not loaded: {s.name} ({s.package} {s.version}): {s.reason}",
                           highlight=False, soft_wrap=True, markup=False, emoji=False)
+        for p in plugins if args.pattern else ():
+            for line in _option_lines(p):
+                console.print(line, highlight=False, soft_wrap=True, markup=False, emoji=False)
     if show_models:
         table = Table(title="models")
         for col in ("name", "plugins", "preset", "weights", "paper"):
@@ -188,6 +209,28 @@ def cmd_list(args: argparse.Namespace) -> None:
         for m in models:
             table.add_row(m.name, ", ".join(m.plugins), m.preset, weights_state(m), m.paper or "-")
         console.print(table)
+
+
+def _type_name(option) -> str:
+    return f"list[{option.item.__name__}]" if option.type is list else option.type.__name__
+
+
+def _option_json(option) -> dict[str, Any]:
+    default = list(option.default) if isinstance(option.default, tuple) else option.default
+    return {"name": option.name, "type": _type_name(option), "default": default,
+            "help": option.help, "choices": list(option.choices)}
+
+
+def _option_lines(plugin) -> list[str]:
+    """``zoo list PLUGIN``: the options it takes, one per line."""
+    if not plugin.info.options:
+        return [f"{plugin.name} takes no options"]
+    lines = [f"options of {plugin.name} (--option {plugin.name}.NAME=VALUE):"]
+    for o in plugin.info.options:
+        default = "" if o.default is None else f", default {json.dumps(_option_json(o)['default'])}"
+        choices = f"; one of {', '.join(map(str, o.choices))}" if o.choices else ""
+        lines.append(f"  {o.name} ({_type_name(o)}{default}{choices}): {o.help}")
+    return lines
 
 
 def _refuse_overwriting(inputs: Sequence[Path], outputs: Sequence[Path]) -> None:
@@ -213,7 +256,10 @@ def cmd_decode(args: argparse.Namespace) -> None:
     from .coding import decode_frames
     from .color import rgb_to_yuv420
     from .video import clip_writer
+    from .weights import give
     _refuse_overwriting([Path(args.input)], [Path(args.output)])
+    for path in args.weights:
+        give(Path(path))
     header, records = bitstream.read(args.input)
     with progress_bar("decoding", len(records)) as tick, \
             clip_writer(args.output, header.width, header.height, header.fps) as write:
@@ -294,26 +340,47 @@ def cmd_run(args: argparse.Namespace) -> None:
                   f"decoded frames equal the encoder's reconstruction")
 
 
-def cmd_train(args: argparse.Namespace) -> None:
+def _train_spec(args: argparse.Namespace):
+    """The model ``zoo train`` trains, its name, the registry model it starts from
+    (``--init-from``) and the plugins new on it."""
     from .build import ModelSpec
-    from .manager import Zoo
-    from .registry import find_model
-    from .train import (STAGES, TrainOptions, Trainer, default_stages, export, parse_cascade,
-                        parse_per_stage)
+    from .models import checked
+    from .registry import find_model, on_top_of
+    plugins, options = _plugin_names(args.plugins), parse_options(args.option)
+    if args.init_from:
+        if args.model:
+            raise ZooError("--init-from and --model exclude each other")
+        base = find_model(args.init_from)
+        if not plugins:
+            raise ZooError("--init-from needs --plugins: the plugins to train on top of it")
+        if base.weights is None:
+            raise ZooError(f"--init-from {base.name}: it has no trained weights to start from")
+        spec = on_top_of(base, plugins, options)
+        return checked(spec), f"{base.name}-{'-'.join(plugins)}", base, plugins
     entry = find_model(args.model) if args.model else None
-    plugins = tuple(p.strip() for p in args.plugins.split(",") if p.strip())
-    spec = entry.spec if entry else ModelSpec(plugins, args.preset, parse_options(args.option))
-    name = entry.name if entry else "-".join(plugins) or "defaults"
-    post_filter = Zoo.load().select(spec.plugins).filler("post_filter")
+    if entry:
+        return checked(entry.spec), entry.name, None, ()
+    return checked(ModelSpec(plugins, args.preset, options)), "-".join(plugins) or "defaults", None, ()
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from .manager import Zoo
+    from .train import (TrainOptions, Trainer, default_stages, export, parse_cascade,
+                        parse_per_stage, stage_table)
+    from .weights import verify
+    spec, name, base, fresh = _train_spec(args)
+    table = stage_table(spec)
+    new_slots = tuple(s for n in fresh for s in Zoo.load().get(n).slots)
     stages = ([s.strip() for s in args.stages.split(",")] if args.stages
-              else default_stages(bool(post_filter and not post_filter.info.default)))
-    unknown = [s for s in stages if s not in STAGES]
+              else default_stages(table, new_slots))
+    unknown = [s for s in stages if s not in table]
     if unknown:
-        raise ZooError(f"unknown stage {unknown[0]!r} (stages: {', '.join(STAGES)})")
+        raise ZooError(f"unknown stage {unknown[0]!r} (stages: {', '.join(table)})")
     if args.crop <= 0 or args.crop % 64:
         raise ZooError(f"--crop {args.crop}: crops must be a positive multiple of 64")
-    if args.export and not entry:
-        raise ZooError("--export needs --model: weights belong to a registry model")
+    if args.export and not args.model:
+        raise ZooError("--export needs --model: it records the weights in the registry entry "
+                       "(--export-to DIR writes them anywhere)")
     if not 0 <= args.warmup < 1:
         raise ZooError(f"--warmup {args.warmup}: a fraction of each stage, from 0 to below 1")
     if args.validate_every < 0 or args.validation_crops < 1:
@@ -322,13 +389,16 @@ def cmd_train(args: argparse.Namespace) -> None:
         weights = tuple(float(w) for w in args.frame_weights.split(",")) if args.frame_weights else ()
     except ValueError as e:
         raise ZooError(f"--frame-weights {args.frame_weights!r}: give W,W,... (numbers)") from e
+    if base:
+        verify(base.weights, base.sha256 or "")
     opts = TrainOptions(spec=spec, name=name, stages=stages,
-                        iterations=parse_per_stage(args.iterations, "--iterations", int),
+                        iterations=parse_per_stage(args.iterations, "--iterations", int, table),
                         out=Path(args.out) / name, data=args.data or [], batch=args.batch,
                         crop=args.crop, distortion=args.distortion, device=args.device,
-                        resume=args.resume, init=[Path(p) for p in args.init],
-                        checkpoint_every=args.checkpoint_every, threads=args.threads,
-                        lr=parse_per_stage(args.lr, "--lr", float) if args.lr else {},
+                        resume=args.resume,
+                        init=[Path(p) for p in args.init] + ([base.weights] if base else []),
+                        fresh=fresh, checkpoint_every=args.checkpoint_every, threads=args.threads,
+                        lr=parse_per_stage(args.lr, "--lr", float, table) if args.lr else {},
                         schedule=args.schedule, warmup=args.warmup,
                         cascade=parse_cascade(args.cascade), frame_weights=weights,
                         validate_every=args.validate_every, validation_crops=args.validation_crops)
@@ -346,12 +416,21 @@ def cmd_train(args: argparse.Namespace) -> None:
         trainer = Trainer(opts, report)
         codec = trainer.run()
     console.print(f"trained {name}: stages {', '.join(stages)}; checkpoint {opts.out / 'checkpoint.pt'}")
+    if not (args.export or args.export_to):
+        return
+    runs = trainer.current_lineage()
+    wall = round(sum(r.get("seconds", 0.0) for r in runs))
     if args.export:
-        runs = trainer.current_lineage()
-        recipe = {"wall_s": round(sum(r.get("seconds", 0.0) for r in runs)),
-                  "precision": "fp16" if args.half else "fp32", "runs": runs}
+        recipe = {"wall_s": wall, "precision": "fp16" if args.half else "fp32", "runs": runs}
         path, sha = export(codec, name, recipe, half=args.half)
-        console.print(f"exported {path} (sha256 {sha[:16]}…) and recorded it in the registry")
+        console.print(f"exported {path} (sha256 {sha}) and recorded it in the registry")
+    if args.export_to:
+        fragment = Path(args.export_to) / "registry.toml"
+        recipe = {"wall_s": wall, "precision": "fp16", "runs": runs}
+        path, sha = export(codec, name, recipe, half=True, registry=fragment, spec=spec)
+        console.print(f"exported {path} (sha256 {sha}) and its registry entry {fragment}; "
+                      f"evaluate it with: zoo eval --plugins {','.join(spec.plugins)} "
+                      f"--weights {path} ...", highlight=False, soft_wrap=True)
 
 
 def cmd_train_plot(args: argparse.Namespace) -> None:
@@ -365,10 +444,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from .evaluate import (ModelRequest, collect_sequences, evaluate, parse_qualities, resumable,
                            rich_progress)
     specs = collect_sequences(args.data, args.frames, args.intra_period)
-    plugins = tuple(p.strip() for p in args.plugins.split(",") if p.strip())
     request = ModelRequest(args.model, None if args.model else
-                           ModelSpec(plugins, args.preset, parse_options(args.option)),
-                           args.untrained, args.device)
+                           ModelSpec(_plugin_names(args.plugins), args.preset,
+                                     parse_options(args.option)),
+                           args.untrained, args.device, _weights_arg(args))
     model = open_from_args(args)
     if args.record and not (model.trained and model.name):
         raise ZooError("--record needs a trained registry model: only measured weights are recorded")
@@ -540,6 +619,17 @@ def cmd_plot(args: argparse.Namespace) -> None:
     console.print(f"wrote {args.output}: {', '.join(names)}")
 
 
+def cmd_new_plugin(args: argparse.Namespace) -> None:
+    from .scaffold import new_plugin
+    folder = Path(args.output or f"zoo-{args.name}")
+    files = new_plugin(args.name, args.slot, folder)
+    console.print(f"wrote {folder}: " + ", ".join(str(f.relative_to(folder)) for f in files),
+                  highlight=False)
+    where = str(folder) if folder.is_absolute() else f"./{folder}"  # to pip, a path, not a name
+    console.print(f"next: pip install -e {where} && python -m pytest {folder}",
+                  highlight=False, soft_wrap=True)
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Write JSON atomically (temp file + rename)."""
     from .atomic import atomic_write
@@ -582,7 +672,31 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def make_parser() -> argparse.ArgumentParser:
+def add_plugin_commands(sub: Any) -> None:
+    """The subcommands the loaded plugins add (``zoo_register_commands``); one that
+    cannot be added is a warning, not the end of the zoo."""
+    from .manager import Zoo
+    zoo = Zoo.load()
+    for plugin in zoo.plugins.values():
+        def register(name: str, function: Any, help: str = "", _plugin: Any = plugin):
+            if name in sub.choices:
+                raise ValueError(f"command {name!r} exists already")
+            parser = sub.add_parser(name, help=f"{help} (plugin {_plugin.name})".lstrip())
+            parser.set_defaults(func=function)
+            return parser
+        try:
+            zoo.ask(plugin, "zoo_register_commands", register=register)
+        except Exception as e:
+            err_console.print(f"warning: plugin {plugin.name!r} cannot add its commands: {e}",
+                              highlight=False, markup=False)
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, Any]:
+    return next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def make_parser(with_plugins: bool = False) -> argparse.ArgumentParser:
+    """The ``zoo`` command line; ``with_plugins``: with the loaded plugins' commands too."""
     parser = argparse.ArgumentParser(
         prog="zoo", description="A zoo of learned P-frame video codecs; `zoo COMMAND --help` "
                                 "gives a command's options.")
@@ -631,13 +745,21 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--init", nargs="*", default=[], help="checkpoints or weights to start from")
+    p.add_argument("--init-from", metavar="MODEL",
+                   help="train --plugins on top of this registry model: its trained weights for "
+                        "the slots the new plugins leave, and by default only the stages that "
+                        "train the new plugins' slots")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--crop", type=int, default=128)
     p.add_argument("--distortion", default="mse", choices=("mse", "ms-ssim"))
     p.add_argument("--checkpoint-every", type=int, default=50)
-    p.add_argument("--export", action="store_true", help="write weights/ and registry.toml")
-    p.add_argument("--half", action="store_true", help="export fp16 weights")
+    p.add_argument("--export", action="store_true",
+                   help="write weights/ and the --model's entry in the zoo's registry.toml")
+    p.add_argument("--export-to", metavar="DIR",
+                   help="write DIR/weights/<model>.safetensors (fp16) and DIR/registry.toml, a "
+                        "registry entry of the model with its recipe")
+    p.add_argument("--half", action="store_true", help="--export: fp16 weights")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
     p.set_defaults(func=cmd_train)
 
@@ -656,6 +778,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
     add_device_arg(p)
+    p.add_argument("--weights", action="append", default=[], metavar="FILE.safetensors",
+                   help="a weights file the stream may name (zoo encode --weights); repeatable")
     p.add_argument("--allow-plugin-mismatch", action="store_true",
                    help="decode although the stream's plugins came from other packages or versions "
                         "(its frame checksums still apply)")
@@ -753,6 +877,14 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--title")
     add_comparison_args(p)
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("new-plugin", help="write a plugin package skeleton, with its test")
+    p.add_argument("name", help="the plugin's name, e.g. sharpen")
+    p.add_argument("--slot", required=True, help="the slot it fills (any but compose)")
+    p.add_argument("-o", "--output", help="the package folder (default: zoo-NAME)")
+    p.set_defaults(func=cmd_new_plugin)
+    if with_plugins:
+        add_plugin_commands(sub)
     return parser
 
 
@@ -760,10 +892,22 @@ def _exit(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
+#: Third-party warnings that say nothing to a zoo user: (message, category, module), regexes.
+QUIET_WARNINGS = (
+    # compressai 1.2.8 scripts its entropy coder's helpers; torch 2.5+ deprecates that
+    (r"`torch\.jit\.script` is deprecated", FutureWarning, r"torch\.jit"),
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=UserWarning)
-    args = make_parser().parse_args(argv)
+    for message, category, module in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category, module=module)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = make_parser()
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command not in _subcommands(parser) and (command or {"-h", "--help"} & set(argv)):
+        parser = make_parser(with_plugins=True)  # loading the plugins costs seconds: only here
+    args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so that temporary outputs are removed (zoo.atomic)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _exit) if main_thread else None

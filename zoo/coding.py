@@ -16,7 +16,7 @@ from .build import ModelSpec
 from .color import rgb_to_yuv420, yuv420_to_rgb
 from .errors import ZooError
 from .metrics import bits_per_pixel, ms_ssim_rgb, psnr_rgb, psnr_yuv
-from .models import OpenModel, open_model
+from .models import OpenModel, open_recorded
 from .sequence import decode_records, encode_frames, padded_size
 from .video import Clip
 
@@ -78,8 +78,9 @@ def model_for_spec(spec: dict, device: str = "cpu") -> OpenModel:
         raise ZooError("header is corrupt (a model spec field has the wrong type)")
     text = json.dumps(spec, separators=(",", ":"))
     with BuildBudget(f"the bitstream's model {text if len(text) <= 100 else text[:99] + '…'}"):
-        return open_model(name, ModelSpec(tuple(plugins), preset, options),
-                          untrained=bool(spec.get("untrained")), device=device)
+        return open_recorded(name, ModelSpec(tuple(plugins), preset, options),
+                             untrained=bool(spec.get("untrained")), weights=spec.get("weights"),
+                             device=device)
 
 
 def check_identity(model: OpenModel, header: Header, allow_plugin_mismatch: bool = False) -> None:

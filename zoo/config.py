@@ -8,17 +8,19 @@ from typing import Any, Mapping
 from .errors import ZooError
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # Small enough to train on 2 CPU cores.
+    # Cheap enough to train on 2 CPU cores: features at 1/2 (DCVC-RT's layout).
     "lite": dict(channels=32, latent_channels=64, motion_latent_channels=64,
-                 hyper_channels=64, flow_levels=4),
-    # Paper scale (DCVC / DVC sizes).
+                 hyper_channels=64, flow_levels=4, feature_scale=2),
+    # Paper scale (DCVC / DVC sizes, full-resolution layers).
     "full": dict(channels=64, latent_channels=96, motion_latent_channels=128,
-                 hyper_channels=96, flow_levels=5),
+                 hyper_channels=96, flow_levels=5, feature_scale=1),
 }
 
-#: Rate-distortion trade-off per quality index, loss = R + lambda * 255^2 * MSE
-#: (CompressAI's convention for its mse models).
-LAMBDAS = (0.0035, 0.0067, 0.0130, 0.0250)
+#: Rate-distortion trade-off per quality index, loss = R + lambda * 255^2 * MSE:
+#: CompressAI's mse qualities 1-5 (its convention). In 255^2 units they span
+#: 117-1626, about DCVC-DC's range (85-2048), so the lowest quality reaches the
+#: rates where x264 works at QP 37-42.
+LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250)
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class Config:
     ``channels`` is the width of features at full resolution (reference
     features, context pyramid, contextual transforms); ``latent_channels`` and
     ``motion_latent_channels`` are the depths of the coded latents.
+    ``feature_scale`` is the stride of the finest features: 1 keeps the papers'
+    full-resolution layers, 2 puts every layer but the first and last at 1/2 or below.
     """
 
     preset: str = "lite"
@@ -36,6 +40,7 @@ class Config:
     motion_latent_channels: int = 64
     hyper_channels: int = 64
     flow_levels: int = 4
+    feature_scale: int = 2
     lambdas: tuple[float, ...] = LAMBDAS
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 

@@ -253,9 +253,11 @@ class ModelRequest:
     spec: ModelSpec | None = None
     untrained: bool = False
     device: str = "cpu"
+    weights: Path | None = None  #: a weights file instead of the registry's (``--weights``)
 
     def open(self) -> OpenModel:
-        return open_model(self.name, self.spec, untrained=self.untrained, device=self.device)
+        return open_model(self.name, self.spec, untrained=self.untrained, device=self.device,
+                          weights=self.weights)
 
 
 def model_label(model: OpenModel) -> str:

@@ -14,7 +14,8 @@ from .slots import Strings
 
 
 class GainedEntropyModel(nn.Module):
-    """Wraps an entropy-model slot module; every method takes the quality ``q``."""
+    """Wraps an entropy-model slot module; every method takes the quality ``q`` and,
+    for a latent with a temporal prior, its ``context``."""
 
     def __init__(self, model: nn.Module, channels: int, lambdas: tuple[float, ...]) -> None:
         super().__init__()
@@ -27,15 +28,22 @@ class GainedEntropyModel(nn.Module):
     def _gains(self, q: int) -> tuple[Tensor, Tensor]:
         return self.gain[q].view(1, -1, 1, 1), self.inverse_gain[q].view(1, -1, 1, 1)
 
-    def forward(self, y: Tensor, q: int) -> dict:
+    def forward(self, y: Tensor, q: int, context: Tensor | None = None) -> dict:
         g, ig = self._gains(q)
-        out = self.model(y * g)
+        out = self.model(y * g, *_given(context))
         return {**out, "y_hat": out["y_hat"] * ig}
 
-    def compress(self, y: Tensor, q: int) -> tuple[Strings, Tensor]:
+    def compress(self, y: Tensor, q: int, context: Tensor | None = None) -> tuple[Strings, Tensor]:
         g, ig = self._gains(q)
-        strings, y_hat = self.model.compress(y * g)
+        strings, y_hat = self.model.compress(y * g, *_given(context))
         return strings, y_hat * ig
 
-    def decompress(self, strings: Strings, shape: tuple[int, int], q: int) -> Tensor:
-        return self.model.decompress(strings, shape) * self._gains(q)[1]
+    def decompress(self, strings: Strings, shape: tuple[int, int], q: int,
+                   context: Tensor | None = None) -> Tensor:
+        return self.model.decompress(strings, shape, *_given(context)) * self._gains(q)[1]
+
+
+def _given(context: Tensor | None) -> tuple[Tensor, ...]:
+    """The context argument, passed only when there is one: entropy models built
+    without ``context_channels`` take none."""
+    return () if context is None else (context,)

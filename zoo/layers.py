@@ -1,9 +1,14 @@
 """Building blocks shared by slot modules: warping and the contextual transforms.
 
 The transforms follow DCVC's contextual encoder/decoder (Li et al., NeurIPS
-2021) at three fusion points (scales 1, 1/2, 1/4), built from CompressAI's
-layers; the :class:`~zoo.slots.Fusion` module passed to ``forward`` decides how the
-context enters (none for non-conditional coding).
+2021) at three fusion points, built from CompressAI's layers; the
+:class:`~zoo.slots.Fusion` module passed to ``forward`` decides how the context
+enters (none for non-conditional coding). Every builder takes ``scale``, the
+stride of the finest features (``Config.feature_scale``): 1 keeps the papers'
+full-resolution layers (fusion at 1, 1/2, 1/4); 2 is the lite layout of
+DCVC-RT (Jia et al., CVPR 2025): a pixel-unshuffle first and a pixel-shuffle
+last, every layer between at 1/2 or below (fusion at 1/2, 1/4, 1/8), and
+depthwise-separable residual blocks.
 """
 
 from __future__ import annotations
@@ -12,13 +17,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from compressai.layers import GDN, ResidualBlock, conv3x3
+from compressai.layers import GDN, ResidualBlock, conv1x1, conv3x3
 from compressai.models.utils import conv, deconv
 from torch import Tensor, nn
 
 from .slots import Context, Fusion, Reference, ResidualDomain
 
-LEVELS = 3  #: fusion points, at scales 1, 1/2, 1/4
+LEVELS = 3  #: fusion points, at 1, 2 and 4 times the finest features' stride
 
 
 def warp(x: Tensor, flow: Tensor) -> Tensor:
@@ -37,26 +42,92 @@ def downscale_flow(flow: Tensor, factor: int) -> Tensor:
     return F.avg_pool2d(flow, factor) / factor if factor > 1 else flow
 
 
-def feature_extractor(channels: int) -> nn.Module:
-    """RGB to ``channels`` features at full resolution."""
-    return nn.Sequential(conv3x3(3, channels), ResidualBlock(channels, channels))
+class DepthConv(nn.Module):
+    """Depthwise-separable residual block (DCVC-DC's DepthConv): 1x1, depthwise 3x3, 1x1."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(conv1x1(channels, channels), nn.LeakyReLU(0.01),
+                                  nn.Conv2d(channels, channels, 3, padding=1, groups=channels),
+                                  nn.LeakyReLU(0.01), conv1x1(channels, channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
 
 
-def frame_generator(in_channels: int, channels: int) -> nn.Module:
-    """Features back to an RGB frame."""
-    return nn.Sequential(conv3x3(in_channels, channels), ResidualBlock(channels, channels),
-                         ResidualBlock(channels, channels), conv3x3(channels, 3))
+def block(channels: int, scale: int) -> nn.Module:
+    """A residual block for features at 1/``scale``: depthwise-separable in the lite
+    layout (``scale`` 2), CompressAI's ``ResidualBlock`` in the papers' (``scale`` 1)."""
+    return DepthConv(channels) if scale > 1 else ResidualBlock(channels, channels)
+
+
+def to_features(in_channels: int, channels: int, scale: int) -> nn.Module:
+    """Full-resolution pixels to features at 1/``scale``: pixel-unshuffle, then a 3x3
+    convolution (DCVC-RT's way to keep every later layer off the full resolution)."""
+    if scale == 1:
+        return nn.Sequential(conv3x3(in_channels, channels))
+    return nn.Sequential(nn.PixelUnshuffle(scale), conv3x3(in_channels * scale**2, channels))
+
+
+def to_pixels(channels: int, out_channels: int, scale: int) -> nn.Module:
+    """Features at 1/``scale`` to full-resolution pixels: a 3x3 convolution, pixel-shuffle."""
+    if scale == 1:
+        return nn.Sequential(conv3x3(channels, out_channels))
+    return nn.Sequential(conv3x3(channels, out_channels * scale**2), nn.PixelShuffle(scale))
+
+
+def last_conv(module: nn.Module) -> nn.Conv2d:
+    """The last 2-D convolution of ``module``."""
+    return [m for m in module.modules() if isinstance(m, nn.Conv2d)][-1]
+
+
+def start_at_zero(module: nn.Module) -> nn.Module:
+    """Zero ``module``'s last convolution, so that untrained it adds nothing to a
+    residual path (the refiner's correction, a decoded residual): training starts
+    from the prediction instead of from noise, and the latent is not driven to
+    zero while the decoder is still random."""
+    nn.init.zeros_(last_conv(module).weight)
+    nn.init.zeros_(last_conv(module).bias)
+    return module
+
+
+def mask_predictor(channels: int, out_channels: int, scale: int, pixels: bool) -> nn.Module:
+    """A soft mask in [0, 1] from the prediction (pixel-unshuffled to 1/``scale``) and the
+    finest context level: ``out_channels`` at full resolution when ``pixels``, else at 1/``scale``.
+    It starts near 1 (the whole prediction kept; sigmoid(4) = 0.98)."""
+    inputs = 3 * scale**2 + channels
+    last = to_pixels(channels, out_channels, scale) if pixels else conv3x3(channels, out_channels)
+    nn.init.zeros_(last_conv(last).weight)
+    nn.init.constant_(last_conv(last).bias, 4.0)
+    return nn.Sequential(conv3x3(inputs, channels), block(channels, scale), last, nn.Sigmoid())
+
+
+def feature_extractor(channels: int, scale: int = 1) -> nn.Module:
+    """RGB to ``channels`` features at 1/``scale``."""
+    return nn.Sequential(to_features(3, channels, scale), block(channels, scale))
+
+
+def frame_generator(in_channels: int, channels: int, scale: int = 1) -> nn.Module:
+    """Features at 1/``scale`` back to an RGB frame."""
+    return nn.Sequential(conv3x3(in_channels, channels), block(channels, scale),
+                         block(channels, scale), to_pixels(channels, 3, scale))
 
 
 class ContextualAnalysis(nn.Module):
-    """``x`` (B, in, H, W) and the context pyramid to the latent (B, M, H/16, W/16)."""
+    """``x`` and the context pyramid to the latent (B, M, H/16, W/16).
 
-    def __init__(self, in_channels: int, channels: int, latent_channels: int) -> None:
+    The pyramid's levels are at 1/``scale``, 2/``scale``, 4/``scale``; ``x`` is
+    full-resolution pixels when ``pixels`` is true, else features at 1/``scale``.
+    """
+
+    def __init__(self, in_channels: int, channels: int, latent_channels: int,
+                 scale: int = 1, pixels: bool = True) -> None:
         super().__init__()
-        self.head = conv3x3(in_channels, channels)
-        self.down = nn.ModuleList(nn.Sequential(conv(channels, channels), GDN(channels))
+        kernel = 3 if scale > 1 else 5
+        self.head = to_features(in_channels, channels, scale) if pixels else conv3x3(in_channels, channels)
+        self.down = nn.ModuleList(nn.Sequential(conv(channels, channels, kernel), GDN(channels))
                                   for _ in range(LEVELS))
-        self.out = conv(channels, latent_channels)
+        self.out = conv(channels, latent_channels, kernel, stride=16 // (scale * 2**LEVELS))
 
     def forward(self, x: Tensor, context: list[Tensor] | None = None,
                 fusion: Fusion | None = None) -> Tensor:
@@ -69,14 +140,17 @@ class ContextualAnalysis(nn.Module):
 
 
 class ContextualSynthesis(nn.Module):
-    """The latent and the context pyramid back to ``out_channels`` at full resolution."""
+    """The latent and the context pyramid back to ``out_channels`` at 1/``scale``."""
 
-    def __init__(self, latent_channels: int, channels: int, out_channels: int) -> None:
+    def __init__(self, latent_channels: int, channels: int, out_channels: int,
+                 scale: int = 1) -> None:
         super().__init__()
-        self.head = nn.Sequential(deconv(latent_channels, channels), GDN(channels, inverse=True))
-        self.up = nn.ModuleList(nn.Sequential(deconv(channels, channels), GDN(channels, inverse=True))
+        kernel = 3 if scale > 1 else 5
+        first = deconv(latent_channels, channels, kernel) if scale == 1 else conv3x3(latent_channels, channels)
+        self.head = nn.Sequential(first, GDN(channels, inverse=True))
+        self.up = nn.ModuleList(nn.Sequential(deconv(channels, channels, kernel), GDN(channels, inverse=True))
                                 for _ in range(LEVELS))
-        self.tail = nn.Sequential(ResidualBlock(channels, channels), conv3x3(channels, out_channels))
+        self.tail = nn.Sequential(block(channels, scale), conv3x3(channels, out_channels))
 
     def forward(self, y: Tensor, context: list[Tensor] | None = None,
                 fusion: Fusion | None = None) -> Tensor:
@@ -88,38 +162,59 @@ class ContextualSynthesis(nn.Module):
         return self.tail(h)
 
 
-def gdn_analysis(in_channels: int, channels: int, latent_channels: int, kernel: int = 5) -> nn.Module:
-    """Ballé et al.'s analysis transform: four stride-2 convolutions with GDN, to 1/16."""
+def temporal_prior(channels: int, out_channels: int, scale: int = 1) -> nn.Module:
+    """The coarsest context level (at 4/``scale``) to the latent grid (1/16): the input
+    of a conditioned entropy model (DCVC's temporal prior)."""
+    steps = [conv(channels, channels, 3), nn.LeakyReLU(0.01)] * (2 if scale == 1 else 1)
+    return nn.Sequential(*steps, conv3x3(channels, out_channels))
+
+
+def gdn_analysis(in_channels: int, channels: int, latent_channels: int, kernel: int = 5,
+                 scale: int = 1) -> nn.Module:
+    """Ballé et al.'s analysis transform, four stride-2 convolutions with GDN to 1/16;
+    with ``scale`` 2, the first is a pixel-unshuffle and a 3x3 convolution."""
     n = channels
-    return nn.Sequential(conv(in_channels, n, kernel), GDN(n), conv(n, n, kernel), GDN(n),
+    first = conv(in_channels, n, kernel) if scale == 1 else to_features(in_channels, n, 2)
+    kernel = kernel if scale == 1 else 3
+    return nn.Sequential(first, GDN(n), conv(n, n, kernel), GDN(n),
                          conv(n, n, kernel), GDN(n), conv(n, latent_channels, kernel))
 
 
-def gdn_synthesis(latent_channels: int, channels: int, out_channels: int, kernel: int = 5) -> nn.Module:
+def gdn_synthesis(latent_channels: int, channels: int, out_channels: int, kernel: int = 5,
+                  scale: int = 1) -> nn.Module:
     """The mirror of :func:`gdn_analysis`, with inverse GDN."""
     n = channels
+    last = deconv(n, out_channels, kernel) if scale == 1 else to_pixels(n, out_channels, 2)
+    kernel = kernel if scale == 1 else 3
     return nn.Sequential(deconv(latent_channels, n, kernel), GDN(n, inverse=True),
                          deconv(n, n, kernel), GDN(n, inverse=True), deconv(n, n, kernel),
-                         GDN(n, inverse=True), deconv(n, out_channels, kernel))
+                         GDN(n, inverse=True), last)
 
 
 class TransformCoder(nn.Module):
-    """``g_a`` -> entropy model -> ``g_s``, latents at 1/16: flows and I-frames."""
+    """``g_a`` -> entropy model -> ``g_s``, latents at 1/16: flows and I-frames.
 
-    def __init__(self, g_a: nn.Module, g_s: nn.Module, entropy: nn.Module) -> None:
+    ``scale`` divides the input before ``g_a`` and multiplies ``g_s``'s output:
+    flows in pixels span two orders of magnitude (0.1 to 45 px in 128² training
+    crops), and unscaled they drive the latent to collapse in training.
+    """
+
+    def __init__(self, g_a: nn.Module, g_s: nn.Module, entropy: nn.Module,
+                 scale: float = 1.0) -> None:
         super().__init__()
-        self.g_a, self.g_s, self.entropy = g_a, g_s, entropy
+        self.g_a, self.g_s, self.entropy, self.scale = g_a, g_s, entropy, scale
 
     def forward(self, x: Tensor, q: int) -> dict:
-        out = self.entropy(self.g_a(x), q)
-        return {"x_hat": self.g_s(out["y_hat"]), "likelihoods": out["likelihoods"]}
+        out = self.entropy(self.g_a(x / self.scale), q)
+        return {"x_hat": self.g_s(out["y_hat"]) * self.scale, "likelihoods": out["likelihoods"]}
 
     def compress(self, x: Tensor, q: int) -> tuple[list[bytes], Tensor]:
-        strings, y_hat = self.entropy.compress(self.g_a(x), q)
-        return strings, self.g_s(y_hat)
+        strings, y_hat = self.entropy.compress(self.g_a(x / self.scale), q)
+        return strings, self.g_s(y_hat) * self.scale
 
     def decompress(self, strings: list[bytes], size: tuple[int, int], q: int) -> Tensor:
-        return self.g_s(self.entropy.decompress(strings, (size[0] // 16, size[1] // 16), q))
+        y_hat = self.entropy.decompress(strings, (size[0] // 16, size[1] // 16), q)
+        return self.g_s(y_hat) * self.scale
 
 
 class LatentResidualCoder(ResidualDomain):
@@ -130,10 +225,16 @@ class LatentResidualCoder(ResidualDomain):
     masked prediction), ``analyse(x, ctx, prepared) -> y`` and
     ``synthesise(y_hat, ctx, prepared) -> (x_hat, feature)``. Forward, compress
     and decompress follow, and the encoder's reconstruction is the decoder's by
-    construction.
+    construction. A subclass that sets ``prior`` (a module from the context pyramid's
+    coarsest level to the latent grid, e.g. :func:`temporal_prior`) offers it to the
+    entropy model as its ``context``.
     """
 
     entropy: nn.Module
+
+    def _context(self, ctx: Context) -> Tensor | None:
+        prior = getattr(self, "prior", None)  # a submodule: not a class attribute
+        return None if prior is None else prior(ctx.features[-1])
 
     def prepare(self, ctx: Context) -> Any:
         return None
@@ -146,16 +247,17 @@ class LatentResidualCoder(ResidualDomain):
 
     def forward(self, x: Tensor, ctx: Context, ref: Reference, q: int) -> dict:
         prepared = self.prepare(ctx)
-        out = self.entropy(self.analyse(x, ctx, prepared), q)
+        out = self.entropy(self.analyse(x, ctx, prepared), q, self._context(ctx))
         x_hat, feature = self.synthesise(out["y_hat"], ctx, prepared)
         return {"x_hat": x_hat, "likelihoods": out["likelihoods"], "feature": feature}
 
     def compress(self, x: Tensor, ctx: Context, ref: Reference, q: int):
         prepared = self.prepare(ctx)
-        strings, y_hat = self.entropy.compress(self.analyse(x, ctx, prepared), q)
+        strings, y_hat = self.entropy.compress(self.analyse(x, ctx, prepared), q,
+                                               self._context(ctx))
         return (strings, *self.synthesise(y_hat, ctx, prepared))
 
     def decompress(self, strings: list[bytes], ctx: Context, ref: Reference, q: int):
         h, w = ref.frame.shape[-2:]
-        y_hat = self.entropy.decompress(strings, (h // 16, w // 16), q)
+        y_hat = self.entropy.decompress(strings, (h // 16, w // 16), q, self._context(ctx))
         return self.synthesise(y_hat, ctx, self.prepare(ctx))

@@ -22,6 +22,7 @@ from torch import nn
 
 from . import API_VERSION, hookspecs
 from .errors import ZooError
+from .options import check_schema
 from .plugin_info import PluginInfo
 
 ENTRY_POINT_GROUP = "codec_zoo"
@@ -249,18 +250,32 @@ class Zoo:
         if unknown:
             raise PluginError(f"unknown hook {unknown[0]} (plugin API version {API_VERSION} "
                               f"has no such hook)")
-        infos = self.pm.subset_hook_caller("zoo_describe", self._others(module))()
+        infos = self.ask(module, "zoo_describe")
         info = infos[0] if infos else PluginInfo(summary="")
         if not isinstance(info, PluginInfo):
             raise PluginError(f"zoo_describe returned {type(info).__name__}, not a PluginInfo")
         if info.api is not None and info.api != API_VERSION:
             raise PluginError(f"written for plugin API version {info.api}; this codec-zoo "
                               f"has version {API_VERSION}")
-        self.pm.subset_hook_caller("zoo_register_models", self._others(module))(
-            register=functools.partial(_dry_register, plugin_folder(module)))
-        slots = tuple(s for s in SLOTS if any(
-            impl.plugin is module for impl in getattr(self.pm.hook, f"zoo_{s}").get_hookimpls()))
+        try:
+            check_schema(info.options)
+        except ValueError as e:
+            raise PluginError(str(e)) from None
+        self.ask(module, "zoo_register_models",
+                 register=functools.partial(_dry_register, plugin_folder(module)))
+        impls = {s: next((i for i in getattr(self.pm.hook, f"zoo_{s}").get_hookimpls()
+                          if i.plugin is module), None) for s in SLOTS}
+        slots = tuple(s for s, impl in impls.items() if impl is not None)
+        late = [s for s in slots if not impls[s].trylast]
+        if info.default and late:
+            raise PluginError(f"a default plugin answers last: its zoo_{late[0]} must be "
+                              f"@hookimpl(trylast=True)")
         return Plugin(name, info, slots, package, version, module)
+
+    def ask(self, plugin: Any, hook: str, **kwargs: Any) -> Any:
+        """Call ``hook`` of one plugin (a :class:`Plugin` or its module) alone, through pluggy."""
+        module = plugin.module if isinstance(plugin, Plugin) else plugin
+        return self.pm.subset_hook_caller(hook, self._others(module))(**kwargs)
 
     def _others(self, module: Any) -> list[Any]:
         return [p for p in self.pm.get_plugins() if p is not module]
@@ -275,7 +290,8 @@ class Zoo:
         return defaults[0] if defaults else None
 
     def select(self, names: Sequence[str]) -> "Selection":
-        """Activate ``names`` plus the defaults of the slots they leave free."""
+        """Activate ``names`` (at most one per slot) and the default of every slot: a
+        default answers for its slot when no requested plugin does (it is ``trylast``)."""
         requested = [self.get(n) for n in dict.fromkeys(names)]
         filled: dict[str, Plugin] = {}
         for plugin in requested:
@@ -284,12 +300,10 @@ class Zoo:
                     raise ZooError(f"plugins {filled[slot].name!r} and {plugin.name!r} "
                                    f"both fill slot {slot}")
                 filled[slot] = plugin
-        active = list(requested)
-        for slot in SLOTS:
-            default = self.default_for(slot) if slot not in filled else None
-            if default and default not in active:
-                active.append(default)
-        _check_rules(requested, active)
+        defaults = {slot: self.default_for(slot) for slot in SLOTS}
+        active = _unique([*requested, *(d for d in defaults.values() if d)])
+        filling = _unique([*requested, *(d for s, d in defaults.items() if d and s not in filled)])
+        _check_rules(requested, filling)
         if self.policy is not None:
             self._check_filled(active)
         return Selection(self, tuple(requested), tuple(active))
@@ -318,14 +332,19 @@ class Zoo:
         raise ZooError(f"unknown plugin {name!r}{hint}")
 
 
-def _check_rules(requested: Iterable[Plugin], active: Sequence[Plugin]) -> None:
-    provided = set().union(*(p.tags for p in active))
-    for plugin in active:
+def _unique(plugins: Iterable[Plugin]) -> list[Plugin]:
+    return list({p.name: p for p in plugins}.values())
+
+
+def _check_rules(requested: Sequence[Plugin], filling: Sequence[Plugin]) -> None:
+    """``requires`` counts the tags of the plugins that fill the slots (the requested ones
+    and the defaults of the slots they leave free); ``excludes``, the requested ones."""
+    provided = set().union(*(p.tags for p in filling))
+    for plugin in filling:
         for tag in plugin.info.requires:
             if tag not in provided:
                 raise ZooError(f"plugin {plugin.name!r} requires {tag!r}, "
                                f"which no active plugin provides")
-    requested = list(requested)
     for plugin in requested:
         for other in requested:
             clash = set(plugin.info.excludes) & other.tags if other is not plugin else set()
@@ -341,34 +360,61 @@ def _discover(cls: type[Zoo], policy: LoadPolicy) -> Zoo:
 
 @dataclass(frozen=True)
 class Selection:
-    """The active plugins of one model; builds its slot modules."""
+    """The active plugins of one model: builds its slot modules, collects what they register."""
 
     zoo: Zoo
     requested: tuple[Plugin, ...]
-    active: tuple[Plugin, ...]
+    active: tuple[Plugin, ...]  #: the requested plugins, then the defaults
 
     @property
     def names(self) -> list[str]:
         return [p.name for p in self.requested]
 
+    def candidates(self, slot: str) -> list[Plugin]:
+        """The active plugins that implement ``slot``, in pluggy's call order."""
+        by_module = {id(p.module): p for p in self.active}
+        impls = getattr(self.zoo.pm.hook, f"zoo_{slot}").get_hookimpls()
+        return [by_module[id(i.plugin)] for i in reversed(impls) if id(i.plugin) in by_module]
+
     def filler(self, slot: str) -> Plugin | None:
-        return next((p for p in self.active if slot in p.slots), None)
+        """The plugin asked first for ``slot`` (it may pass; then the next one answers)."""
+        return next(iter(self.candidates(slot)), None)
 
     def build(self, slot: str, **kwargs: Any) -> Any:
-        """Ask the active plugin that fills ``slot`` for its module (None if none does)."""
-        plugin = self.filler(slot)
-        if plugin is None:
-            return None
-        caller = self.zoo.pm.subset_hook_caller(f"zoo_{slot}", self.zoo._others(plugin.module))
-        try:
-            module = caller(**kwargs)
-        except ZooError:
-            raise
-        except Exception as e:
-            raise ZooError(f"plugin {plugin.name!r} failed to build {slot}: "
-                           f"{type(e).__name__}: {e}".splitlines()[0]) from e
-        if not isinstance(module, nn.Module):
-            raise ZooError(f"plugin {plugin.name!r} returned {type(module).__name__} for slot "
-                           f"{slot}, not a torch.nn.Module")
-        setattr(module, PLUGIN_TAG, (plugin.name, slot))  # so that an error while it runs names it
-        return module
+        """The first module the candidates for ``slot`` return (None if all pass), tagged
+        with the plugin that built it (:data:`PLUGIN_TAG`)."""
+        for plugin in self.candidates(slot):
+            try:
+                module = self.zoo.ask(plugin, f"zoo_{slot}", **kwargs)
+            except ZooError:
+                raise
+            except Exception as e:
+                raise ZooError(f"plugin {plugin.name!r} failed to build {slot}: "
+                               f"{type(e).__name__}: {e}".splitlines()[0]) from e
+            if module is None:
+                continue
+            if not isinstance(module, nn.Module):
+                raise ZooError(f"plugin {plugin.name!r} returned {type(module).__name__} for slot "
+                               f"{slot}, not a torch.nn.Module")
+            setattr(module, PLUGIN_TAG, (plugin.name, slot))  # so that an error while it runs names it
+            return module
+        passed = [p.name for p in self.candidates(slot)]
+        if passed and slot != "compose":  # compose: None means "not a composed model"
+            raise ZooError(f"no active plugin built slot {slot} ({', '.join(passed)} passed)")
+        return None
+
+    def collect(self, hook: str, **kwargs: Any) -> list[tuple[Plugin, tuple, dict[str, Any]]]:
+        """What the active plugins register through ``hook(register, **kwargs)``: one
+        ``(plugin, args, keyword args)`` per call of ``register``, in activation order."""
+        calls: list[tuple[Plugin, tuple, dict[str, Any]]] = []
+        for plugin in self.active:
+            def register(*args: Any, _plugin: Plugin = plugin, **fields: Any) -> None:
+                calls.append((_plugin, args, fields))
+            try:
+                self.zoo.ask(plugin, hook, register=register, **kwargs)
+            except ZooError:
+                raise
+            except Exception as e:
+                raise ZooError(f"plugin {plugin.name!r} failed in {hook}: "
+                               f"{type(e).__name__}: {e}".splitlines()[0]) from e
+        return calls

@@ -45,7 +45,7 @@ class PFrameCodec(CompressionModel):
         flow_hat = self.motion_refinement(motion["x_hat"], ref)
         ctx = self.temporal_context(ref, flow_hat)
         residual = self.residual_domain(x, ctx, ref, q)
-        x_hat, next_ref = self._finish(residual["x_hat"], residual["feature"], flow_hat)
+        x_hat, next_ref = self._finish(residual["x_hat"], residual["feature"], flow_hat, q)
         return {
             "x_hat": x_hat,
             "likelihoods": {"motion": motion["likelihoods"], "residual": residual["likelihoods"]},
@@ -61,7 +61,7 @@ class PFrameCodec(CompressionModel):
         ctx = self.temporal_context(ref, flow_hat)
         residual_strings, x_rec, feature = self.residual_domain.compress(x, ctx, ref, q)
         payload = Payload({"motion": motion_strings, "residual": residual_strings})
-        return (payload, *self._finish(x_rec, feature, flow_hat))
+        return (payload, *self._finish(x_rec, feature, flow_hat, q))
 
     def decompress(self, payload: Payload, ref: Reference, q: int) -> tuple[Tensor, Reference]:
         size = tuple(ref.frame.shape[-2:])
@@ -69,11 +69,11 @@ class PFrameCodec(CompressionModel):
         flow_hat = self.motion_refinement(flow_hat, ref)
         ctx = self.temporal_context(ref, flow_hat)
         x_rec, feature = self.residual_domain.decompress(payload.latents["residual"], ctx, ref, q)
-        return self._finish(x_rec, feature, flow_hat)
+        return self._finish(x_rec, feature, flow_hat, q)
 
-    def _finish(self, x_rec: Tensor, feature: Tensor | None,
-                flow_hat: Tensor) -> tuple[Tensor, Reference]:
-        x_hat = self.post_filter(x_rec)
+    def _finish(self, x_rec: Tensor, feature: Tensor | None, flow_hat: Tensor,
+                q: int) -> tuple[Tensor, Reference]:
+        x_hat = self.post_filter(x_rec, q)
         if not self.training:  # the decoder's frames are pictures: keep them in range
             x_rec, x_hat = x_rec.clamp(0.0, 1.0), x_hat.clamp(0.0, 1.0)
         frame = x_hat if self.post_filter.in_loop else x_rec

@@ -111,12 +111,10 @@ def load_registry(zoo: Zoo | None = None, path: Path | None = None) -> dict[str,
             models[name] = _entry(name, path.name, path.parent, fields)
     zoo = zoo or Zoo.load()
     for plugin in zoo.plugins.values():
-        caller = zoo.pm.subset_hook_caller("zoo_register_models", zoo._others(plugin.module))
-
         def register(name: str, _plugin: Any = plugin, **fields: Any) -> None:
             models.setdefault(name, _entry(name, _plugin.name, plugin_folder(_plugin.module), fields))
 
-        caller(register=register)
+        zoo.ask(plugin, "zoo_register_models", register=register)
     return models
 
 
@@ -137,6 +135,21 @@ def find_model(name: str, registry: dict[str, ModelEntry] | None = None) -> Mode
     close = difflib.get_close_matches(name, list(registry), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise ZooError(f"unknown model {name!r}{hint}")
+
+
+def on_top_of(entry: ModelEntry, plugins: Iterable[str], options: Mapping[str, Mapping[str, Any]],
+              zoo: Zoo | None = None) -> ModelSpec:
+    """The spec of ``plugins`` put on registry model ``entry``: its plugins but those
+    filling a slot one of ``plugins`` fills, then ``plugins``; its preset; its options,
+    updated by ``options``."""
+    zoo = zoo or Zoo.load()
+    new = [zoo.get(name) for name in plugins]
+    taken = {slot for plugin in new for slot in plugin.slots}
+    kept = [name for name in entry.plugins if not taken & set(zoo.get(name).slots)]
+    merged = {k: dict(v) for k, v in entry.options.items() if k in kept}
+    for plugin, values in options.items():
+        merged.setdefault(plugin, {}).update(values)
+    return ModelSpec((*kept, *(p.name for p in new)), entry.preset, merged)
 
 
 def match_spec(spec: ModelSpec, registry: dict[str, ModelEntry]) -> ModelEntry | None:

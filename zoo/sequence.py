@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .bitstream import FrameRecord, dump_record
+from .bitstream import FrameRecord, check_record
 from .budget import ComputeBudget
 from .color import rgb_to_yuv420
 from .errors import ZooError
@@ -108,7 +108,7 @@ def encode_frames(codec: nn.Module, frames: Iterable[Tensor], quality: int,
         x_hat = x_hat[..., :h, :w].cpu()
         record = FrameRecord(kind, payload, picture_crc(x_hat))
         try:
-            dump_record(record)
+            check_record(record)
         except ValueError as e:
             raise ZooError(f"{refused}: its payload does not fit the bitstream ({e})") from None
         yield record, x_hat

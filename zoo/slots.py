@@ -29,7 +29,8 @@ class Reference:
     """What the decoder keeps from the previous frame."""
 
     frame: Tensor  #: decoded frame, padded, (B, 3, H, W)
-    feature: Tensor | None = None  #: decoded features, (B, channels, H, W), if the residual domain propagates them
+    #: decoded features, (B, channels, H/s, W/s), if the residual domain propagates them
+    feature: Tensor | None = None
     flow: Tensor | None = None  #: last decoded flow, (B, 2, H, W), for P-frames after the first
 
 
@@ -38,7 +39,8 @@ class Context:
     """Temporal context: the motion-compensated prediction and its features."""
 
     prediction: Tensor  #: warped reference frame x̄, (B, 3, H, W)
-    features: list[Tensor]  #: pyramid at scales 1, 1/2, 1/4, each (B, channels, H/s, W/s)
+    #: pyramid at strides s, 2s, 4s (s = ``Config.feature_scale``), each (B, channels, H/., W/.)
+    features: list[Tensor]
 
 
 @dataclass
@@ -54,14 +56,19 @@ class EntropyModel(nn.Module):
 
     ``forward`` returns ``{"y_hat": Tensor, "likelihoods": {name: Tensor}}``;
     ``compress`` returns ``(strings, y_hat)``; ``decompress(strings, (h, w))``
-    returns ``y_hat``. ``h`` and ``w`` are multiples of 4.
+    returns ``y_hat``. ``h`` and ``w`` are multiples of 4. A model built with
+    ``context_channels > 0`` takes one more argument in each method, the
+    latent's temporal prior ``context`` (B, context_channels, h, w), which the
+    decoder has too (DCVC's temporal prior).
     """
 
 
-#: Builds an entropy model for a latent of the given depth. Slots receive this
-#: instead of building their own, so the entropy-model plugin serves them all.
-#: What it builds is wrapped with per-quality gains: its methods take ``q``.
-EntropyFactory = Callable[[int], nn.Module]
+#: Builds an entropy model: ``entropy(channels, latent, context_channels=0)``,
+#: ``latent`` naming what it codes ("intra", "motion", "residual"). Slots receive
+#: this instead of building their own, so the entropy-model plugin serves them
+#: all. What it builds is wrapped with per-quality gains: its methods take ``q``
+#: (and then the context).
+EntropyFactory = Callable[..., nn.Module]
 
 
 class MotionEstimation(nn.Module):
@@ -115,7 +122,7 @@ class ResidualDomain(nn.Module):
 
 
 class PostFilter(nn.Module):
-    """Slot ``post_filter``: ``forward(x_hat) -> x_hat``.
+    """Slot ``post_filter``: ``forward(x_hat, q) -> x_hat``, ``q`` the quality index.
 
     ``in_loop`` says whether the filtered frame becomes the next reference.
     """

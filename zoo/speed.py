@@ -409,7 +409,7 @@ def _op_profile(codec: Any, records: list, height: int, width: int, top: int = 1
              "share": e.self_cpu_time_total / total} for e in events[:top]]
 
 
-def _conv_macs(codec: Any, records: list, height: int, width: int) -> dict[str, float]:
+def conv_macs(codec: Any, records: list, height: int, width: int) -> dict[str, float]:
     """Multiply-accumulates of the convolutions per source pixel of a P-frame decode,
     by part (the codec's top-level module; an ensemble's members are merged)."""
     from torch import nn
@@ -495,7 +495,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     ops = macs = None
     if job.get("profile_ops"):
         ops = _op_profile(codec, records, height, width)
-        macs = _conv_macs(codec, records, height, width)
+        macs = conv_macs(codec, records, height, width)
 
     enc_total, dec_total = sum(enc_s), sum(dec_s)
     for parts in (enc_parts, dec_parts):  # entropy coding: the entropy models and rANS

@@ -38,28 +38,29 @@ import math
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from compressai.entropy_models import EntropyBottleneck
 from pytorch_msssim import ms_ssim
 from torch import Tensor, nn
 
 from .atomic import atomic_write
+from .auxiliary import auxiliary
 from .build import ModelSpec, build_codec
 from .config import Config
 from .datasets import ClipDataset, SyntheticMotion, load_stills, pin, training_files, worker_seed
 from .errors import ZooError
 from .layers import warp
+from .manager import PLUGIN_TAG, Zoo
 from .slots import Reference
 from .weights import sha256_file
 
 #: Lambdas for (1 - MS-SSIM), CompressAI's convention for its ms-ssim models.
-MS_SSIM_LAMBDAS = (4.58, 8.73, 16.64, 31.73)
+MS_SSIM_LAMBDAS = (2.40, 4.58, 8.73, 16.64, 31.73)
 P_SLOTS = ("motion_estimation", "motion_coding", "motion_refinement", "temporal_context",
            "residual_domain")
 SCHEDULES = ("constant", "cosine", "step")
@@ -75,6 +76,9 @@ class Stage:
     trains: tuple[str, ...]  #: codec attributes whose parameters train
     frames: int  #: frames per sample (the multi-frame stage: from its cascade)
     lr: float  #: base learning rate (``--lr`` overrides it)
+    #: a plugin's stage: the loss of one coded P-frame, ``loss(x, out, distortion)``
+    loss: Callable[[Tensor, dict, Callable[[Tensor, Tensor], Tensor]], Tensor] | None = None
+    default: bool = True  #: run when ``--stages`` is not given
 
 
 STAGES = {s.name: s for s in (
@@ -84,8 +88,68 @@ STAGES = {s.name: s for s in (
     Stage("residual", ("motion_refinement", "temporal_context", "residual_domain"), 2, 5e-4),
     Stage("joint", P_SLOTS, 2, 1e-4),
     Stage("multi-frame", P_SLOTS, 0, 1e-4),
-    Stage("post-filter", ("post_filter",), 2, 2e-4),
 )}
+#: The built-in stages that code no P-frame: plugins' loss terms do not apply to them.
+FRAME_FREE = ("intra", "motion", "motion-coding")
+#: What plugin stages may train: the codec attributes that hold a slot's module.
+ATTRIBUTES = (*P_SLOTS, "post_filter", "intra_coding")
+#: Where the modules of the slots that sit inside others are.
+HOLDERS = {"fusion": ("residual_domain",),
+           "entropy_model": ("intra_coding", "motion_coding", "residual_domain")}
+
+
+@dataclass(frozen=True)
+class LossTerm:
+    """A plugin's loss term: ``weight * term(x, out)`` added per coded P-frame of ``stages``."""
+
+    name: str
+    term: Callable[[Tensor, dict], Tensor]
+    stages: tuple[str, ...] = ("residual", "joint", "multi-frame")
+    weight: float = 1.0
+
+
+def _registered(kind: type, plugin: Any, args: tuple, fields: dict[str, Any]) -> Any:
+    try:
+        return kind(*args, **fields)
+    except TypeError as e:
+        raise ZooError(f"plugin {plugin.name!r} registered a {kind.__name__.lower()} "
+                       f"the zoo cannot read: {e}") from None
+
+
+def stage_table(spec: ModelSpec) -> dict[str, Stage]:
+    """The built-in stages, then those the model's active plugins register
+    (``zoo_register_stages``)."""
+    table = dict(STAGES)
+    config = Config.from_preset(spec.preset, spec.options)
+    for plugin, args, fields in Zoo.load().select(spec.plugins).collect(
+            "zoo_register_stages", config=config):
+        stage = _registered(Stage, plugin, args, {"frames": 2, "lr": 1e-4, **fields})
+        stage = replace(stage, trains=tuple(stage.trains))
+        if stage.name in table:
+            raise ZooError(f"plugin {plugin.name!r} registers stage {stage.name!r}, "
+                           f"which this model already has")
+        unknown = [t for t in stage.trains if t not in ATTRIBUTES]
+        if unknown or not stage.trains or stage.frames < 2:
+            raise ZooError(f"plugin {plugin.name!r}: stage {stage.name!r} must train some of "
+                           f"{', '.join(ATTRIBUTES)} on 2 frames or more")
+        table[stage.name] = stage
+    return table
+
+
+def loss_terms(spec: ModelSpec, stages: dict[str, Stage]) -> list[LossTerm]:
+    """The loss terms the model's active plugins register (``zoo_register_losses``)."""
+    config = Config.from_preset(spec.preset, spec.options)
+    terms = []
+    for plugin, args, fields in Zoo.load().select(spec.plugins).collect(
+            "zoo_register_losses", config=config):
+        term = _registered(LossTerm, plugin, args, fields)
+        term = replace(term, stages=tuple(term.stages))
+        bad = [s for s in term.stages if s not in stages or s in FRAME_FREE]
+        if bad:
+            raise ZooError(f"plugin {plugin.name!r}: loss term {term.name!r} names stage "
+                           f"{bad[0]!r}, which is not a P-frame stage of this model")
+        terms.append(term)
+    return terms
 
 
 @dataclass(frozen=True)
@@ -135,10 +199,11 @@ class StageLoss(nn.Module):
     (cycled), as DCVC-DC weights the frames of its hierarchical quality cycle."""
 
     def __init__(self, codec: nn.Module, stage: Stage, distortion: str,
-                 frame_weights: tuple[float, ...] = ()) -> None:
+                 frame_weights: tuple[float, ...] = (), terms: tuple[LossTerm, ...] = ()) -> None:
         super().__init__()
         self.codec, self.stage, self.distortion = codec, stage, distortion
         self.frame_weights = frame_weights
+        self.terms = terms  #: plugins' loss terms, added per coded P-frame
 
     def _d(self, x: Tensor, x_hat: Tensor, q: int) -> Tensor:
         if self.distortion == "ms-ssim":
@@ -158,9 +223,9 @@ class StageLoss(nn.Module):
             estimate = codec.motion_estimation(x, ref)
             if flow is not None:
                 loss = (estimate - flow[:, 0]).norm(dim=1).mean()
-                return loss, {"loss": float(loss), "epe": float(loss)}
+                return loss, {"loss": float(loss.detach()), "epe": float(loss.detach())}
             loss = F.mse_loss(warp(ref, estimate), x)
-            return loss, {"loss": float(loss), "warp_psnr": _psnr(loss)}
+            return loss, {"loss": float(loss.detach()), "warp_psnr": _psnr(loss.detach())}
         if name == "intra":
             out = codec.intra_forward(frames[:, 0], q)
             rate = bpp(out["likelihoods"]["intra"], pixels)
@@ -180,8 +245,12 @@ class StageLoss(nn.Module):
             rate = sum(bpp(group, pixels) for group in out["likelihoods"].values())
             weight = self.frame_weights[(t - 1) % len(self.frame_weights)] if self.frame_weights else 1.0
             loss, stat = self._rd(rate, x, out["x_hat"], q, weight)
-            if name == "post-filter":
-                loss = self._d(x, out["x_hat"], q)
+            if self.stage.loss is not None:
+                loss = self.stage.loss(x, out, lambda a, b: self._d(a, b, q))
+            for term in self.terms:
+                value = term.term(x, out)
+                loss = loss + term.weight * value
+                stat[term.name] = float(value.detach())
             losses.append(loss)
             stats.append(stat)
             ref = out["ref"]
@@ -190,7 +259,7 @@ class StageLoss(nn.Module):
     def _rd(self, rate: Tensor, x: Tensor, x_hat: Tensor, q: int,
             weight: float = 1.0) -> tuple[Tensor, dict[str, float]]:
         loss = rate + weight * self._d(x, x_hat, q)
-        return loss, {"loss": float(loss), "bpp": float(rate),
+        return loss, {"loss": float(loss.detach()), "bpp": float(rate.detach()),
                       "psnr": _psnr(F.mse_loss(x.detach(), x_hat.detach().clamp(0, 1)))}
 
 
@@ -212,6 +281,7 @@ class TrainOptions:
     device: str = "cpu"
     resume: bool = False
     init: list[Path] | None = None
+    fresh: tuple[str, ...] = ()  #: plugins whose modules ``init`` leaves as built (``--init-from``)
     checkpoint_every: int = 50
     seed: int = 0
     threads: int = 0  #: torch threads (0: PyTorch's default)
@@ -251,10 +321,10 @@ def load_checkpoint(path: Path, device: str = "cpu") -> dict[str, Any]:
     return ckpt
 
 
-def trained_slots(lineage: list[dict[str, Any]]) -> set[str]:
-    """The codec attributes that the runs of ``lineage`` trained."""
-    return {slot for run in lineage for stage in run.get("stages", ()) if stage in STAGES
-            for slot in STAGES[stage].trains}
+def trained_slots(lineage: list[dict[str, Any]], stages: dict[str, Stage] = STAGES) -> set[str]:
+    """The codec attributes that the runs of ``lineage`` trained (stages by ``stages``)."""
+    return {slot for run in lineage for stage in run.get("stages", ()) if stage in stages
+            for slot in stages[stage].trains}
 
 
 def checkpoint_lineage(ckpt: dict[str, Any]) -> list[dict[str, Any]]:
@@ -264,11 +334,13 @@ def checkpoint_lineage(ckpt: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"stages": list(ckpt.get("progress", {}).get("done", []))}]
 
 
-def load_matching(codec: nn.Module, path: Path) -> tuple[list[str], list[dict[str, Any]]]:
+def load_matching(codec: nn.Module, path: Path, stages: dict[str, Stage] = STAGES,
+                  fresh: tuple[str, ...] = ()) -> tuple[list[str], list[dict[str, Any]]]:
     """Load the trained tensors of ``path`` that fit ``codec``: shared stages are
     reused instead of retrained. From a checkpoint, only the slots its runs
     trained (the rest are still their initial values); from safetensors, every
-    tensor whose name and shape fit. Returns the names loaded and the lineage."""
+    tensor whose name and shape fit. The modules the plugins ``fresh`` built stay
+    as they are. Returns the names loaded and the lineage."""
     if path.suffix == ".safetensors":
         import safetensors.torch
         try:
@@ -280,13 +352,24 @@ def load_matching(codec: nn.Module, path: Path) -> tuple[list[str], list[dict[st
     else:
         ckpt = load_checkpoint(path)
         lineage = checkpoint_lineage(ckpt)
-        slots = trained_slots(lineage)
+        slots = trained_slots(lineage, stages)
         state = {k: v for k, v in ckpt["model"].items() if k.split(".")[0] in slots}
     own = codec.state_dict()
-    fitting = {k: v.to(own[k].dtype) for k, v in state.items() if k in own and own[k].shape == v.shape}
+    kept = _built_by(codec, fresh)
+    fitting = {k: v.to(own[k].dtype) for k, v in state.items()
+               if k in own and own[k].shape == v.shape and k not in kept}
     own.update(fitting)
     codec.load_state_dict(own)
     return sorted(fitting), lineage
+
+
+def _built_by(codec: nn.Module, plugins: tuple[str, ...]) -> set[str]:
+    """The state-dict keys of the modules that ``plugins`` built (see ``PLUGIN_TAG``)."""
+    keys: set[str] = set()
+    for prefix, module in codec.named_modules():
+        if getattr(module, PLUGIN_TAG, (None,))[0] in plugins:
+            keys |= {f"{prefix}.{k}" if prefix else k for k in module.state_dict()}
+    return keys
 
 
 class Trainer:
@@ -304,6 +387,8 @@ class Trainer:
         self.skipped: list[str] = []  #: stages whose modules have no parameters (not run)
         self.history: list[dict[str, Any]] = []  #: the runs before this one
         self.record: dict[str, Any] | None = None  #: this run (None: it had nothing to train)
+        self.stages = stage_table(opts.spec)  #: the built-in stages and the plugins'
+        self.terms = loss_terms(opts.spec, self.stages)  #: the plugins' loss terms
 
     def _log(self, record: dict) -> None:
         if self.rank == 0:
@@ -329,7 +414,7 @@ class Trainer:
         else:
             self._log({"event": "start", "stages": opts.stages})
             for path in opts.init or ():
-                keys, lineage = load_matching(codec, path)
+                keys, lineage = load_matching(codec, path, self.stages, opts.fresh)
                 self.history += lineage
                 self._log({"event": "init", "from": str(path), "tensors": len(keys)})
         self._started = time.perf_counter()
@@ -350,7 +435,7 @@ class Trainer:
             if name in state["done"]:
                 continue
             start = state["iteration"] if state["stage"] == name else 0
-            self._run_stage(codec, STAGES[name], start, clips, synthetic, state,
+            self._run_stage(codec, self.stages[name], start, clips, synthetic, state,
                             ckpt if start else None)
             state = {"done": [*state["done"], name], "stage": None, "iteration": 0}
             self._save(codec, state, None, None)
@@ -362,28 +447,29 @@ class Trainer:
         for p in codec.parameters():
             p.requires_grad_(False)
         modules = [getattr(codec, m) for m in stage.trains]
-        params = [p for m in modules for n, p in m.named_parameters() if not n.endswith("quantiles")]
+        # Declared auxiliary parameters (entropy bottlenecks' quantiles) fit by their own
+        # loss; a frozen slot's stay as they are, like the rest of it.
+        aux = auxiliary(modules)
+        params = aux.excluded(p for m in modules for p in m.parameters())
         if not params:  # fixed modules (x265-intra, dis-flow): nothing to learn here
             self.skipped.append(stage.name)
             self._log({"event": "skip", "stage": stage.name,
                        "reason": f"no trainable parameters in {', '.join(stage.trains)}"})
             return
-        # The entropy bottlenecks of the trained slots fit their quantiles (aux loss);
-        # a frozen slot's stay as they are, like the rest of it.
-        bottlenecks = [b for m in modules for b in m.modules() if isinstance(b, EntropyBottleneck)]
-        for p in params + [b.quantiles for b in bottlenecks]:
+        for p in params + aux.parameters:
             p.requires_grad_(True)
         multi = stage.name == "multi-frame"
+        terms = tuple(t for t in self.terms if stage.name in t.stages)
         loss_module: nn.Module = StageLoss(codec, stage, opts.distortion,
-                                           opts.frame_weights if multi else ())
+                                           opts.frame_weights if multi else (), terms)
         validator = loss_module
         if self.world > 1:
             loss_module = nn.parallel.DistributedDataParallel(loss_module, find_unused_parameters=True)
         schedule = Schedule(opts.schedule, _per_stage(opts.lr, stage.name, stage.lr), opts.warmup, total)
         optimizer = torch.optim.Adam(params, lr=schedule(start))
-        aux_optimizer = (torch.optim.Adam([b.quantiles for b in bottlenecks], lr=1e-3)
-                         if bottlenecks else None)
-        rng = np.random.default_rng([worker_seed(opts.seed), list(STAGES).index(stage.name), start])
+        aux_optimizer = torch.optim.Adam(aux.parameters, lr=1e-3) if aux.parameters else None
+        rng = np.random.default_rng([worker_seed(opts.seed), list(self.stages).index(stage.name),
+                                     start])
         if ckpt is not None and ckpt.get("optimizer"):
             optimizer.load_state_dict(ckpt["optimizer"])
             if aux_optimizer is not None:
@@ -414,7 +500,7 @@ class Trainer:
             optimizer.step()
             if aux_optimizer is not None:
                 aux_optimizer.zero_grad()
-                sum(b.loss() for b in bottlenecks).backward()
+                aux.loss().backward()
                 aux_optimizer.step()
             for k, v in stats.items():
                 sums.setdefault(k, []).append(v)
@@ -447,7 +533,7 @@ class Trainer:
         record: dict[str, Any] = {
             "model": list(opts.spec.plugins), "stages": list(opts.stages),
             "iterations": {s: _per_stage(opts.iterations, s, 0) for s in opts.stages},
-            "lr": {s: _per_stage(opts.lr, s, STAGES[s].lr) for s in opts.stages},
+            "lr": {s: _per_stage(opts.lr, s, self.stages[s].lr) for s in opts.stages},
             "schedule": opts.schedule, "warmup": opts.warmup,
             "batch": opts.batch * self.world, "crop": opts.crop, "distortion": opts.distortion,
             "lambdas": list(Config.from_preset(opts.spec.preset).lambdas),
@@ -509,11 +595,16 @@ def _hardware(device: str, world: int) -> str:
     return f"{chip} ({device})" + (f" x {world} processes" if world > 1 else "")
 
 
-def default_stages(codec_has_post_filter: bool) -> list[str]:
-    return [s for s in STAGES if s != "post-filter" or codec_has_post_filter]
+def default_stages(stages: dict[str, Stage], slots: tuple[str, ...] = ()) -> list[str]:
+    """The stages run when ``--stages`` is not given; with ``slots``, only those that
+    train a module of one of them (a new plugin on top of a trained model)."""
+    held = {h for s in slots for h in HOLDERS.get(s, (s,))}
+    return [name for name, stage in stages.items()
+            if stage.default and (not slots or held & set(stage.trains))]
 
 
-def parse_per_stage(text: str, option: str, kind: type) -> dict[str, Any]:
+def parse_per_stage(text: str, option: str, kind: type,
+                    stages: dict[str, Stage] = STAGES) -> dict[str, Any]:
     """``"500"`` (every stage) or ``"motion=2000,joint=500"``, values of type ``kind``."""
     try:
         if "=" not in text:
@@ -521,9 +612,9 @@ def parse_per_stage(text: str, option: str, kind: type) -> dict[str, Any]:
         values = {k.strip(): kind(v) for k, v in (item.split("=", 1) for item in text.split(","))}
     except ValueError as e:
         raise ZooError(f"{option} {text!r}: give N or stage=N,stage=N") from e
-    unknown = [k for k in values if k not in STAGES]
+    unknown = [k for k in values if k not in stages]
     if unknown:
-        raise ZooError(f"{option}: unknown stage {unknown[0]!r} (stages: {', '.join(STAGES)})")
+        raise ZooError(f"{option}: unknown stage {unknown[0]!r} (stages: {', '.join(stages)})")
     return values
 
 
@@ -539,16 +630,20 @@ def parse_cascade(text: str) -> tuple[tuple[int, float], ...]:
     return cascade
 
 
-def export(codec: nn.Module, name: str, recipe: dict[str, Any], half: bool = False) -> tuple[Path, str]:
-    """Write ``weights/<name>.safetensors`` and record it, its sha256 and the recipe
-    in ``registry.toml``."""
+def export(codec: nn.Module, name: str, recipe: dict[str, Any], half: bool = False,
+           registry: Path | None = None, spec: ModelSpec | None = None) -> tuple[Path, str]:
+    """Write ``weights/<name>.safetensors`` beside ``registry`` (default: the zoo's
+    ``registry.toml``) and record it, its sha256 and the recipe there; with ``spec``,
+    the model's plugins, preset and options too (a registry fragment of its own)."""
     from .registry import registry_path, update_registry
     from .weights import save_weights
     codec.update(force=True)
-    registry = registry_path()
+    registry = registry or registry_path()
     path = registry.parent / "weights" / f"{name}.safetensors"
     sha = save_weights(codec, path, half=half)
-    update_registry(name, {"weights": f"weights/{path.name}", "sha256": sha, "recipe": recipe}, registry)
+    fields = spec.to_dict() if spec else {}
+    update_registry(name, {**fields, "weights": f"weights/{path.name}", "sha256": sha,
+                           "recipe": recipe}, registry)
     return path, sha
 
 

@@ -29,14 +29,19 @@ def fingerprint(module: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def load_weights(module: nn.Module, path: Path, sha256: str) -> None:
-    """Check ``path`` against ``sha256``, then load it into ``module`` (strictly)."""
+def verify(path: Path, sha256: str) -> None:
+    """ZooError unless ``path`` is a file whose sha256 is ``sha256``."""
     if not path.is_file():
-        raise ZooError(f"weights file {path} is missing")
+        raise ZooError(f"weights file {path} is missing (sha256 {sha256})")
     actual = sha256_file(path)
     if actual != sha256:
         raise ZooError(f"weights file {path} has sha256 {actual[:16]}…, "
                        f"the registry expects {sha256[:16]}…; refusing to load it")
+
+
+def load_weights(module: nn.Module, path: Path, sha256: str) -> None:
+    """Check ``path`` against ``sha256``, then load it into ``module`` (strictly)."""
+    verify(path, sha256)
     try:
         state = safetensors.torch.load_file(str(path))
     except Exception as e:
@@ -48,6 +53,27 @@ def load_weights(module: nn.Module, path: Path, sha256: str) -> None:
     except RuntimeError as e:
         raise ZooError(f"weights file {path} does not fit the model: "
                        f"{str(e).splitlines()[0]}") from e
+
+
+#: The weights files given to this process (``--weights``), by sha256: a stream made
+#: with one names it, and the decoder finds it here.
+_GIVEN: dict[str, Path] = {}
+
+
+def give(path: Path) -> str:
+    """Make the weights file ``path`` known to this process; returns its sha256."""
+    if not path.is_file():
+        raise ZooError(f"--weights {path}: no such file")
+    if path.suffix != ".safetensors":
+        raise ZooError(f"--weights {path}: weights are .safetensors files")
+    sha = sha256_file(path)
+    _GIVEN[sha] = path.resolve()
+    return sha
+
+
+def given(sha256: str) -> Path | None:
+    """The file given to this process (:func:`give`) whose sha256 is ``sha256``."""
+    return _GIVEN.get(sha256)
 
 
 def save_weights(module: nn.Module, path: Path, half: bool = False) -> str:

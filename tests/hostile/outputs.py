@@ -87,7 +87,7 @@ class FailsWhenDecoding(PostFilter):
 
     calls = 0
 
-    def forward(self, x_hat):
+    def forward(self, x_hat, q):
         FailsWhenDecoding.calls += 1
         if FailsWhenDecoding.calls > 2:
             raise RuntimeError("decoder only")

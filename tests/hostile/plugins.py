@@ -26,12 +26,12 @@ def plugin(**hooks) -> ModuleType:
 class NaNFilter(PostFilter):
     in_loop = True
 
-    def forward(self, x_hat):
+    def forward(self, x_hat, q):
         return x_hat * float("nan")
 
 
 class Cropping(PostFilter):
-    def forward(self, x_hat):
+    def forward(self, x_hat, q):
         return x_hat[..., :-1, :]
 
 
@@ -122,7 +122,7 @@ def zoo_describe():
     return PluginInfo("another default", default=True)
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def zoo_entropy_model(config, channels):
     from zoo.plugins.hyperprior import MeanScaleHyperprior
     return MeanScaleHyperprior(channels, config.hyper_channels)

@@ -43,8 +43,9 @@ def synthetic_clip(width: int, height: int, frames: int) -> Clip:
     return Clip(out, width, height, Fraction(25))
 
 
-def untrained(plugins: tuple[str, ...] = (), options: dict | None = None) -> OpenModel:
-    return open_model(spec=ModelSpec(plugins, "lite", options or {}), untrained=True)
+def untrained(plugins: tuple[str, ...] = (), options: dict | None = None,
+              preset: str = "lite") -> OpenModel:
+    return open_model(spec=ModelSpec(plugins, preset, options or {}), untrained=True)
 
 
 def header_for(model: OpenModel, width: int, height: int, frames: int, intra_period: int = 1,
@@ -58,8 +59,9 @@ def gmm_side_info(width: int, height: int, frames: int = 1, abs_max: int = 255,
                   components: int = 3) -> bytes:
     """I-frames of the ``gmm`` model whose side information asks for the most the format
     allows: ``abs_max`` for every latent channel, so one CDF of 2 * abs_max + 3 entries per
-    latent (the strings are garbage: the picture differs from the recorded checksum)."""
-    model = untrained(("gmm",), {"gmm": {"components": components}} if components != 3 else None)
+    latent (the strings are garbage: the picture differs from the recorded checksum). The
+    mixture codes the intra latent (option ``gmm.latents``)."""
+    model = untrained(("gmm",), {"gmm": {"latents": ["intra"], "components": components}})
     channels = model.codec.intra_coding.entropy.model.channels
     side = struct.pack("<H", abs_max) + np.packbits(np.ones(channels, np.uint8)).tobytes()
     rng = random.Random(0)
@@ -69,8 +71,9 @@ def gmm_side_info(width: int, height: int, frames: int = 1, abs_max: int = 255,
 
 def costly_model(width: int, height: int, options: dict) -> bytes:
     """An I-frame the model encoded, then a P-frame (garbage strings) whose decoding runs
-    the ``refiner`` of ``options``."""
-    model = untrained(("refiner",), options)
+    the ``refiner`` of ``options`` (the full preset's: at full resolution, as the budgets
+    above were computed)."""
+    model = untrained(("refiner",), options, preset="full")
     _, (intra, *_), _ = encode_clip(model, synthetic_clip(width, height, 1), 3, 0)
     rng = random.Random(1)
     p = FrameRecord("P", Payload({"motion": [rng.randbytes(64), rng.randbytes(16)],
@@ -108,10 +111,27 @@ def drifted(frame: int = 1) -> bytes:
     return bitstream.dumps(header, records)
 
 
-def old_version() -> bytes:
-    """A version-1 stream (no implementations, no frame checksums)."""
+def old_version(version: int) -> bytes:
+    """A stream that says it is of an older ``version`` (1: no implementations, no frame
+    checksums; 2: latent names and 32-bit lengths in every record). The reader refuses it
+    at that byte, so the rest is the current layout."""
     data = bytearray(bitstream.dumps(*real_stream()))
-    data[bitstream.layout(data).fields["version"][0]] = 1
+    data[bitstream.layout(data).fields["version"][0]] = version
+    return bytes(data)
+
+
+def truncated() -> bytes:
+    """A real stream missing the last byte of its last record's CRC."""
+    return bitstream.dumps(*real_stream())[:-1]
+
+
+def flipped_length(frame: int = 1) -> bytes:
+    """A real stream with one bit flipped in the first string length of record ``frame``
+    (found with :func:`zoo.bitstream.layout`; the default model's records have no side
+    values, so it is the first varint): its strings no longer line up with its CRC."""
+    data = bytearray(bitstream.dumps(*real_stream()))
+    start, _ = bitstream.layout(data).records[frame]
+    data[start + bitstream.RECORD_HEAD.size] ^= 0x01
     return bytes(data)
 
 

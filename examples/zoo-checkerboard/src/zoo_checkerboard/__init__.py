@@ -14,6 +14,7 @@ Built from CompressAI's latent codecs, as its ``Cheng2020AnchorCheckerboard``:
 
 from __future__ import annotations
 
+import torch
 from compressai.entropy_models import EntropyBottleneck
 from compressai.latent_codecs import (CheckerboardLatentCodec, GaussianConditionalLatentCodec,
                                       HyperLatentCodec, HyperpriorLatentCodec)
@@ -23,7 +24,7 @@ from torch import Tensor, nn
 
 from zoo.config import Config
 from zoo.hookspecs import hookimpl
-from zoo.plugin_info import PluginInfo
+from zoo.plugin_info import Option, PluginInfo
 from zoo.slots import EntropyModel, Strings
 
 __version__ = "0.1.0"
@@ -32,7 +33,8 @@ __version__ = "0.1.0"
 class CheckerboardHyperprior(EntropyModel):
     """The ``entropy_model`` slot. Strings: ``[anchors, non-anchors, z]``."""
 
-    def __init__(self, channels: int, hyper_channels: int, forward_method: str = "twopass") -> None:
+    def __init__(self, channels: int, hyper_channels: int, forward_method: str = "twopass",
+                 context_channels: int = 0) -> None:
         super().__init__()
         m, n = channels, hyper_channels
         self.channels = m
@@ -53,30 +55,40 @@ class CheckerboardHyperprior(EntropyModel):
                 forward_method=forward_method),
             "hyper": HyperLatentCodec(EntropyBottleneck(n), h_a, h_s),
         })
+        # A residual domain's temporal prior joins the hyperprior's parameters.
+        self.fuse = None if not context_channels else nn.Conv2d(2 * m + context_channels, 2 * m, 1)
 
-    def forward(self, y: Tensor) -> dict:
-        return self.codec(y)  # {"y_hat", "likelihoods": {"y", "z"}}
+    def _params(self, params: Tensor, context: tuple[Tensor, ...]) -> Tensor:
+        return params if self.fuse is None else self.fuse(torch.cat((params, *context), dim=1))
 
-    def compress(self, y: Tensor) -> tuple[Strings, Tensor]:
+    def forward(self, y: Tensor, *context: Tensor) -> dict:
+        hyper = self.codec.latent_codec["hyper"](y)
+        out = self.codec.latent_codec["y"](y, self._params(hyper["params"], context))
+        return {"y_hat": out["y_hat"],
+                "likelihoods": {"y": out["likelihoods"]["y"], "z": hyper["likelihoods"]["z"]}}
+
+    def compress(self, y: Tensor, *context: Tensor) -> tuple[Strings, Tensor]:
         # CompressAI's y_hat here is what the decoder computes: each pass's values are
         # dequantised from the coded symbols, and the non-anchor context is predicted
         # from those decoded anchors, exactly as decompress does.
-        out = self.codec.compress(y)
-        return [s for batch in out["strings"] for s in batch], out["y_hat"]
+        hyper = self.codec.latent_codec["hyper"].compress(y)
+        out = self.codec.latent_codec["y"].compress(y, self._params(hyper["params"], context))
+        return [*(batch[0] for batch in out["strings"]), hyper["strings"][0][0]], out["y_hat"]
 
-    def decompress(self, strings: Strings, shape: tuple[int, int]) -> Tensor:
+    def decompress(self, strings: Strings, shape: tuple[int, int], *context: Tensor) -> Tensor:
         if len(strings) != 3:
             raise ValueError(f"expected 3 strings, got {len(strings)}")
         h, w = shape
-        out = self.codec.decompress([[s] for s in strings],
-                                    {"y": (self.channels, h, w), "hyper": (h // 4, w // 4)})
-        return out["y_hat"]
+        hyper = self.codec.latent_codec["hyper"].decompress([[strings[2]]], (h // 4, w // 4))
+        params = self._params(hyper["params"], context)
+        return self.codec.latent_codec["y"].decompress([[strings[0]], [strings[1]]],
+                                                       (self.channels, h, w), params)["y_hat"]
 
 
 @hookimpl
-def zoo_entropy_model(config: Config, channels: int) -> nn.Module:
+def zoo_entropy_model(config: Config, channels: int, context_channels: int) -> nn.Module:
     method = config.option("checkerboard", "forward_method", "twopass")
-    return CheckerboardHyperprior(channels, config.hyper_channels, method)
+    return CheckerboardHyperprior(channels, config.hyper_channels, method, context_channels)
 
 
 @hookimpl
@@ -89,4 +101,7 @@ def zoo_register_models(register) -> None:
 @hookimpl
 def zoo_describe() -> PluginInfo:
     return PluginInfo(summary="checkerboard context model: anchors, then non-anchors in context",
-                      paper="He et al., CVPR 2021", api=1)
+                      paper="He et al., CVPR 2021", api=1,
+                      options=(Option("forward_method", str, "twopass", "how training runs the "
+                                      "two passes (CompressAI's CheckerboardLatentCodec)",
+                                      choices=("onepass", "twopass", "twopass_faster")),))

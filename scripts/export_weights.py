@@ -1,0 +1,33 @@
+"""Export trained registry models from their training runs into the zoo's registry.
+
+    python scripts/export_weights.py RUNS NAME...
+
+For each NAME, ``RUNS/NAME/checkpoint.pt`` (written by ``scripts/train_zoo.sh``)
+becomes ``weights/NAME.safetensors`` (fp16); ``registry.toml``'s entry gets the
+sha256 and the recipe (every run that trained the weights, oldest first).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from zoo.build import ModelSpec, build_codec
+from zoo.registry import load_registry
+from zoo.train import checkpoint_lineage, export, load_checkpoint
+
+
+def main(runs: Path, names: list[str]) -> None:
+    models = load_registry()
+    for name in names:
+        entry = models[name]
+        codec = build_codec(ModelSpec(tuple(entry.plugins), entry.preset, entry.options))
+        ckpt = load_checkpoint(runs / name / "checkpoint.pt")
+        codec.load_state_dict(ckpt["model"])
+        recipe = {"precision": "fp16", "runs": checkpoint_lineage(ckpt)}
+        path, sha = export(codec, name, recipe, half=True)
+        print(f"exported {name}: {path} sha256 {sha}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), sys.argv[2:])

@@ -1,0 +1,93 @@
+"""Weights of one's own: ``--weights FILE`` on run, encode, eval and decode; what a stream
+records of them, and the one-line error where a machine lacks them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from zoo import bitstream
+from zoo.build import ModelSpec, build_codec
+from zoo.cli import main
+from zoo.weights import save_weights, sha256_file
+
+PLUGINS = "pixel-residual,grdn"
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    """Weights of a model nobody registered (its seeded initial ones, but from a file)."""
+    path = tmp_path_factory.mktemp("w") / "mine.safetensors"
+    codec = build_codec(ModelSpec(tuple(PLUGINS.split(","))))
+    codec.update(force=True)
+    save_weights(codec, path, half=True)
+    return path
+
+
+def test_run_with_weights_prints_and_records_their_sha256(weights, tiny_y4m, tmp_path, capsys):
+    sha = sha256_file(weights)
+    assert main(["run", "--plugins", PLUGINS, "--weights", str(weights), "--input", str(tiny_y4m),
+                 "--frames", "2", "--quality", "0", "--out", str(tmp_path)]) == 0
+    assert f"weights {weights}: sha256 {sha}" in capsys.readouterr().err
+    report = json.loads((tmp_path / "pixel-residual-grdn" / "tiny_72x48.json").read_text())
+    assert report["decoded_equals_encoder"] is True
+    assert report["model"]["weights"] == {"file": "mine.safetensors", "sha256": sha}
+    assert report["model"]["name"] is None and report["model"]["untrained"] is False
+
+
+def test_eval_records_the_weights_file(weights, tiny_y4m, tmp_path):
+    out = tmp_path / "r.json"
+    assert main(["eval", "--plugins", PLUGINS, "--weights", str(weights), "--data", str(tiny_y4m),
+                 "--frames", "2", "--qualities", "0", "-o", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["model"]["sha256"] == sha256_file(weights) and report["model"]["trained"]
+    assert report["model"]["weights"]["file"] == "mine.safetensors"
+    assert report["model_size"] == {"bytes": weights.stat().st_size,
+                                    "source": "weights file mine.safetensors as stored"}
+
+
+def test_a_stream_names_the_weights_a_decoder_lacks(weights, tiny_y4m, tmp_path, capsys):
+    stream, out = tmp_path / "s.bin", tmp_path / "s.y4m"
+    assert main(["encode", str(tiny_y4m), "-o", str(stream), "--plugins", PLUGINS,
+                 "--weights", str(weights), "--frames", "2"]) == 0
+    capsys.readouterr()
+    result = _zoo(tmp_path, "decode", str(stream), "-o", str(out))  # a process never given it
+    assert result.returncode == 2 and not out.exists()
+    assert result.stderr.strip() == (
+        f"error: the bitstream was made with weights file mine.safetensors (sha256 "
+        f"{sha256_file(weights)}), which this machine lacks; give it with --weights")
+    assert main(["decode", str(stream), "-o", str(out), "--weights", str(weights)]) == 0
+    assert out.is_file()
+
+
+def test_a_stream_of_a_model_registered_elsewhere_says_so(tiny_y4m, tmp_path, capsys):
+    stream = tmp_path / "s.bin"
+    assert main(["encode", str(tiny_y4m), "-o", str(stream), "--model", "feng2020-m1",
+                 "--untrained", "--frames", "1"]) == 0
+    header, records = bitstream.read(stream)
+    header.model = {**header.model, "name": "feng2020-mine"}
+    bitstream.write(stream, header, records)
+    capsys.readouterr()
+    assert main(["decode", str(stream), "-o", str(tmp_path / "s.y4m")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: the bitstream was made with model 'feng2020-mine', which is not in this zoo's "
+        "registry (add its registry entry, or install the plugin that registers it)")
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--untrained"], "--weights and --untrained exclude each other"),
+    (["--weights", "nowhere.safetensors"], "--weights nowhere.safetensors: no such file"),
+])
+def test_bad_weights_requests_are_one_line_errors(weights, extra, message, capsys):
+    args = ["run", "--plugins", PLUGINS, "--weights", str(weights), *extra]
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip() == f"error: {message}"
+
+
+def _zoo(cwd: Path, *args: str):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)

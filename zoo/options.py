@@ -1,0 +1,103 @@
+"""Plugin options checked against the schemas the plugins declare (``PluginInfo.options``)."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Any, Iterable, Mapping
+
+from .errors import ZooError
+from .plugin_info import OPTION_TYPES, Option
+
+_ITEM_TYPES = (bool, int, float, str)
+_WHAT = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def check_schema(options: Iterable[Any]) -> None:
+    """ValueError unless ``options`` is a valid schema: :class:`Option` s of distinct names
+    and supported types (a plugin that declares another is broken with that reason)."""
+    seen: set[str] = set()
+    for option in options:
+        if not isinstance(option, Option):
+            raise ValueError(f"PluginInfo.options holds {type(option).__name__}, not an Option")
+        if not option.name or option.name in seen:
+            raise ValueError(f"option name {option.name!r} is " + ("declared twice" if option.name
+                                                                   else "empty"))
+        if option.type not in OPTION_TYPES or option.item not in _ITEM_TYPES:
+            kind = option.type if option.type not in OPTION_TYPES else option.item
+            raise ValueError(f"option {option.name!r}: type {getattr(kind, '__name__', kind)} "
+                             f"is not one of bool, int, float, str, list")
+        seen.add(option.name)
+
+
+def _scalar(kind: type, value: Any) -> Any:
+    """``value`` as ``kind``, or ValueError. Digits given as text (``a=1,2`` on the command
+    line gives strings) count as numbers."""
+    if kind is bool and isinstance(value, bool):
+        return value
+    if kind in (int, float) and isinstance(value, str):
+        try:
+            value = kind(value)
+        except ValueError:
+            raise ValueError(_WHAT[kind]) from None
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value):
+        return float(value)
+    if kind is str and isinstance(value, str):
+        return value
+    raise ValueError(_WHAT[kind])
+
+
+def check_value(option: Option, value: Any) -> Any:
+    """``value`` checked against ``option`` (coerced: ``"3"`` for an int is 3); ValueError
+    saying what it must be."""
+    if option.type is list:
+        items = [value] if isinstance(value, str) else value
+        try:
+            if not isinstance(items, (list, tuple)):
+                raise ValueError
+            checked = [_scalar(option.item, v) for v in items]
+        except ValueError:
+            raise ValueError(f"a list of {option.item.__name__} values") from None
+    else:
+        checked = [_scalar(option.type, value)]
+    bad = [v for v in checked if option.choices and v not in option.choices]
+    if bad:
+        raise ValueError("one of " + ", ".join(map(str, option.choices)))
+    return checked if option.type is list else checked[0]
+
+
+def check_options(plugins: Iterable[Any], options: Mapping[str, Mapping[str, Any]],
+                  loaded: Iterable[Any] = ()) -> dict[str, dict[str, Any]]:
+    """``options`` (plugin -> key -> value) checked against the schemas of ``plugins`` (the
+    model's active plugins), values coerced. Options of another ``loaded`` plugin are
+    checked too, then dropped (an ablation's options reach the rows that have the plugin;
+    the others' specs stay as they are). A ZooError names the first plugin that is not
+    loaded, unknown key or bad value."""
+    active = {p.name for p in plugins}
+    schemas = {p.name: {o.name: o for o in p.info.options} for p in (*loaded, *plugins)}
+    checked: dict[str, dict[str, Any]] = {}
+    for plugin, values in options.items():
+        if plugin not in schemas:
+            close = difflib.get_close_matches(plugin, list(schemas), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ZooError(f"options for plugin {plugin!r}, which is not loaded{hint}")
+        schema = schemas[plugin]
+        values = {key: _checked(plugin, schema, key, value) for key, value in values.items()}
+        if plugin in active:
+            checked[plugin] = values
+    return checked
+
+
+def _checked(plugin: str, schema: Mapping[str, Option], key: str, value: Any) -> Any:
+    if key not in schema:
+        close = difflib.get_close_matches(key, list(schema), n=1)
+        hint = f"did you mean {plugin}.{close[0]}? " if close else ""
+        raise ZooError(f"unknown option {plugin}.{key} ({hint}{plugin}'s options: "
+                       f"{', '.join(schema) or 'none'})")
+    try:
+        return check_value(schema[key], value)
+    except ValueError as e:
+        raise ZooError(f"option {plugin}.{key} must be {e}, got {value!r}"[:300]) from None
