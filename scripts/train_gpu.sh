@@ -69,7 +69,9 @@ finish() {
 
 status=0
 for model in cmfr2025-baseline cmfr2025-cmfr cmfr2025-cmfr-sff cmfr2025 feng2020-m1 feng2020-m3; do
-  train "$model" --init "weights/$model.safetensors" --stages residual,joint,multi-frame \
+  init=weights/$model.safetensors  # a model not trained yet starts from cmfr2025's fitting tensors
+  [ -f "$init" ] || init=weights/cmfr2025.safetensors
+  train "$model" --init "$init" --stages residual,joint,multi-frame \
         --iterations "$ITERS" & pids[$model]=$!
 done
 finish || status=1
