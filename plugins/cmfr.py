@@ -24,8 +24,8 @@ from torch import Tensor, nn
 from zoo.config import Config
 from zoo.hookspecs import hookimpl
 from zoo.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
-                        feature_extractor, frame_generator, mask_predictor, start_at_zero,
-                        temporal_prior)
+                        feature_extractor, frame_generator, mask_predictor, preserve_variance,
+                        start_at_zero, temporal_prior)
 from zoo.plugin_info import PluginInfo
 from zoo.slots import Context, EntropyFactory, FusionFactory
 
@@ -43,7 +43,7 @@ class MaskedFeatureResidualCoding(LatentResidualCoder):
         self.scale = s
         self.extract = feature_extractor(c, s)
         self.mask = mask_predictor(c, c, s, pixels=False)
-        self.fusion = fusion(c)
+        self.fusion = preserve_variance(fusion(c))  # see zoo.layers.preserve_variance
         self.analysis = ContextualAnalysis(c, c, m, s, pixels=False)
         self.synthesis = start_at_zero(ContextualSynthesis(m, c, c, s))
         self.generator = frame_generator(c, c, s)

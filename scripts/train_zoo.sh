@@ -1,26 +1,27 @@
 #!/usr/bin/env bash
-# Trains every registry model of codec-zoo (lite layout, dis-flow motion, x265-intra
-# I-frames), resumable after any interruption, one torch thread per process
-# (THREADS, DEVICE=cuda on a GPU). Two streams side by side use both cores.
+# Trains every registry model of codec-zoo (lite layout; the fixed parts dis-flow motion,
+# block-motion coding and x265-intra I-frames need no training), resumable after any
+# interruption, one torch thread per process (THREADS, DEVICE=cuda on a GPU). Two
+# streams side by side use both cores.
 #
-#   bash scripts/train_zoo.sh shared            # the motion coder every model shares
 #   bash scripts/train_zoo.sh model NAME        # NAME's P-frame stages (or its post-filter)
 #   bash scripts/train_zoo.sh stream NAME...    # several models, one after the other
 #   bash scripts/train_zoo.sh export NAME...    # fp16 weights, sha256 and recipe into registry.toml
 #
-# The recipe of the committed weights (RECIPE=budget, the default) is the budget of
-# the first weights, so that the two can be compared at equal steps: residual 800,
-# joint 800, multi-frame 200 steps (cascade 2/4/7) of 2x128² crops; post-filter 800.
-# RECIPE=long is the next campaign's (issue 14).
+# Every P-frame model starts with DCVC's distortion-only stage (reconstruction), so that
+# its latent carries the frame before the rate term presses on it. RECIPE=budget is the
+# budget of the first weights plus that stage: reconstruction 400, residual 800, joint
+# 800, multi-frame 200 steps (cascade 2/4/7) of 2x128² crops; post-filter 800.
+# RECIPE=long (the default) is issue 14's campaign: 1,000 + 3 x 2,000 steps of 2x192²
+# crops, most of the multi-frame stage on 7-frame cascades.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-runs/v2}
-SHARED="$RUNS/shared/dis-flow-x265-intra/checkpoint.pt"
-FIXED=dis-flow,x265-intra
+RUNS=${RUNS:-runs/v3}
+FIXED=block-motion,dis-flow,x265-intra
 
-case "${RECIPE:-budget}" in
-  budget) P_ITERS=residual=800,joint=800,multi-frame=200; PF_ITERS=post-filter=800; BATCH=2; CROP=128 ;;
-  long) P_ITERS=residual=4000,joint=4000,multi-frame=3000; PF_ITERS=post-filter=3000; BATCH=4; CROP=192 ;;
+case "${RECIPE:-long}" in
+  budget) P_ITERS=reconstruction=400,residual=800,joint=800,multi-frame=200; PF_ITERS=post-filter=800; BATCH=2; CROP=128 ;;
+  long) P_ITERS=reconstruction=1000,residual=2000,joint=2000,multi-frame=2000; PF_ITERS=post-filter=2000; BATCH=2; CROP=192 ;;
   *) echo "RECIPE is budget or long" >&2; exit 2 ;;
 esac
 
@@ -56,8 +57,8 @@ model() {
           --stages post-filter --iterations "$PF_ITERS" --batch "$BATCH" --crop "$CROP" \
           --out "$RUNS/$name"
   else
-    train --plugins "$FIXED,$(plugins "$name")" --init "$SHARED" \
-          --stages residual,joint,multi-frame --iterations "$P_ITERS" --batch "$BATCH" \
+    train --plugins "$FIXED,$(plugins "$name")" \
+          --stages reconstruction,residual,joint,multi-frame --iterations "$P_ITERS" --batch "$BATCH" \
           --crop "$CROP" --out "$RUNS/$name"
   fi
   ln -sfn "$(realpath "$(ls -d "$RUNS/$name"/*/ | head -1)checkpoint.pt")" "$RUNS/$name/checkpoint.pt"
@@ -65,13 +66,10 @@ model() {
 }
 
 case "${1:-}" in
-  shared)
-    train --plugins "$FIXED" --stages motion-coding --iterations motion-coding=3000 \
-          --crop 128 --batch 8 --out "$RUNS/shared" ;;
   model) model "$2" ;;
   stream) shift; for name in "$@"; do model "$name"; done ;;
   export)
     shift
     python scripts/export_weights.py "$RUNS" "$@" ;;
-  *) sed -n '2,13p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,14p' "$0" >&2; exit 2 ;;
 esac

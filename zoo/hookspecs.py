@@ -118,7 +118,8 @@ def zoo_motion_estimation(config: "Config") -> "nn.Module | None":
 
 @hookspec(firstresult=True)
 def zoo_motion_coding(config: "Config", entropy: "EntropyFactory") -> "nn.Module | None":
-    """2. The flow autoencoder: codes the flow, returns the decoded flow."""
+    """2. Motion coding: codes the flow (given the reference, whose ``flow`` is the previous
+    decoded flow), returns the decoded flow."""
 
 
 @hookspec(firstresult=True)

@@ -41,7 +41,7 @@ class PFrameCodec(CompressionModel):
 
     def forward(self, x: Tensor, ref: Reference, q: int) -> dict[str, Any]:
         flow = self.motion_estimation(x, ref.frame)
-        motion = self.motion_coding(flow, q)
+        motion = self.motion_coding(flow, q, ref)
         flow_hat = self.motion_refinement(motion["x_hat"], ref)
         ctx = self.temporal_context(ref, flow_hat)
         residual = self.residual_domain(x, ctx, ref, q)
@@ -56,7 +56,7 @@ class PFrameCodec(CompressionModel):
 
     def compress(self, x: Tensor, ref: Reference, q: int) -> tuple[Payload, Tensor, Reference]:
         flow = self.motion_estimation(x, ref.frame)
-        motion_strings, flow_hat = self.motion_coding.compress(flow, q)
+        motion_strings, flow_hat = self.motion_coding.compress(flow, q, ref)
         flow_hat = self.motion_refinement(flow_hat, ref)
         ctx = self.temporal_context(ref, flow_hat)
         residual_strings, x_rec, feature = self.residual_domain.compress(x, ctx, ref, q)
@@ -65,7 +65,7 @@ class PFrameCodec(CompressionModel):
 
     def decompress(self, payload: Payload, ref: Reference, q: int) -> tuple[Tensor, Reference]:
         size = tuple(ref.frame.shape[-2:])
-        flow_hat = self.motion_coding.decompress(payload.latents["motion"], size, q)
+        flow_hat = self.motion_coding.decompress(payload.latents["motion"], size, q, ref)
         flow_hat = self.motion_refinement(flow_hat, ref)
         ctx = self.temporal_context(ref, flow_hat)
         x_rec, feature = self.residual_domain.decompress(payload.latents["residual"], ctx, ref, q)

@@ -76,11 +76,14 @@ class MotionEstimation(nn.Module):
 
 
 class MotionCoding(nn.Module):
-    """Slot ``motion_coding``: the flow autoencoder.
+    """Slot ``motion_coding``: codes the flow, returns the decoded flow.
 
-    ``forward(flow, q) -> {"x_hat": flow_hat, "likelihoods"}``;
-    ``compress(flow, q) -> (strings, flow_hat)``;
-    ``decompress(strings, (H, W), q) -> flow_hat``.
+    ``forward(flow, q, ref) -> {"x_hat": flow_hat, "likelihoods"}``;
+    ``compress(flow, q, ref) -> (strings, flow_hat)``;
+    ``decompress(strings, (H, W), q, ref) -> flow_hat``. ``ref`` is the
+    :class:`Reference` (its ``flow``, the previous P-frame's decoded flow, may
+    predict this one; None after an I-frame); a coder may ignore it, and callers
+    that code a flow alone (the motion-coding training stage) pass none.
     """
 
 

@@ -301,18 +301,20 @@ class _SlotCheck:
         module = self.build("motion_coding", entropy=self.entropy)
         size = (ALIGNMENT, ALIGNMENT)
         flow = torch.randn(1, 2, *size, generator=_gen()) * 2
+        ref = Reference(frame=torch.rand(1, 3, *size, generator=_gen()), flow=flow.roll(1, -1))
         module.train()
-        out = module(flow, self.q)
+        out = module(flow, self.q, ref)
         _expect(isinstance(out, dict) and {"x_hat", "likelihoods"} <= set(out),
-                f"{where}: forward(flow, q) must return {{'x_hat', 'likelihoods'}}")
+                f"{where}: forward(flow, q, ref) must return {{'x_hat', 'likelihoods'}}")
         _expect(out["x_hat"].shape == flow.shape, f"{where}: the decoded flow has another shape")
         bits = _check_likelihoods(where, out["likelihoods"])
         _check_gradients(where, module, bits + (out["x_hat"] - flow).square().sum())
         prepare_coding(module)
         with torch.inference_mode():
-            strings, flow_hat = module.compress(flow, self.q)
-            strings = _check_strings(where, strings)
-            _same(where, "flow", flow_hat, module.decompress(strings, size, self.q))
+            for given in (None, ref):  # after an I-frame, after a P-frame
+                strings, flow_hat = module.compress(flow, self.q, given)
+                strings = _check_strings(where, strings)
+                _same(where, "flow", flow_hat, module.decompress(strings, size, self.q, given))
 
     def motion_refinement(self) -> None:
         where = f"{self.name}: motion_refinement"

@@ -8,6 +8,7 @@ stage          trains                          loss
 intra          intra_coding                    R_intra + λ·d(x, x̂)
 motion         motion_estimation               EPE on synthetic motion + warping MSE on clips
 motion-coding  motion_coding                   R_motion + λ·MSE(warp(ref, floŵ), ref = x_prev)
+reconstruction refinement, context, residual   λ·d(x, x̂): no rate (DCVC's second stage)
 residual       refinement, context, residual   R_motion + R_residual + λ·d(x, x̂)
 joint          every P-frame slot              R_motion + R_residual + λ·d(x, x̂)
 multi-frame    every P-frame slot              the joint loss over cascaded P-frames
@@ -81,10 +82,19 @@ class Stage:
     default: bool = True  #: run when ``--stages`` is not given
 
 
+def _distortion_only(x: Tensor, out: dict, distortion: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+    """The reconstruction stage's loss. Without a rate term the latent grows until the
+    decoder uses it: a conditional coder, whose decoder can lean on the context alone,
+    otherwise settles on the prediction with an empty latent (issue 14's finding)."""
+    return distortion(x, out["x_hat"])
+
+
 STAGES = {s.name: s for s in (
     Stage("intra", ("intra_coding",), 1, 5e-4),
     Stage("motion", ("motion_estimation",), 2, 5e-4),
     Stage("motion-coding", ("motion_coding",), 2, 5e-4),
+    Stage("reconstruction", ("motion_refinement", "temporal_context", "residual_domain"), 2, 5e-4,
+          loss=_distortion_only),
     Stage("residual", ("motion_refinement", "temporal_context", "residual_domain"), 2, 5e-4),
     Stage("joint", P_SLOTS, 2, 1e-4),
     Stage("multi-frame", P_SLOTS, 0, 1e-4),

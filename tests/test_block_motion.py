@@ -1,0 +1,229 @@
+"""The block-motion plugin: classical block motion vectors in the motion-coding slot."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from zoo import bitstream
+from zoo.build import ModelSpec, build_codec
+from zoo.cli import main
+from zoo.layers import warp
+from zoo.sequence import pad
+from zoo.slots import Payload, Reference
+
+torch.set_num_threads(1)
+
+PLUGINS = "block-motion,dis-flow,x265-intra,pixel-residual"
+
+
+@pytest.fixture(scope="module")
+def codec():
+    """dis-flow for the estimates, block-motion to code them (guarded, as the pipeline has it)."""
+    return build_codec(ModelSpec(("block-motion", "dis-flow", "x265-intra"))).eval()
+
+
+@pytest.fixture(scope="module")
+def coder(codec):
+    return codec.motion_coding
+
+
+def smooth_flow(height: int, width: int, seed: int, amplitude: float = 4.0) -> torch.Tensor:
+    """A smooth random flow (B=1), as camera and object motion give, in pixels."""
+    g = torch.Generator().manual_seed(seed)
+    low = torch.randn(1, 2, 4, 5, generator=g) * amplitude
+    return F.interpolate(low, size=(height, width), mode="bicubic", align_corners=False)
+
+
+def reference(flow: torch.Tensor | None, size: tuple[int, int]) -> Reference:
+    return Reference(frame=torch.zeros(1, 3, *size), flow=flow)
+
+
+def estimated_bits(coder, flow, q, ref=None) -> float:
+    return float(-torch.log2(coder(flow, q, ref)["likelihoods"]["y"]).sum())
+
+
+# ------------------------------------------------------------------ round trip
+
+
+@pytest.mark.parametrize("size", [(64, 128), (40, 52)], ids=["aligned", "not-a-block-multiple"])
+@pytest.mark.parametrize("q", [0, 4])  # blocks of 16 and of 8
+def test_decoder_gives_the_encoders_flow_bit_exactly(coder, size, q):
+    flow = smooth_flow(*size, seed=q)
+    strings, flow_hat = coder.compress(flow, q)
+    assert len(strings) == 1 and strings[0][:2] == bytes((coder.blocks[q], 0))  # spatial
+    assert flow_hat.shape == flow.shape
+    assert torch.equal(coder.decompress(strings, size, q), flow_hat)
+    assert coder.compress(flow, q)[0] == strings  # deterministic
+    assert torch.equal(coder(flow, q)["x_hat"], flow_hat)
+
+
+@pytest.mark.parametrize("size", [(64, 128), (40, 52)], ids=["aligned", "not-a-block-multiple"])
+def test_temporal_mode_decodes_bit_exactly_from_the_previous_flow(coder, size):
+    previous = coder.compress(smooth_flow(*size, seed=1), 2)[1]
+    ref = reference(previous, size)
+    flow = previous + 0.3 * smooth_flow(*size, seed=2, amplitude=1.0)  # mostly the same motion
+    strings, flow_hat = coder.compress(flow, 2, ref)
+    assert strings[0][1] == 1  # temporal
+    assert torch.equal(coder.decompress(strings, size, 2, ref), flow_hat)
+    assert torch.equal(coder(flow, 2, ref)["x_hat"], flow_hat)
+
+
+@pytest.mark.parametrize("q,ref_seed", [(0, None), (3, None), (2, 5)], ids=["q0", "q3", "temporal"])
+def test_forwards_bits_estimate_the_real_string(coder, q, ref_seed):
+    size = (128, 192)
+    ref = None
+    if ref_seed is not None:
+        ref = reference(coder.compress(smooth_flow(*size, seed=ref_seed), q)[1], size)
+    noise = torch.randn(1, 2, *size, generator=torch.Generator().manual_seed(3))
+    flow = smooth_flow(*size, seed=7) + 0.2 * noise
+    strings, _ = coder.compress(flow, q, ref)
+    real = 8 * len(strings[0])
+    estimate = estimated_bits(coder, flow, q, ref) + 32  # + the 4-byte header
+    assert abs(real - estimate) <= 0.1 * estimate + 8 * 8, (real, estimate)
+
+
+# ------------------------------------------------------------------ behaviour
+
+
+@pytest.mark.parametrize("shift", [(3.3, -1.8), (-0.6, 2.45)])
+def test_a_constant_flow_is_coded_to_a_quarter_pixel(coder, shift):
+    flow = torch.tensor(shift).view(1, 2, 1, 1).expand(1, 2, 40, 52).contiguous()
+    for q in range(len(coder.blocks)):
+        strings, flow_hat = coder.compress(flow, q)
+        assert float((flow_hat - flow).abs().max()) <= 0.125 + 1e-6  # rounded to 1/4 px
+        assert len(strings[0]) <= 24  # one vector (an escape in rANS's bypass), then zeros
+
+
+def test_a_known_shift_is_recovered_through_dis_and_block_motion(codec, rgb_frames):
+    ref = F.interpolate(rgb_frames[0], scale_factor=2, mode="bicubic").clamp(0, 1)
+    flow = torch.tensor((2.5, -1.25)).view(1, 2, 1, 1).expand(1, 2, *ref.shape[-2:])
+    x = warp(ref, flow)
+    strings, flow_hat = codec.motion_coding.compress(codec.motion_estimation(x, ref), 2)
+    inner = (flow_hat - flow)[..., 16:-16, 16:-16]
+    assert float(inner.norm(dim=1).mean()) < 0.25
+    assert 8 * len(strings[0]) / x[0, 0].numel() < 0.02  # bpp
+
+
+def test_zero_flow_costs_a_few_bytes(coder):
+    for q in range(len(coder.blocks)):
+        strings, flow_hat = coder.compress(torch.zeros(1, 2, 64, 128), q)
+        assert len(strings[0]) <= 12 and not flow_hat.any()
+
+
+def test_temporal_mode_is_chosen_when_the_flow_repeats(coder):
+    size = (64, 128)
+    previous = coder.compress(smooth_flow(*size, seed=11), 1)[1]
+    temporal, flow_hat = coder.compress(previous, 1, reference(previous, size))
+    spatial, _ = coder.compress(previous, 1)
+    assert temporal[0][1] == 1 and spatial[0][1] == 0
+    assert len(temporal[0]) < len(spatial[0])
+    assert torch.equal(coder.decompress(temporal, size, 1, reference(previous, size)), flow_hat)
+    # a reference without a flow (the first P-frame) leaves only spatial prediction
+    assert coder.compress(previous, 1, reference(None, size))[0] == spatial
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_short_or_foreign_records_are_value_errors(coder):
+    size = (64, 128)
+    strings, _ = coder.compress(smooth_flow(*size, seed=4), 0)
+    record = strings[0]
+    for bad in ([record[:3]], [b""], [], [record, record]):
+        with pytest.raises(ValueError, match="at least 4 bytes"):
+            coder.decompress(bad, size, 0)
+    wrong = [bytes((8,)) + record[1:],            # another block size than this quality's
+             record[:1] + b"\x02" + record[2:],   # no such mode
+             record[:2] + b"\x40" + record[3:]]   # scale index past the table
+    for bad in wrong:
+        with pytest.raises(ValueError, match="header does not match"):
+            coder.decompress([bad], size, 0)
+    with pytest.raises(ValueError, match="header does not match"):
+        coder.decompress(strings, size, 4)  # a quality with blocks of 8
+
+
+def test_a_truncated_body_decodes_without_crashing(coder):
+    """rANS cannot tell a short body; the guard keeps it inside memory (the container's
+    checksums catch the damage)."""
+    size = (64, 128)
+    strings, _ = coder.compress(smooth_flow(*size, seed=4), 4)
+    flow = coder.decompress([strings[0][:6]], size, 4)
+    assert flow.shape == (1, 2, *size) and torch.isfinite(flow).all()
+
+
+def test_a_temporal_record_needs_the_previous_flow(coder):
+    size = (64, 128)
+    previous = coder.compress(smooth_flow(*size, seed=6), 0)[1]
+    strings, _ = coder.compress(previous, 0, reference(previous, size))
+    assert strings[0][1] == 1
+    for ref in (None, reference(None, size)):
+        with pytest.raises(ValueError, match="predicts from a flow the reference lacks"):
+            coder.decompress(strings, size, 0, ref)
+
+
+def test_cli_decode_of_a_bad_motion_record_is_a_one_line_error(tiny_y4m, tmp_path, capsys):
+    path = tmp_path / "a.bin"
+    assert main(["encode", str(tiny_y4m), "-o", str(path), "--plugins", PLUGINS,
+                 "--untrained", "--frames", "2"]) == 0
+    header, records = bitstream.loads(path.read_bytes())
+    assert records[1].kind == "P"
+    latents = dict(records[1].payload.latents, motion=[b"\x10\x00"])
+    records[1].payload = Payload(latents, records[1].payload.side)
+    path.write_bytes(bitstream.dumps(header, records))
+    capsys.readouterr()
+    assert main(["decode", str(path), "-o", str(tmp_path / "out.y4m")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "frame 1 is corrupt" in err and "plugin 'block-motion' (motion_coding)" in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "out.y4m").exists()
+
+
+# ------------------------------------------------------------------ state and options
+
+
+def test_no_parameters_and_the_fixed_tables_are_not_saved(coder):
+    assert list(coder.parameters()) == []
+    saved = coder.state_dict()
+    assert not any(k.endswith(("_quantized_cdf", "_offset", "_cdf_length", "scale_table")) for k in saved)
+    assert coder.laplace._quantized_cdf.numel() > 0  # the tables are there, only not saved
+
+
+def test_state_dict_is_empty(coder):
+    """Nothing of block-motion belongs in a checkpoint: a model's weights must not
+    depend on it (the scalar bounds of GaussianConditional included)."""
+    assert list(coder.state_dict()) == []
+
+
+def test_blocks_option_reaches_the_plugin():
+    codec = build_codec(ModelSpec(("block-motion",), options={"block-motion": {"blocks": [8, 8, 8, 8, 8]}}))
+    coder = codec.motion_coding
+    assert coder.blocks == (8, 8, 8, 8, 8)
+    strings, _ = coder.compress(smooth_flow(40, 52, seed=0), 0)
+    assert strings[0][0] == 8
+    assert codec.motion_coding.decompress(strings, (40, 52), 0).shape == (1, 2, 40, 52)
+
+
+# ------------------------------------------------------------------ end to end
+
+
+def test_zoo_run_decodes_bit_exactly(tiny_y4m, tmp_path):
+    assert main(["run", "--plugins", PLUGINS, "--untrained", "--input", str(tiny_y4m),
+                 "--quality", "3", "--out", str(tmp_path)]) == 0
+    (report_path,) = tmp_path.glob("*/tiny_72x48.json")
+    report = json.loads(report_path.read_text())
+    assert report["decoded_equals_encoder"] is True
+    assert report["model"]["plugins"][0] == "block-motion"
+    assert [f["kind"] for f in report["frames"]] == ["I", "P", "P"]
+
+
+def test_pipeline_frames_code_bit_exactly_with_a_padded_frame(codec, rgb_frames):
+    """The motion coder on DIS flow between real (padded) frames, through the slot methods."""
+    ref, x = pad(rgb_frames[0]), pad(rgb_frames[1])
+    flow = codec.motion_estimation(x, ref)
+    for q in range(codec.qualities):
+        strings, flow_hat = codec.motion_coding.compress(flow, q)
+        assert torch.equal(codec.motion_coding.decompress(strings, tuple(x.shape[-2:]), q), flow_hat)
