@@ -12,7 +12,7 @@ features become the next frame's reference features.
 Inferred: the entropy model is conditioned on the context's temporal prior,
 as in the DCVC models conditional coding comes from (the paper codes "with the
 conditional information" and does not detail its entropy model); in the lite
-layout the features live at 1/2 resolution (see :mod:`zoo.layers`).
+layout the features live at 1/2 resolution (see :mod:`zoo.nn.layers`).
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo.config import Config
-from zoo.hookspecs import hookimpl
-from zoo.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
-                        feature_extractor, frame_generator, mask_predictor, start_at_zero,
-                        temporal_prior)
-from zoo.plugin_info import PluginInfo
+from zoo.core.config import Config
+from zoo.core.hookspecs import hookimpl
+from zoo.core.plugin_info import PluginInfo
+from zoo.nn.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
+                           feature_extractor, frame_generator, mask_predictor, start_at_zero,
+                           temporal_prior)
 from zoo.slots import Context, EntropyFactory, FusionFactory
 
 
