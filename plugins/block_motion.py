@@ -34,9 +34,9 @@ import torch.nn.functional as F
 from compressai.entropy_models import GaussianConditional
 from torch import Tensor, nn
 
-from zoo.config import Config
-from zoo.hookspecs import hookimpl
-from zoo.plugin_info import Option, PluginInfo
+from zoo.core.config import Config
+from zoo.core.hookspecs import hookimpl
+from zoo.core.plugin_info import Option, PluginInfo
 
 PEL = 4  #: vectors in quarter pixels
 BLOCKS = (16, 16, 16, 8, 8)  #: block size per quality index

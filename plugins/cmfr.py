@@ -12,7 +12,7 @@ features become the next frame's reference features.
 Inferred: the entropy model is conditioned on the context's temporal prior,
 as in the DCVC models conditional coding comes from (the paper codes "with the
 conditional information" and does not detail its entropy model); in the lite
-layout the features live at 1/2 resolution (see :mod:`zoo.layers`).
+layout the features live at 1/2 resolution (see :mod:`zoo.nn.layers`).
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo.config import Config
-from zoo.hookspecs import hookimpl
-from zoo.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
-                        feature_extractor, frame_generator, mask_predictor, preserve_variance,
-                        start_at_zero, temporal_prior)
-from zoo.plugin_info import PluginInfo
+from zoo.core.config import Config
+from zoo.core.hookspecs import hookimpl
+from zoo.core.plugin_info import PluginInfo
+from zoo.nn.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
+                           feature_extractor, frame_generator, mask_predictor,
+                           preserve_variance, start_at_zero, temporal_prior)
 from zoo.slots import Context, EntropyFactory, FusionFactory
 
 
@@ -43,7 +43,7 @@ class MaskedFeatureResidualCoding(LatentResidualCoder):
         self.scale = s
         self.extract = feature_extractor(c, s)
         self.mask = mask_predictor(c, c, s, pixels=False)
-        self.fusion = preserve_variance(fusion(c))  # see zoo.layers.preserve_variance
+        self.fusion = preserve_variance(fusion(c))  # see zoo.nn.layers.preserve_variance
         self.analysis = ContextualAnalysis(c, c, m, s, pixels=False)
         self.synthesis = start_at_zero(ContextualSynthesis(m, c, c, s))
         self.generator = frame_generator(c, c, s)

@@ -6,10 +6,10 @@ import torch
 from compressai.layers import conv3x3
 from torch import Tensor, nn
 
-from zoo.config import Config
-from zoo.hookspecs import hookimpl
-from zoo.layers import LEVELS
-from zoo.plugin_info import PluginInfo
+from zoo.core.config import Config
+from zoo.core.hookspecs import hookimpl
+from zoo.core.plugin_info import PluginInfo
+from zoo.nn.layers import LEVELS
 from zoo.slots import Fusion
 
 

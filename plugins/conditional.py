@@ -13,11 +13,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from zoo.config import Config
-from zoo.hookspecs import hookimpl
-from zoo.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
-                        frame_generator, preserve_variance, temporal_prior)
-from zoo.plugin_info import PluginInfo
+from zoo.core.config import Config
+from zoo.core.hookspecs import hookimpl
+from zoo.core.plugin_info import PluginInfo
+from zoo.nn.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
+                           frame_generator, preserve_variance, temporal_prior)
 from zoo.slots import Context, EntropyFactory, FusionFactory
 
 
@@ -25,7 +25,7 @@ class ConditionalCoding(LatentResidualCoder):
     def __init__(self, config: Config, entropy: EntropyFactory, fusion: FusionFactory) -> None:
         super().__init__()
         c, m, s = config.channels, config.latent_channels, config.feature_scale
-        self.fusion = preserve_variance(fusion(c))  # see zoo.layers.preserve_variance
+        self.fusion = preserve_variance(fusion(c))  # see zoo.nn.layers.preserve_variance
         self.analysis = ContextualAnalysis(3, c, m, s)
         self.synthesis = ContextualSynthesis(m, c, c, s)
         self.generator = frame_generator(2 * c, c, s)

@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from zoo.config import Config
+from zoo.core.config import Config
+from zoo.core.hookspecs import hookimpl
+from zoo.core.plugin_info import Option, PluginInfo
 from zoo.errors import ZooError
-from zoo.hookspecs import hookimpl
-from zoo.plugin_info import Option, PluginInfo
 from zoo.slots import MotionEstimation
 
 PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,

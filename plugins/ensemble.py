@@ -20,11 +20,11 @@ from compressai.models import CompressionModel
 from pytorch_msssim import ms_ssim
 from torch import Tensor, nn
 
-from zoo.config import Config
+from zoo.core.config import Config
+from zoo.core.hookspecs import hookimpl
+from zoo.core.manager import SLOTS
+from zoo.core.plugin_info import Option, PluginInfo
 from zoo.errors import ZooError
-from zoo.hookspecs import hookimpl
-from zoo.manager import SLOTS
-from zoo.plugin_info import Option, PluginInfo
 from zoo.slots import Payload, Reference
 
 CRITERIA = ("rd", "ms-ssim")

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from zoo.config import Config
-from zoo.hookspecs import hookimpl
-from zoo.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
-                        feature_extractor, frame_generator, start_at_zero)
-from zoo.plugin_info import PluginInfo
+from zoo.core.config import Config
+from zoo.core.hookspecs import hookimpl
+from zoo.core.plugin_info import PluginInfo
+from zoo.nn.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
+                           feature_extractor, frame_generator, start_at_zero)
 from zoo.slots import Context, EntropyFactory
 
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from zoo.config import Config
-from zoo.hookspecs import hookimpl
-from zoo.layers import TransformCoder, gdn_analysis, gdn_synthesis
-from zoo.plugin_info import PluginInfo
+from zoo.core.config import Config
+from zoo.core.hookspecs import hookimpl
+from zoo.core.plugin_info import PluginInfo
+from zoo.nn.layers import TransformCoder, gdn_analysis, gdn_synthesis
 from zoo.slots import EntropyFactory
 
 #: Pixels per unit of the coded flow.

@@ -30,9 +30,9 @@ from compressai.models.utils import conv, deconv
 from compressai.ops import quantize_ste
 from torch import Tensor, nn
 
-from zoo.config import Config
-from zoo.hookspecs import hookimpl
-from zoo.plugin_info import Option, PluginInfo
+from zoo.core.config import Config
+from zoo.core.hookspecs import hookimpl
+from zoo.core.plugin_info import Option, PluginInfo
 from zoo.slots import EntropyModel, Strings
 
 #: Coded latents are clipped to ±(MAX_ABS - 1): the coder's CDF table holds

@@ -14,7 +14,7 @@ the frames they output.
 Inferred: one filter serves every quality, its last features scaled per
 quality index (learned channel scales, as the zoo's gain units scale latents),
 since Feng et al. train one model per λ; in the lite layout the head is a
-pixel-unshuffle and the tail a pixel-shuffle (see :mod:`zoo.layers`).
+pixel-unshuffle and the tail a pixel-shuffle (see :mod:`zoo.nn.layers`).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from compressai.models.utils import conv, deconv
 from timm.layers.cbam import CbamModule
 from torch import Tensor, nn
 
-from zoo.config import Config
-from zoo.hookspecs import hookimpl
-from zoo.layers import start_at_zero, to_features, to_pixels
-from zoo.plugin_info import Option, PluginInfo
+from zoo.core.config import Config
+from zoo.core.hookspecs import hookimpl
+from zoo.core.plugin_info import Option, PluginInfo
+from zoo.nn.layers import start_at_zero, to_features, to_pixels
 from zoo.slots import PostFilter
 
 

@@ -20,9 +20,9 @@ from compressai.layers import conv1x1, conv3x3
 from compressai.models.utils import conv, deconv
 from torch import Tensor, nn
 
-from zoo.config import Config
-from zoo.hookspecs import hookimpl
-from zoo.plugin_info import PluginInfo
+from zoo.core.config import Config
+from zoo.core.hookspecs import hookimpl
+from zoo.core.plugin_info import PluginInfo
 from zoo.slots import EntropyModel, Strings
 
 

@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo.config import Config
-from zoo.hookspecs import hookimpl
-from zoo.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
-                        frame_generator, mask_predictor, preserve_variance, start_at_zero,
-                        temporal_prior)
-from zoo.plugin_info import PluginInfo
+from zoo.core.config import Config
+from zoo.core.hookspecs import hookimpl
+from zoo.core.plugin_info import PluginInfo
+from zoo.nn.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
+                           frame_generator, mask_predictor, preserve_variance, start_at_zero,
+                           temporal_prior)
 from zoo.slots import Context, EntropyFactory, FusionFactory
 
 
@@ -36,7 +36,7 @@ class MaskedResidualCoding(LatentResidualCoder):
         c, m, s = config.channels, config.latent_channels, config.feature_scale
         self.scale = s
         self.mask = mask_predictor(c, 3, s, pixels=True)
-        self.fusion = preserve_variance(fusion(c))  # see zoo.layers.preserve_variance
+        self.fusion = preserve_variance(fusion(c))  # see zoo.nn.layers.preserve_variance
         self.analysis = ContextualAnalysis(3, c, m, s)
         self.synthesis = ContextualSynthesis(m, c, c, s)
         self.generator = start_at_zero(frame_generator(2 * c, c, s))

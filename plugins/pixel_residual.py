@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from zoo.config import Config
-from zoo.hookspecs import hookimpl
-from zoo.layers import LatentResidualCoder, gdn_analysis, gdn_synthesis
-from zoo.plugin_info import PluginInfo
+from zoo.core.config import Config
+from zoo.core.hookspecs import hookimpl
+from zoo.core.plugin_info import PluginInfo
+from zoo.nn.layers import LatentResidualCoder, gdn_analysis, gdn_synthesis
 from zoo.slots import Context, EntropyFactory
 
 

@@ -7,7 +7,7 @@ decoder side, from what the decoder has: the decoded flow, the reference frame
 and the reference warped by that flow feed a small residual CNN that predicts
 a flow correction. Its last convolution starts at zero, so an untrained
 refiner is the identity. It costs no bits. In the lite layout it works at 1/2
-resolution between a pixel-unshuffle and a pixel-shuffle (see :mod:`zoo.layers`).
+resolution between a pixel-unshuffle and a pixel-shuffle (see :mod:`zoo.nn.layers`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from zoo.config import Config
-from zoo.hookspecs import hookimpl
-from zoo.layers import block, start_at_zero, to_features, to_pixels, warp
-from zoo.plugin_info import Option, PluginInfo
+from zoo.core.config import Config
+from zoo.core.hookspecs import hookimpl
+from zoo.core.plugin_info import Option, PluginInfo
+from zoo.nn.layers import block, start_at_zero, to_features, to_pixels, warp
 from zoo.slots import MotionRefinement, Reference
 
 

@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo.config import Config
-from zoo.hookspecs import hookimpl
-from zoo.layers import warp
-from zoo.plugin_info import PluginInfo
+from zoo.core.config import Config
+from zoo.core.hookspecs import hookimpl
+from zoo.core.plugin_info import PluginInfo
+from zoo.nn.layers import warp
 from zoo.slots import MotionEstimation
 
 

@@ -19,10 +19,10 @@ from typing import Callable
 from compressai.models.utils import conv
 from torch import Tensor, nn
 
-from zoo.config import Config
-from zoo.hookspecs import hookimpl
-from zoo.layers import LEVELS, block, downscale_flow, feature_extractor, warp
-from zoo.plugin_info import PluginInfo
+from zoo.core.config import Config
+from zoo.core.hookspecs import hookimpl
+from zoo.core.plugin_info import PluginInfo
+from zoo.nn.layers import LEVELS, block, downscale_flow, feature_extractor, warp
 from zoo.slots import Context, Reference, TemporalContext
 
 

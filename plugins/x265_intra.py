@@ -7,13 +7,13 @@ DCVC (Li et al., NeurIPS 2021) with a pretrained learned image codec
 zoo's learned default, ``intra-hyperprior``, stays available.
 
 Inferred: the zoo's RGB frame goes to 8-bit 4:2:0 with the zoo's BT.709
-limited-range conversion (:mod:`zoo.color`; BPG's 4:4:4 would code chroma the
+limited-range conversion (:mod:`zoo.io.color`; BPG's 4:4:4 would code chroma the
 4:2:0 sources never had), is coded as one IDR picture at the QP of its quality
 index (``qps``, default 42, 37, 32, 27, 22: the zoo's λ are close to DVC's
 and extend them one step down),
-single-threaded, by the x265 anchor's code (:func:`zoo.anchors.encode`), and
+single-threaded, by the x265 anchor's code (:func:`zoo.eval.anchors.encode`), and
 the reconstruction is those bytes decoded by PyAV's HEVC decoder
-(:func:`zoo.anchors.decode`), as :meth:`decompress` does: bit-exact by
+(:func:`zoo.eval.anchors.decode`), as :meth:`decompress` does: bit-exact by
 construction. Nothing trains (x265 is not differentiable): ``forward`` codes
 for real and returns likelihoods whose ``-log2`` sum is the real bit count;
 ``zoo train`` skips the ``intra`` stage (no parameters).
@@ -26,11 +26,11 @@ from fractions import Fraction
 import torch
 from torch import Tensor, nn
 
-from zoo.color import rgb_to_yuv420, yuv420_to_rgb
-from zoo.config import Config
+from zoo.core.config import Config
+from zoo.core.hookspecs import hookimpl
+from zoo.core.plugin_info import Option, PluginInfo
 from zoo.errors import ZooError
-from zoo.hookspecs import hookimpl
-from zoo.plugin_info import Option, PluginInfo
+from zoo.io.color import rgb_to_yuv420, yuv420_to_rgb
 from zoo.slots import EntropyFactory, IntraCoding, Strings
 
 #: One IDR picture, one thread, colour signalled as the zoo converts it; with
@@ -60,7 +60,7 @@ class X265Intra(IntraCoding):
         return self.qps[q]
 
     def _decode(self, data: bytes, height: int, width: int) -> Tensor:
-        from zoo.anchors import decode  # PyAV's HEVC decoder, as the x265 anchor's
+        from zoo.eval.anchors import decode  # PyAV's HEVC decoder, as the x265 anchor's
         try:
             clip, _ = decode(bytes(data), "x265", width, height)
         except ZooError as e:  # "<temporary file>: cannot decode: ..." -> the reason
@@ -74,8 +74,8 @@ class X265Intra(IntraCoding):
         return yuv420_to_rgb(*clip.frames[0])
 
     def _code(self, x: Tensor, q: int) -> tuple[bytes, Tensor]:
-        from zoo.anchors import encode
-        from zoo.video import Clip
+        from zoo.eval.anchors import encode
+        from zoo.io.video import Clip
         height, width = x.shape[-2:]
         clip = Clip([rgb_to_yuv420(x[None].float())], width, height, Fraction(25))
         packets, _ = encode(clip, "x265", self._qp(q), self.preset, intra_period=1, params=PARAMS)

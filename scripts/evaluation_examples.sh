@@ -13,8 +13,8 @@ mkdir -p "$OUT"
 zoo bench x264,x265 --data "$CLIP" --frames 10 --qps 22,27,32,37,42,47 -o "$OUT/anchors.json"
 python - "$OUT" <<'PY'
 import sys
-from zoo.compare import bd_reports, figure
-from zoo.evaluate import load_runs
+from zoo.eval.compare import bd_reports, figure
+from zoo.eval.evaluate import load_runs
 out = sys.argv[1]
 x264, = load_runs(f"{out}/anchors-x264.json")
 x265, = load_runs(f"{out}/anchors-x265.json")

@@ -12,9 +12,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from zoo.build import ModelSpec, build_codec
-from zoo.registry import load_registry
-from zoo.train import checkpoint_lineage, export, load_checkpoint
+from zoo.core.build import ModelSpec, build_codec
+from zoo.core.registry import load_registry
+from zoo.train.trainer import checkpoint_lineage, export, load_checkpoint
 
 
 def main(runs: Path, names: list[str]) -> None:

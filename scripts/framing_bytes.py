@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from zoo import bitstream
+from zoo.io import bitstream
 
 
 def framing(data: bytes) -> dict:

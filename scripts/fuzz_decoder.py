@@ -19,7 +19,7 @@ without the header CRC recomputed (so the parser goes deeper), record reorders a
 drops, record body edits with the record CRC recomputed, and CRC-valid records
 whose rANS strings are truncated, extended, replaced by garbage or swapped, so
 the entropy decoder itself sees hostile strings. Where each field lies comes from
-``zoo.bitstream`` (its structs and :func:`~zoo.bitstream.layout`), never from
+``zoo.io.bitstream`` (its structs and :func:`~zoo.io.bitstream.layout`), never from
 offsets written here.
 
 Usage::
@@ -59,14 +59,18 @@ from typing import Callable
 
 import torch
 
-from zoo import bitstream, coding
-from zoo.bitstream import FrameRecord, Header
-from zoo.build import ModelSpec
+import zoo
+from zoo.core import coding
+from zoo.core.build import ModelSpec
 from zoo.errors import ZooError
+from zoo.io import bitstream
+from zoo.io.bitstream import FrameRecord, Header
+from zoo.io.video import Clip, read_clip
 from zoo.slots import Payload
-from zoo.video import Clip, read_clip
 
-SAMPLE = Path(coding.__file__).parent / "samples" / "carphone_176x144.mp4"
+SAMPLE = Path(zoo.__file__).parent / "samples" / "carphone_176x144.mp4"
+#: The first bytes of a version-1 stream (its magic and version fields).
+OLD_PRELUDE = bitstream.MAGIC + struct.pack("<" + bitstream.PRELUDE_FIELDS["version"], 1)
 
 
 # ------------------------------------------------------------------ the corpus
@@ -82,7 +86,7 @@ class Corpus:
     """Real streams of one opened model, and that model's reconstruction of the first."""
 
     def __init__(self, source: Path | None = None) -> None:
-        from zoo.models import open_model
+        from zoo.core.models import open_model
         self.model = open_model(spec=ModelSpec(()), untrained=True)
         clip = read_clip(source or SAMPLE, 3)
         if source is None:
@@ -238,7 +242,7 @@ def raw_prelude_edit(rng: random.Random, data: bytes) -> bytes:
     if what == "magic":
         out[pos + rng.randrange(len(bitstream.MAGIC))] = rng.randrange(256)
     elif what == "version":
-        struct.pack_into(fmt, out, pos, rng.choice([0, 1, 3, 255, rng.randrange(256)]))
+        struct.pack_into(fmt, out, pos, rng.choice([0, 1, bitstream.VERSION, 255, rng.randrange(256)]))
     elif what == "header length":
         length = struct.unpack_from(fmt, out, pos)[0]
         struct.pack_into(fmt, out, pos, rng.choice([0, bitstream.MIN_HEADER - 1, bitstream.MIN_HEADER,
@@ -286,7 +290,7 @@ def json_edit(rng: random.Random, data: bytes) -> bytes:
     """Replace the model spec or the implementations JSON (canonical, or raw bytes), fixing
     lengths and the CRC."""
     lay = bitstream.layout(data)
-    what = rng.choice(["model spec", "model spec", "implementations"])
+    what = rng.choice([bitstream.JSON_FIELDS[0], *bitstream.JSON_FIELDS])  # the model spec twice as often
     (start, end), (json_start, json_end) = lay.header, lay.json[what]
     choice = rng.random()
     if choice < 0.6:
@@ -300,7 +304,9 @@ def json_edit(rng: random.Random, data: bytes) -> bytes:
         if raw:
             raw[rng.randrange(len(raw))] = rng.randrange(32, 127)
         raw = bytes(raw)
-    body = data[start:json_start - 2] + struct.pack("<H", len(raw) % 65536) + raw + data[json_end:end]
+    length = bitstream.JSON_LENGTH
+    body = (data[start:json_start - length.size] + length.pack(len(raw) % 2 ** (8 * length.size))
+            + raw + data[json_end:end])
     prelude = bytearray(data[:start])
     pos, fmt = lay.fields["header length"]
     struct.pack_into(fmt, prelude, pos, len(body))
@@ -464,7 +470,7 @@ def mutate(rng: random.Random, base: bytes, corpus: Corpus, max_side: int = 160)
 
     def random_bytes() -> bytes:
         n = rng.choice([0, 1, 3, 4, 9, 40, rng.randrange(2000)])
-        prefix = rng.choice([b"", b"CZOO", b"CZOO\x01", base[:rng.randrange(len(base) + 1)]])
+        prefix = rng.choice([b"", bitstream.MAGIC, OLD_PRELUDE, base[:rng.randrange(len(base) + 1)]])
         return prefix + rng.randbytes(n)
 
     ops = [

@@ -49,8 +49,8 @@ MAKE = """
 import sys
 sys.path.insert(0, {tests!r})
 from hostile import streams
-from zoo import bitstream
-from zoo.atomic import write_bytes
+from zoo.io import bitstream
+from zoo.io.atomic import write_bytes
 write_bytes({path!r}, {expression})
 """
 ADDRESS_SPACE = 6 << 30
@@ -59,7 +59,7 @@ ADDRESS_SPACE = 6 << 30
 def largest_size() -> tuple[int, int]:
     """The largest 16:9-ish frame the decoder's pixel limit allows: 4096x2304 by default."""
     sys.path.insert(0, str(ROOT))
-    from zoo.coding import max_pixels
+    from zoo.core.coding import max_pixels
     width = 4096
     return width, max_pixels() // width
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['case']:16s} {r['size']:>10s} exit {r['exit']:3d}  {r['decode_seconds']:8.1f} s  "
               f"{r['peak_rss_mb']:7d} MB  {r['stream_bytes']:8d} B  {r['outcome'][:110]}", flush=True)
     if args.json:
-        from zoo.atomic import write_text
+        from zoo.io.atomic import write_text
         write_text(args.json, json.dumps({"command": " ".join(sys.argv), "results": results}, indent=1))
     return 0
 

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from zoo.build import ModelSpec
-from zoo.coding import encode_clip, frame_stats, to_clip
-from zoo.models import open_model
-from zoo.sequence import decode_records
-from zoo.video import Clip, read_clip
+from zoo.core.build import ModelSpec
+from zoo.core.coding import encode_clip, frame_stats, to_clip
+from zoo.core.models import open_model
+from zoo.core.sequence import decode_records
+from zoo.io.video import Clip, read_clip
 
 
 def code(model, clip: Clip, quality: int, seconds: list[float]) -> tuple[float, float]:

@@ -13,9 +13,9 @@ import warnings
 
 import torch
 
-from zoo.atomic import write_text
-from zoo.registry import load_registry
-from zoo.speed import ZOO_PARTS, _ZooCodec, conv_macs, load_frames
+from zoo.core.registry import load_registry
+from zoo.io.atomic import write_text
+from zoo.eval.speed.measure import ZOO_PARTS, _ZooCodec, conv_macs, load_frames
 
 
 def main() -> None:

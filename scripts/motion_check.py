@@ -29,13 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from zoo.build import ModelSpec, build_codec
-from zoo.color import yuv420_to_rgb
-from zoo.datasets import SyntheticMotion, load_stills
-from zoo.layers import warp
-from zoo.models import open_model
-from zoo.train import load_matching
-from zoo.video import read_clip
+from zoo.core.build import ModelSpec, build_codec
+from zoo.core.models import open_model
+from zoo.io.color import yuv420_to_rgb
+from zoo.io.video import read_clip
+from zoo.nn.layers import warp
+from zoo.train.datasets import SyntheticMotion, load_stills
+from zoo.train.trainer import load_matching
 
 Estimator = Callable[[Tensor, Tensor], Tensor]  #: (x, ref) -> flow with warp(ref, flow) ≈ x
 UNKNOWN_FLOW = 1e9  #: Middlebury marks pixels without ground truth with larger values

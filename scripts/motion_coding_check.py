@@ -38,12 +38,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from zoo.build import ModelSpec, build_codec
-from zoo.color import yuv420_to_rgb
-from zoo.datasets import ClipDataset, training_files
-from zoo.layers import warp
-from zoo.models import open_model
-from zoo.video import read_clip
+from zoo.core.build import ModelSpec, build_codec
+from zoo.core.models import open_model
+from zoo.io.color import yuv420_to_rgb
+from zoo.io.video import read_clip
+from zoo.nn.layers import warp
+from zoo.train.datasets import ClipDataset, training_files
 
 #: (flow, q) -> (strings, flow_hat), a motion coder's ``compress``
 Coder = Callable[[Tensor, int], tuple[list[bytes], Tensor]]

@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from zoo import bitstream
-from zoo.build import build_codec
-from zoo.coding import encode_clip, frame_stats, summarise, to_clip
-from zoo.models import open_model
-from zoo.train import load_checkpoint
-from zoo.video import read_clip
+from zoo.core.build import build_codec
+from zoo.core.coding import encode_clip, frame_stats, summarise, to_clip
+from zoo.core.models import open_model
+from zoo.io import bitstream
+from zoo.io.video import read_clip
+from zoo.train.trainer import load_checkpoint
 
 
 def measure(model, clip, quality: int) -> dict:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from zoo.video import Clip, read_clip, write_y4m
+from zoo.io.video import Clip, read_clip, write_y4m
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "zoo" / "samples" / "carphone_176x144.mp4"
@@ -36,7 +36,7 @@ def tiny_y4m(tiny_clip, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def rgb_frames(tiny_clip) -> list[torch.Tensor]:
-    from zoo.color import yuv420_to_rgb
+    from zoo.io.color import yuv420_to_rgb
     return [yuv420_to_rgb(*planes) for planes in tiny_clip.frames]
 
 

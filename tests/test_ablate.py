@@ -11,12 +11,12 @@ import pytest
 
 import bjontegaard
 
-import zoo.ablate
-from zoo.ablate import ablate, parse_rows, to_csv, to_markdown
+import zoo.eval.ablate
 from zoo.cli import main
-from zoo.compare import bd, bd_reports
 from zoo.errors import ZooError
-from zoo.evaluate import SequenceSpec
+from zoo.eval.ablate import ablate, parse_rows, to_csv, to_markdown
+from zoo.eval.compare import bd, bd_reports
+from zoo.eval.evaluate import SequenceSpec
 
 RATES = [0.1, 0.2, 0.4, 0.8]
 PSNRS = [30.0, 33.0, 36.0, 39.0]
@@ -123,7 +123,7 @@ def test_the_table_has_feng_et_al_columns_and_bd_rates(monkeypatch, tmp_path):
                                "model-size": [1000] * n, "clic-score": [2000, 3000, 4000, 5000]})
         return report
 
-    monkeypatch.setattr(zoo.ablate, "evaluate", fake_evaluate)
+    monkeypatch.setattr(zoo.eval.ablate, "evaluate", fake_evaluate)
     anchor = {**_report("x264", {"A/a": (2.0, PSNRS)}), "kind": "anchor"}
     rows = parse_rows("masked-residual; cmfr; cmfr,sff", None, untrained=True)
     result = ablate(rows, [SequenceSpec("A", "a", "a.y4m")], anchor_runs=[anchor], table_quality=1)
@@ -184,7 +184,7 @@ def test_ablate_from_earlier_results_evaluates_nothing(tiny_y4m, tmp_path, monke
     def no_evaluation(*a, **k):
         raise AssertionError("--from must not evaluate")
 
-    monkeypatch.setattr(zoo.ablate, "evaluate", no_evaluation)
+    monkeypatch.setattr(zoo.eval.ablate, "evaluate", no_evaluation)
     assert main(["ablate", "--from", str(tmp_path / "a.json"), str(tmp_path / "b.json"),
                  "-o", str(tmp_path / "t")]) == 0
     result = json.loads((tmp_path / "t.json").read_text())

@@ -7,10 +7,10 @@ import json
 import av
 import pytest
 
-from zoo.anchors import encode, strip_sei
 from zoo.cli import main
 from zoo.errors import ZooError
-from zoo.evaluate import load_runs
+from zoo.eval.anchors import encode, strip_sei
+from zoo.eval.evaluate import load_runs
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +87,6 @@ def test_bad_bench_requests_are_one_line_errors(args, message, tiny_y4m, tmp_pat
 
 def test_missing_encoder_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(av, "codecs_available", set(av.codecs_available) - {"libx265"})
-    from zoo.anchors import check_codec
+    from zoo.eval.anchors import check_codec
     with pytest.raises(ZooError, match="PyAV's bundled ffmpeg has no libx265 encoder"):
         check_codec("x265")

@@ -10,9 +10,9 @@ from fractions import Fraction
 
 import pytest
 
-from zoo import bitstream as bs
-from zoo.bitstream import FrameRecord, Header
 from zoo.errors import ZooError
+from zoo.io import bitstream as bs
+from zoo.io.bitstream import FrameRecord, Header
 from zoo.slots import Payload
 
 SHA = "0123456789abcdef" + "fedcba9876543210" * 3
@@ -78,7 +78,7 @@ def with_model_json(data: bytes, raw: bytes) -> bytes:
     """Replace the model spec with ``raw``, fixing lengths and CRC."""
     lay = bs.layout(data)
     (start, end), (spec_start, spec_end) = lay.header, lay.json["model spec"]
-    body = data[start : spec_start - 2] + struct.pack("<H", len(raw)) + raw + data[spec_end:end]
+    body = data[start : spec_start - bs.JSON_LENGTH.size] + bs.JSON_LENGTH.pack(len(raw)) + raw + data[spec_end:end]
     prelude = bytearray(data[:start])
     offset, fmt = lay.fields["header length"]
     struct.pack_into(fmt, prelude, offset, len(body))
@@ -261,10 +261,13 @@ def test_messages_for_foreign_input() -> None:
     data = small()
     assert zoo_error(b"") == "bitstream is empty"
     assert zoo_error(random.Random(1).randbytes(300).replace(b"C", b"x")) == "not a codec-zoo bitstream (bad magic)"
-    assert zoo_error(b"RIFF" + data[4:]) == "not a codec-zoo bitstream (bad magic)"
+    assert zoo_error(b"RIFF" + data[len(bs.MAGIC):]) == "not a codec-zoo bitstream (bad magic)"
     assert zoo_error(b"CZ") == "header is truncated"
+    offset, fmt = bs.layout(data).fields["version"]
     for version in (7, 2, 1):
-        assert zoo_error(data[:4] + bytes([version]) + data[5:]) == \
+        edited = bytearray(data)
+        struct.pack_into(fmt, edited, offset, version)
+        assert zoo_error(bytes(edited)) == \
             f"unsupported bitstream version {version} (this zoo reads version 3)"
 
 
@@ -322,8 +325,10 @@ def test_implementations_must_be_a_json_object_of_strings() -> None:
     (start, end), (json_start, json_end) = lay.header, lay.json["implementations"]
     for raw, reason in ((b'{"x":1}', "implementations are not strings"),
                         (b"[]", "implementations is not a JSON object")):
-        data = bytearray(small()[:json_start - 2] + struct.pack("<H", len(raw)) + raw + small()[json_end:])
-        struct.pack_into("<I", data, lay.fields["header length"][0], end - start + len(raw) - (json_end - json_start))
+        data = bytearray(small()[:json_start - bs.JSON_LENGTH.size] + bs.JSON_LENGTH.pack(len(raw)) + raw
+                         + small()[json_end:])
+        offset, fmt = lay.fields["header length"]
+        struct.pack_into(fmt, data, offset, end - start + len(raw) - (json_end - json_start))
         fix_header_crc(data)
         assert zoo_error(bytes(data)) == f"header is corrupt ({reason})"
 
@@ -358,8 +363,8 @@ def test_header_length_checked() -> None:
     # a consistent CRC over a body with an extra byte: the fields no longer add up
     start, end = header_span(small())
     body = small()[start:end] + b"\0"
-    extra = small()[:5] + struct.pack("<I", len(body)) + body + bs.CRC.pack(zlib.crc32(body))
-    assert zoo_error(extra + small()[end + 4 :]) == "header is corrupt (length mismatch)"
+    extra = bs.PRELUDE.pack(bs.MAGIC, bs.VERSION, len(body)) + body + bs.CRC.pack(zlib.crc32(body))
+    assert zoo_error(extra + small()[end + bs.CRC.size :]) == "header is corrupt (length mismatch)"
 
 
 def record_edit(data: bytes, record: int, offset: int, new: bytes, drop: int = 0) -> bytes:

@@ -8,11 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from zoo import bitstream
-from zoo.build import ModelSpec, build_codec
 from zoo.cli import main
-from zoo.layers import warp
-from zoo.sequence import pad
+from zoo.core.build import ModelSpec, build_codec
+from zoo.core.sequence import pad
+from zoo.io import bitstream
+from zoo.nn.layers import warp
 from zoo.slots import Payload, Reference
 
 torch.set_num_threads(1)

@@ -11,7 +11,7 @@ import pytest
 
 from zoo.cli import main, parse_options
 from zoo.errors import ZooError
-from zoo.video import read_clip
+from zoo.io.video import read_clip
 
 
 def zoo(*args: str) -> subprocess.CompletedProcess:
@@ -98,7 +98,7 @@ def test_traceback_is_shown_only_when_asked(capsys, monkeypatch):
     assert "Traceback" not in capsys.readouterr().err
     assert main(["--traceback", "run", "--plugins", "nope"]) == 2
     err = capsys.readouterr().err
-    assert "Traceback" in err and "zoo/manager.py" in err and err.rstrip().endswith("'nope'")
+    assert "Traceback" in err and "zoo/core/manager.py" in err and err.rstrip().endswith("'nope'")
     monkeypatch.setenv("ZOO_TRACEBACK", "1")
     assert main(["run", "--plugins", "nope"]) == 2
     assert "Traceback" in capsys.readouterr().err

@@ -14,10 +14,10 @@ import itertools
 import pytest
 import torch
 
-from zoo.build import ModelSpec, build_codec
+from zoo.core.build import ModelSpec, build_codec
+from zoo.core.manager import PLUGIN_TAG, Zoo
+from zoo.core.sequence import decode_records, encode_frames, pad
 from zoo.errors import ZooError
-from zoo.manager import PLUGIN_TAG, Zoo
-from zoo.sequence import decode_records, encode_frames, pad
 
 BUILTIN = "codec-zoo"
 

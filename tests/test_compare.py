@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-import zoo.evaluate
+import zoo.eval.evaluate
 from zoo.cli import main
-from zoo.compare import protocol_differences
+from zoo.eval.compare import protocol_differences
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_the_documented_chain_cannot_print_a_cross_protocol_bd_rate(chain, capsy
 
 
 def test_ablate_refuses_pframe_rows_against_anchors_before_evaluating(chain, tiny_y4m, monkeypatch):
-    monkeypatch.setattr(zoo.ablate, "evaluate", lambda *a, **k: pytest.fail("evaluated"))
+    monkeypatch.setattr(zoo.eval.ablate, "evaluate", lambda *a, **k: pytest.fail("evaluated"))
     assert main(["ablate", "--rows", "masked-residual", "--untrained", "--data", str(tiny_y4m),
                  "--mode", "pframe", "--anchors", str(chain / "x264.json"),
                  "-o", str(chain / "never")]) == 2
@@ -108,7 +108,7 @@ def test_eval_resume_keeps_the_sequences_already_in_the_output(tiny_y4m, tmp_pat
     out = tmp_path / "r.json"
     args = ["eval", "--untrained", "--data", str(tiny_y4m), str(second), "--frames", "2",
             "--qualities", "0", "-o", str(out)]
-    real = zoo.evaluate.evaluate_sequence
+    real = zoo.eval.evaluate.evaluate_sequence
     calls = []
 
     def interrupted(model, spec, *a, **k):
@@ -117,13 +117,13 @@ def test_eval_resume_keeps_the_sequences_already_in_the_output(tiny_y4m, tmp_pat
             raise KeyboardInterrupt
         return real(model, spec, *a, **k)
 
-    monkeypatch.setattr(zoo.evaluate, "evaluate_sequence", interrupted)
+    monkeypatch.setattr(zoo.eval.evaluate, "evaluate_sequence", interrupted)
     assert main(args) == 130
     partial = json.loads(out.read_text())
     assert partial["partial"] and [s["name"] for s in partial["sequences"]] == ["tiny_72x48"]
     assert main(["ablate", "--from", str(out), "-o", str(tmp_path / "t")]) == 2  # unfinished
     calls.clear()
-    monkeypatch.setattr(zoo.evaluate, "evaluate_sequence",
+    monkeypatch.setattr(zoo.eval.evaluate, "evaluate_sequence",
                         lambda model, spec, *a, **k: calls.append(spec.name) or real(model, spec, *a, **k))
     assert main([*args, "--resume"]) == 0
     assert calls == ["second"]
@@ -148,7 +148,7 @@ def test_compressai_published_results_convert_kbps_with_the_frame_given(chain, t
     assert main(["plot", str(published), "-o", str(png)]) == 2
     assert "--bitrate-frame" in capsys.readouterr().err
     assert main(["plot", str(published), "--bitrate-frame", "100x10@1", "-o", str(png)]) == 0
-    from zoo.evaluate import FrameFormat, load_runs
+    from zoo.eval.evaluate import FrameFormat, load_runs
     run, = load_runs(published, FrameFormat.parse("1000x100@10"))
     assert run["results"]["bpp"] == [1.0, 2.0]  # 10^6 bits a second over 10^6 pixels a second
     assert main(["plot", str(published), "--bitrate-frame", "100x10", "-o", str(png)]) == 2

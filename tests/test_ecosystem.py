@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -25,10 +26,11 @@ from torch import nn
 import zoo
 from zoo import testing
 from zoo.cli import main, make_parser
-from zoo.errors import ZooError
-from zoo.hookspecs import hookimpl
-from zoo.manager import BLOCK_ENV, DISABLE_AUTOLOAD_ENV, PLUGINS_ENV, LoadPolicy, Zoo
-from zoo.plugin_info import PluginInfo
+from zoo.core.hookspecs import hookimpl
+from zoo.core.manager import BLOCK_ENV, DISABLE_AUTOLOAD_ENV, PLUGINS_ENV, LoadPolicy, Zoo
+from zoo.core.plugin_info import PluginInfo
+from zoo.core.registry import load_registry
+from zoo.errors import ZooError, ZooWarning
 from zoo.slots import PostFilter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -208,6 +210,40 @@ def test_list_shows_broken_and_skipped_plugins_with_their_reasons(monkeypatch, c
     assert listing["api_version"] == zoo.API_VERSION
 
 
+def test_a_plugins_model_named_like_another_is_left_out_with_a_warning(monkeypatch, capsys):
+    zoo = Zoo.discover(LoadPolicy(only=frozenset({"codec-zoo"})))
+
+    def models(register):
+        register("cmfr2025", plugins=["cmfr"])  # a registry.toml model's name
+        register("clash-mine", plugins=["cmfr"])
+
+    zoo.add("clasher", plugin(zoo_register_models=hookimpl(models)), "zoo-clasher", "1.0")
+    zoo.add("late", plugin(zoo_register_models=hookimpl(
+        lambda register: register("clash-mine", plugins=["gmm"]))), "zoo-late", "1.0")
+    assert not zoo.broken
+    with pytest.warns(ZooWarning) as caught:
+        registry = load_registry(zoo)
+    assert [str(w.message) for w in caught] == [
+        "model 'cmfr2025' of plugin 'clasher' is left out: registry.toml has a model of that name",
+        "model 'clash-mine' of plugin 'late' is left out: plugin 'clasher' has a model of that name"]
+    assert registry["cmfr2025"].source == "registry.toml"
+    assert registry["cmfr2025"].plugins == ("dis-flow", "x265-intra", "cmfr", "sff", "refiner")
+    assert registry["clash-mine"].source == "clasher" and registry["clash-mine"].plugins == ("cmfr",)
+    # the command line says it in one line on stderr, and goes on
+    monkeypatch.setattr(Zoo, "load", classmethod(lambda cls, fresh=False: zoo))
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main(["list", "--models", "--json", "clash*", "cmfr2025"]) == 0
+    out, err = capsys.readouterr()
+    assert {m["name"]: m["source"] for m in json.loads(out)["models"]} == {
+        "clash-mine": "clasher", "cmfr2025": "registry.toml"}
+    assert err.splitlines() == [
+        "warning: model 'cmfr2025' of plugin 'clasher' is left out: registry.toml has a model of "
+        "that name",
+        "warning: model 'clash-mine' of plugin 'late' is left out: plugin 'clasher' has a model of "
+        "that name"]
+
+
 # ------------------------------------------------------------ loading control
 
 
@@ -230,13 +266,38 @@ def test_load_policy_for_a_third_party_plugin(env, loads, reason):
 
 
 @pytest.mark.parametrize("env, reason", [
-    ({DISABLE_AUTOLOAD_ENV: "1"}, None),
-    ({PLUGINS_ENV: "checkerboard"}, None),
+    ({}, None),
+    ({DISABLE_AUTOLOAD_ENV: "1"}, "autoload disabled by ZOO_DISABLE_PLUGIN_AUTOLOAD"),
+    ({DISABLE_AUTOLOAD_ENV: "1", PLUGINS_ENV: "hyperprior"}, None),
+    ({DISABLE_AUTOLOAD_ENV: "1", PLUGINS_ENV: "codec-zoo"}, None),  # by package
+    ({PLUGINS_ENV: "checkerboard"}, "not named in ZOO_PLUGINS"),
+    ({PLUGINS_ENV: "checkerboard,codec_zoo"}, None),
     ({BLOCK_ENV: "hyperprior"}, "blocked by ZOO_BLOCK_PLUGINS"),
+    ({PLUGINS_ENV: "codec-zoo", BLOCK_ENV: "hyperprior"}, "blocked by ZOO_BLOCK_PLUGINS"),
 ])
 def test_load_policy_for_a_builtin(env, reason):
     assert LoadPolicy.from_env(env).skip_reason("hyperprior", "codec-zoo") == reason
-    assert LoadPolicy.from_env(env).skip_reason("gmm", "codec_zoo") is None
+
+
+@pytest.mark.parametrize("env", [{}, {DISABLE_AUTOLOAD_ENV: "1"}, {PLUGINS_ENV: "other"},
+                                 {DISABLE_AUTOLOAD_ENV: "1", PLUGINS_ENV: "other"},
+                                 {BLOCK_ENV: "other"}])
+def test_load_policy_treats_builtins_as_third_party_plugins(env):
+    policy = LoadPolicy.from_env(env)
+    assert policy.skip_reason("gmm", "codec-zoo") == policy.skip_reason("checkerboard",
+                                                                         "zoo-checkerboard")
+
+
+def test_builtins_left_out_by_the_environment_are_listed_as_not_loaded():
+    found = Zoo.discover(LoadPolicy.from_env({DISABLE_AUTOLOAD_ENV: "1"}))
+    assert not found.plugins
+    assert {s.name for s in found.skipped} >= {"cmfr", "hyperprior", "spynet"}
+    with pytest.raises(ZooError, match="plugin 'cmfr' is not loaded: autoload disabled by "
+                                       "ZOO_DISABLE_PLUGIN_AUTOLOAD"):
+        found.select(["cmfr"])
+    kept = Zoo.discover(LoadPolicy.from_env({DISABLE_AUTOLOAD_ENV: "1", PLUGINS_ENV: "codec-zoo"}))
+    assert "cmfr" in kept.plugins and not kept.broken
+    assert all(s.package != "codec-zoo" for s in kept.skipped)
 
 
 def test_load_follows_the_environment_and_can_reload(monkeypatch):
@@ -269,7 +330,7 @@ def test_blocking_a_default_leaves_its_slot_to_another_plugin():
 
 
 def test_zoo_plugins_naming_a_missing_plugin_is_reported():
-    found = Zoo.discover(LoadPolicy(only=frozenset({"no-such-plugin"})))
+    found = Zoo.discover(LoadPolicy(only=frozenset({"no-such-plugin", "codec-zoo"})))
     assert [(b.name, b.reason) for b in found.broken] == [
         ("no-such-plugin", "named in ZOO_PLUGINS but not installed")]
     assert "cmfr" in found.plugins
@@ -279,12 +340,12 @@ def test_zoo_plugins_naming_a_missing_plugin_is_reported():
 
 
 BROKEN_DIST = {  # a third-party package whose plugins are all broken, one way each
-    "zoo_bad_signature.py": "from zoo.hookspecs import hookimpl\n\n\n@hookimpl\n"
+    "zoo_bad_signature.py": "from zoo.core.hookspecs import hookimpl\n\n\n@hookimpl\n"
                             "def zoo_post_filter(config, strength):\n    return None\n",
-    "zoo_unknown_hook.py": "from zoo.hookspecs import hookimpl\n\n\n@hookimpl\n"
+    "zoo_unknown_hook.py": "from zoo.core.hookspecs import hookimpl\n\n\n@hookimpl\n"
                            "def zoo_rate_control(config):\n    return None\n",
-    "zoo_future_api.py": "from zoo.hookspecs import hookimpl\n"
-                         "from zoo.plugin_info import PluginInfo\n\n\n@hookimpl\n"
+    "zoo_future_api.py": "from zoo.core.hookspecs import hookimpl\n"
+                         "from zoo.core.plugin_info import PluginInfo\n\n\n@hookimpl\n"
                          "def zoo_describe():\n    return PluginInfo('from the future', api=99)\n",
     "zoo_broken_plugins-0.3.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: zoo-broken-plugins\n"
                                                    "Version: 0.3.0\n",
@@ -369,29 +430,44 @@ def test_installed_example_runs_with_cmfr_in_place_of_a_blocked_default(installe
 
 def test_environment_controls_loading_in_a_new_process(installed, tmp_path):
     result = installed.zoo("list", "--plugins", "--json", cwd=tmp_path,
+                           ZOO_DISABLE_PLUGIN_AUTOLOAD="1", ZOO_PLUGINS="checkerboard,codec-zoo")
+    assert result.returncode == 0, result.stderr
+    listing = json.loads(result.stdout)
+    assert {"checkerboard", "cmfr"} <= {p["name"] for p in listing["plugins"]}
+    assert not listing["broken"]
+    assert {s["name"]: s["reason"] for s in listing["skipped"]} == dict.fromkeys(
+        BROKEN_REASONS, "not named in ZOO_PLUGINS")
+    # the built-ins follow the same rules: not named, not loaded
+    result = installed.zoo("list", "--plugins", "--json", cwd=tmp_path,
                            ZOO_DISABLE_PLUGIN_AUTOLOAD="1", ZOO_PLUGINS="checkerboard")
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)
-    assert "checkerboard" in {p["name"] for p in listing["plugins"]} and not listing["broken"]
-    assert {s["name"]: s["reason"] for s in listing["skipped"]} == dict.fromkeys(
-        BROKEN_REASONS, "not named in ZOO_PLUGINS")
+    assert [p["name"] for p in listing["plugins"]] == ["checkerboard"]
+    skipped = {s["name"]: (s["package"], s["reason"]) for s in listing["skipped"]}
+    assert skipped["cmfr"] == ("codec-zoo", "not named in ZOO_PLUGINS")
 
 
-@pytest.mark.parametrize("env, checkerboard", [
-    ({}, "loaded"),
-    ({DISABLE_AUTOLOAD_ENV: "1"}, "autoload disabled by ZOO_DISABLE_PLUGIN_AUTOLOAD"),
-    ({DISABLE_AUTOLOAD_ENV: "1", PLUGINS_ENV: "checkerboard"}, "loaded"),
-    ({PLUGINS_ENV: "zoo-checkerboard"}, "loaded"),
-    ({BLOCK_ENV: "checkerboard"}, "blocked by ZOO_BLOCK_PLUGINS"),
+@pytest.mark.parametrize("env, checkerboard, builtins", [
+    ({}, "loaded", "loaded"),
+    ({DISABLE_AUTOLOAD_ENV: "1"}, "autoload disabled by ZOO_DISABLE_PLUGIN_AUTOLOAD",
+     "autoload disabled by ZOO_DISABLE_PLUGIN_AUTOLOAD"),
+    ({DISABLE_AUTOLOAD_ENV: "1", PLUGINS_ENV: "checkerboard"}, "loaded", "not named in ZOO_PLUGINS"),
+    ({DISABLE_AUTOLOAD_ENV: "1", PLUGINS_ENV: "checkerboard,codec-zoo"}, "loaded", "loaded"),
+    ({PLUGINS_ENV: "zoo-checkerboard"}, "loaded", "not named in ZOO_PLUGINS"),
+    ({PLUGINS_ENV: "zoo-checkerboard,codec-zoo"}, "loaded", "loaded"),
+    ({BLOCK_ENV: "checkerboard"}, "blocked by ZOO_BLOCK_PLUGINS", "loaded"),
 ])
-def test_environment_selects_installed_plugins(installed, monkeypatch, env, checkerboard):
+def test_environment_selects_installed_plugins(installed, monkeypatch, env, checkerboard, builtins):
     monkeypatch.syspath_prepend(str(installed.target))
     found = Zoo.discover(LoadPolicy.from_env(env))
     skipped = {s.name: s.reason for s in found.skipped}
     assert (skipped.get("checkerboard") or "loaded") == checkerboard
     if checkerboard == "loaded":
         assert found.get("checkerboard").package == "zoo-checkerboard"
-    assert all(found.get(n).package == "codec-zoo" for n in ("cmfr", "hyperprior", "gmm"))
+    for name in ("cmfr", "hyperprior", "gmm"):  # built-ins, under the same rules
+        assert (skipped.get(name) or "loaded") == builtins
+        if builtins == "loaded":
+            assert found.get(name).package == "codec-zoo"
     third_party_loaded = not env or (PLUGINS_ENV not in env and DISABLE_AUTOLOAD_ENV not in env)
     assert ({b.name for b in found.broken} == BROKEN_REASONS.keys()) is third_party_loaded
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from zoo.build import ModelSpec
-from zoo.coding import decode_stream, encode_clip
+from zoo.core.build import ModelSpec
+from zoo.core.coding import decode_stream, encode_clip
+from zoo.core.models import open_model
 from zoo.errors import ZooError
-from zoo.models import open_model
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +60,9 @@ def test_an_ensemble_is_trained_when_its_members_are(tmp_path, monkeypatch, tiny
     import shutil
     from pathlib import Path
 
-    from zoo.build import build_codec
-    from zoo.registry import update_registry
-    from zoo.weights import save_weights
+    from zoo.core.build import build_codec
+    from zoo.core.registry import update_registry
+    from zoo.core.weights import save_weights
     registry = tmp_path / "registry.toml"
     shutil.copy(Path(__file__).resolve().parents[1] / "registry.toml", registry)
     for name in ("feng2020-m1", "feng2020-m2", "feng2020-m4"):  # m2, m4, m5, m6 lose their weights
@@ -80,7 +80,7 @@ def test_an_ensemble_is_trained_when_its_members_are(tmp_path, monkeypatch, tiny
         shas.append(sha)
     m5 = open_model("feng2020-m5")
     assert m5.trained and m5.sha256 not in shas
-    from zoo.evaluate import model_size
+    from zoo.eval.evaluate import model_size
     files = [tmp_path / "weights" / f"{n}.safetensors" for n in ("feng2020-m1", "feng2020-m4")]
     assert model_size(m5)["bytes"] == sum(f.stat().st_size for f in files)  # its members' files
     m1 = open_model("feng2020-m1")

@@ -9,11 +9,11 @@ import pytest
 import safetensors.torch
 
 from zoo.cli import main
+from zoo.core.models import open_model
 from zoo.errors import ZooError
-from zoo.evaluate import (aggregate, collect_sequences, load_runs, model_size, parse_dataset_config,
-                          parse_qualities, read_sequence)
-from zoo.models import open_model
-from zoo.video import write_png_dir, write_y4m, write_yuv
+from zoo.eval.evaluate import (aggregate, collect_sequences, load_runs, model_size,
+                               parse_dataset_config, parse_qualities, read_sequence)
+from zoo.io.video import write_png_dir, write_y4m, write_yuv
 
 from conftest import crop_clip
 
@@ -76,6 +76,28 @@ def test_eval_sequence_mode_codes_decodes_and_averages(sequence_report, tiny_cli
     assert res["data-size"] == [p["bytes"] for p in seq["points"]]
     assert res["psnr-yuv"][0] == pytest.approx((6 * res["psnr-y"][0] + res["psnr-u"][0]
                                                 + res["psnr-v"][0]) / 8)
+
+
+def test_run_and_eval_code_a_clip_through_one_path(sequence_report, tiny_y4m, tmp_path, monkeypatch):
+    """``zoo run`` and ``zoo eval`` (sequence mode) both call ``zoo.core.coding.round_trip``:
+    the same bytes and the same per-frame figures."""
+    import zoo.core.coding
+    import zoo.eval.evaluate
+    assert zoo.eval.evaluate.round_trip is zoo.core.coding.round_trip
+    calls = []
+    real = zoo.core.coding.round_trip
+    monkeypatch.setattr(zoo.core.coding, "round_trip",
+                        lambda *a, **k: calls.append(k.get("store")) or real(*a, **k))
+    assert main(["run", "--untrained", "--input", str(tiny_y4m), "--quality", "3",
+                 "--intra-period", "2", "--out", str(tmp_path)]) == 0
+    assert len(calls) == 1 and calls[0] is not None  # run writes the .bin and decodes the file
+    run = json.loads((tmp_path / "defaults" / "tiny_72x48.json").read_text())
+    _, report = sequence_report
+    point = report["sequences"][0]["points"][1]
+    assert point["quality"] == run["quality"] == 3 and point["bytes"] == run["bytes"]
+    keys = ("kind", "bytes", "bpp", "psnr_rgb", "psnr_yuv", "ms_ssim")
+    assert [{k: f[k] for k in keys} for f in point["frames"]] == [
+        {k: f[k] for k in keys} for f in run["frames"]]
 
 
 def test_eval_output_reads_in_compressais_plot(sequence_report):

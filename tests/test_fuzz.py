@@ -23,14 +23,15 @@ CASES = 2100  # the first 5 are the unmodified streams and the empty input
 HOSTILE_STRINGS = r"""
 import json, random, sys
 import torch
-from zoo import bitstream, coding
-from zoo.bitstream import FrameRecord
-from zoo.build import ModelSpec
+from zoo.io import bitstream
+from zoo.core import coding
+from zoo.io.bitstream import FrameRecord
+from zoo.core.build import ModelSpec
 from zoo.errors import ZooError
-from zoo.models import open_model
-from zoo.sequence import decode_records
+from zoo.core.models import open_model
+from zoo.core.sequence import decode_records
 from zoo.slots import Payload
-from zoo.video import read_clip
+from zoo.io.video import read_clip
 
 sys.path.insert(0, sys.argv[1])
 from conftest import SAMPLE, crop_clip
@@ -100,7 +101,7 @@ def test_mutated_streams_decode_or_fail_cleanly(tmp_path):
 
 def test_crc_valid_records_with_hostile_rans_strings_do_not_crash(tmp_path):
     # every string of every record of a real stream, truncated, emptied, replaced by garbage:
-    # the checksums pass, so CompressAI's rANS decoder itself sees them (zoo/guard.py)
+    # the checksums pass, so CompressAI's rANS decoder itself sees them (zoo/core/guard.py)
     result = subprocess.run([sys.executable, "-c", HOSTILE_STRINGS, str(Path(__file__).parent)],
                             capture_output=True, text=True, timeout=600, cwd=ROOT,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})

@@ -8,13 +8,13 @@ import sys
 import pytest
 import torch
 
-from zoo.build import ModelSpec, build_codec
-from zoo.guard import GuardedDecoder
+from zoo.core.build import ModelSpec, build_codec
+from zoo.core.guard import GuardedDecoder
 
 CRAFTED = """
 import pytest
 import torch
-from zoo.build import ModelSpec, build_codec
+from zoo.core.build import ModelSpec, build_codec
 codec = build_codec(ModelSpec(()))
 codec.update(force=True)
 entropy = codec.motion_coding.entropy  # no temporal prior: strings alone decode
@@ -55,7 +55,7 @@ def test_truncated_and_crafted_strings_do_not_crash_the_process():
 def test_the_chunked_mixture_codes_the_same_bytes_as_compressais(monkeypatch):
     from compressai.entropy_models import GaussianMixtureConditional
 
-    from zoo import guard
+    from zoo.core import guard
     generator = torch.Generator().manual_seed(0)
     y = 6 * torch.randn(1, 8, 4, 6, generator=generator)
     y[:, 3] = 0  # a channel left out by the bitmap

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from hostile import KINDS, Case, all_cases, streams
-from zoo import bitstream
 from zoo.cli import main
-from zoo.manager import LoadPolicy, Zoo
+from zoo.core.manager import LoadPolicy, Zoo
+from zoo.io import bitstream
 
 CASES = all_cases()
 
@@ -107,7 +107,7 @@ def test_sigterm_while_writing_removes_the_temporary_output(output, tmp_path):
 def test_the_memory_budget_counts_live_tensors_once():
     import torch
 
-    from zoo.budget import MAX_BYTES_PER_PIXEL, MIN_BYTES, ComputeBudget
+    from zoo.core.budget import MAX_BYTES_PER_PIXEL, MIN_BYTES, ComputeBudget
     from zoo.errors import ZooError
     pixels = 1 << 16
     with ComputeBudget(pixels, "frame 0 cannot be decoded") as budget:

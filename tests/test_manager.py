@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from torch import nn
 
+from zoo.core.hookspecs import hookimpl
+from zoo.core.manager import SLOTS, Zoo
+from zoo.core.plugin_info import PluginInfo
 from zoo.errors import ZooError
-from zoo.hookspecs import hookimpl
-from zoo.manager import SLOTS, Zoo
-from zoo.plugin_info import PluginInfo
 
 DEFAULT_SLOTS = [s for s in SLOTS if s != "compose"]
 

@@ -1,4 +1,4 @@
-"""The dispatch model as documented (zoo/hookspecs.py, docs/writing-plugins.md), shown by a
+"""The dispatch model as documented (zoo/core/hookspecs.py, docs/writing-plugins.md), shown by a
 test package: a slot hook that returns None, a second default, a training stage with its
 loss (and a loss term, and auxiliary parameters), and a command of its own."""
 
@@ -11,15 +11,18 @@ import pytest
 import torch
 from torch import nn
 
-from zoo.build import ModelSpec, build_codec
 from zoo.cli import main
+from zoo.core.build import ModelSpec, build_codec
+from zoo.core.hookspecs import hookimpl
+from zoo.core.manager import BUILTIN_PACKAGE, PLUGIN_TAG, LoadPolicy, Zoo
+from zoo.core.plugin_info import Option, PluginInfo
 from zoo.errors import ZooError
-from zoo.hookspecs import hookimpl
-from zoo.manager import PLUGIN_TAG, LoadPolicy, Zoo
-from zoo.plugin_info import Option, PluginInfo
 from zoo.plugins.hyperprior import MeanScaleHyperprior
 from zoo.slots import PostFilter
-from zoo.train import default_stages, stage_table
+from zoo.train.trainer import default_stages, stage_table
+
+#: The built-in plugins only (third-party ones installed here are left out).
+BUILTINS_ONLY = LoadPolicy(only=frozenset({BUILTIN_PACKAGE}))
 
 
 def package(name: str, **hooks) -> ModuleType:
@@ -99,7 +102,7 @@ EAGER_DEFAULT = package("zoo_eager", zoo_post_filter=hookimpl(lambda config: Non
 
 @pytest.fixture(scope="module")
 def probe_zoo() -> Zoo:
-    zoo = Zoo.discover(LoadPolicy(autoload=False))
+    zoo = Zoo.discover(BUILTINS_ONLY)
     zoo.add("halfway", HALFWAY, "zoo-probe", "0.1")
     zoo.add("brighten", BRIGHTEN, "zoo-probe", "0.1")
     assert not zoo.broken
@@ -140,7 +143,7 @@ def test_a_slot_every_active_plugin_passes_on_is_an_error():
 
 
 def test_a_second_default_for_a_slot_names_both_packages():
-    zoo = Zoo.discover(LoadPolicy(autoload=False))
+    zoo = Zoo.discover(BUILTINS_ONLY)
     zoo.add("second", SECOND_DEFAULT, "zoo-second", "1.0")
     assert "second" in zoo.plugins
     with pytest.raises(ZooError, match="slot post_filter has two default plugins: 'no-filter' "
@@ -179,7 +182,7 @@ def test_a_plugin_stage_trains_its_slot_on_its_loss(installed, tiny_y4m, tmp_pat
 def test_stages_and_terms_a_plugin_registers_are_checked(monkeypatch):
     bad = package("zoo_bad", zoo_post_filter=hookimpl(lambda config: Brighten()),
                   zoo_register_stages=hookimpl(lambda register: register("joint", trains=())))
-    zoo = Zoo.discover(LoadPolicy(autoload=False))
+    zoo = Zoo.discover(BUILTINS_ONLY)
     zoo.add("bad", bad)
     monkeypatch.setattr(Zoo, "load", classmethod(lambda cls, fresh=False: zoo))
     with pytest.raises(ZooError, match="plugin 'bad' registers stage 'joint', which this model "
@@ -201,7 +204,7 @@ def test_a_command_named_like_another_is_refused_with_a_warning(probe_zoo, monke
     clash = package("zoo_clash", zoo_register_commands=hookimpl(
         lambda register: register("list", lambda args: print("hijacked"))),
         zoo_post_filter=hookimpl(lambda config: None))
-    zoo = Zoo.discover(LoadPolicy(autoload=False))
+    zoo = Zoo.discover(BUILTINS_ONLY)
     zoo.add("clash", clash, "zoo-clash", "1.0")
     monkeypatch.setattr(Zoo, "load", classmethod(lambda cls, fresh=False: zoo))
     with pytest.raises(SystemExit):

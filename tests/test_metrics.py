@@ -9,9 +9,9 @@ import pytest
 import torch
 from pytorch_msssim import ms_ssim, ssim
 
-from zoo.color import rgb_to_yuv420, yuv420_to_rgb
+from zoo.core.metrics import bits_per_pixel, ms_ssim_params, ms_ssim_rgb, psnr, psnr_rgb, psnr_yuv
 from zoo.errors import ZooError
-from zoo.metrics import bits_per_pixel, ms_ssim_params, ms_ssim_rgb, psnr, psnr_rgb, psnr_yuv
+from zoo.io.color import rgb_to_yuv420, yuv420_to_rgb
 
 
 def smooth_rgb(height: int, width: int, seed: int = 0) -> torch.Tensor:

@@ -9,15 +9,15 @@ from types import ModuleType
 
 import pytest
 
-from zoo.build import ModelSpec
 from zoo.cli import main
+from zoo.core.build import ModelSpec
+from zoo.core.hookspecs import hookimpl
+from zoo.core.manager import Zoo
+from zoo.core.models import checked
+from zoo.core.options import check_options, check_value
+from zoo.core.plugin_info import Option, PluginInfo
+from zoo.core.registry import load_registry
 from zoo.errors import ZooError
-from zoo.hookspecs import hookimpl
-from zoo.manager import Zoo
-from zoo.models import checked
-from zoo.options import check_options, check_value
-from zoo.plugin_info import Option, PluginInfo
-from zoo.registry import load_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 

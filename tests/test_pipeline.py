@@ -6,15 +6,15 @@ import pytest
 import torch
 from compressai.models.base import get_scale_table
 
-from zoo import bitstream
-from zoo.build import ModelSpec
-from zoo.coding import decode_stream, encode_clip
-from zoo.config import Config
+from zoo.core.build import ModelSpec
+from zoo.core.coding import decode_stream, encode_clip
+from zoo.core.config import Config
+from zoo.core.manager import Zoo
+from zoo.core.models import open_model
+from zoo.core.sequence import is_intra, pad, padded_size
 from zoo.errors import ZooError
-from zoo.gains import GainedEntropyModel
-from zoo.manager import Zoo
-from zoo.models import open_model
-from zoo.sequence import is_intra, pad, padded_size
+from zoo.io import bitstream
+from zoo.nn.gains import GainedEntropyModel
 from zoo.slots import Context, Reference
 
 

@@ -8,14 +8,14 @@ import pytest
 import torch
 from torch.distributions import Normal
 
+from zoo.core.build import ModelSpec
+from zoo.core.config import Config
+from zoo.core.models import open_model
+from zoo.core.sequence import decode_records, encode_frames, pad
+from zoo.errors import ZooError
+from zoo.nn.gains import GainedEntropyModel
 from zoo.plugins.gmm import MAX_ABS, GaussianMixtureHyperprior
 from zoo.plugins.grdn import zoo_post_filter
-from zoo.build import ModelSpec
-from zoo.config import Config
-from zoo.errors import ZooError
-from zoo.gains import GainedEntropyModel
-from zoo.models import open_model
-from zoo.sequence import decode_records, encode_frames, pad
 from zoo.slots import Reference
 
 H, W, Q = 40, 70, 3

@@ -9,13 +9,14 @@ import sys
 import pytest
 import torch
 
-from zoo import bitstream, testing
-from zoo.build import ModelSpec, build_codec
+from zoo import testing
 from zoo.cli import main, parse_options
+from zoo.core.build import ModelSpec, build_codec
+from zoo.core.manager import Zoo
+from zoo.core.sequence import pad
 from zoo.errors import ZooError
-from zoo.layers import warp
-from zoo.manager import Zoo
-from zoo.sequence import pad
+from zoo.io import bitstream
+from zoo.nn.layers import warp
 from zoo.slots import Payload
 
 

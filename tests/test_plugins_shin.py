@@ -10,14 +10,14 @@ import torch
 import torch.nn.functional as F
 
 import zoo.plugins.sff as sff_plugin
-from zoo.build import ModelSpec, build_codec
+from zoo.core.build import ModelSpec, build_codec
+from zoo.core.hookspecs import hookimpl
+from zoo.core.manager import Zoo
+from zoo.core.models import open_model
+from zoo.core.plugin_info import PluginInfo
+from zoo.core.sequence import decode_records, encode_frames, pad
 from zoo.errors import ZooError
-from zoo.hookspecs import hookimpl
-from zoo.layers import warp
-from zoo.manager import Zoo
-from zoo.models import open_model
-from zoo.plugin_info import PluginInfo
-from zoo.sequence import decode_records, encode_frames, pad
+from zoo.nn.layers import warp
 from zoo.slots import Reference
 
 H, W = 40, 60  # padded to 64 x 64

@@ -13,8 +13,9 @@ import pytest
 
 from zoo.cli import main
 from zoo.errors import ZooError
-from zoo.speed import (BEGIN_MARK, END_MARK, Options, parse_sizes, select_models,
-                       write_markdown)
+from zoo.eval.speed.measure import Options, parse_sizes, select_models
+from zoo.eval.speed.report import (BEGIN_MARK, END_MARK, Targets, load_targets, notes, rows,
+                                   write_markdown)
 
 
 def test_speed_measures_a_model_beside_ssf2020(tmp_path, capsys):
@@ -58,3 +59,34 @@ def test_options_and_errors(tmp_path):
     path = tmp_path / "new.md"
     write_markdown(path, "table\n")
     assert path.read_text() == f"{BEGIN_MARK}\ntable\n{END_MARK}\n"
+
+
+def _result(model: str, width: int, height: int, dec_ratio: float | None, peak: float,
+            entropy: float, reference: bool = False) -> dict:
+    return {"model": model, "reference": reference, "width": width, "height": height,
+            "device": "cpu", "enc_fps": 1.0, "dec_fps": 1.0, "enc_ratio": 1.0,
+            "dec_ratio": dec_ratio, "peak_rss_gib": peak, "entropy_share": entropy,
+            "rans_share": entropy / 2, "exact": True, "trained": True}
+
+
+def test_targets_are_data_passed_in_not_code(tmp_path):
+    issue = load_targets()  # zoo/eval/speed/targets.toml
+    assert issue == Targets("cmfr2025", 2.0, 4.0, (1920, 1080), 0.2)
+    assert (issue.decode_label, issue.peak_label, issue.entropy_label) == (
+        "decode ≥2× ssf2020", "peak <4 GiB", "entropy <20%")
+    report = {"results": [_result("ssf2020", 1920, 1080, 1.0, 2.0, 0.03, reference=True),
+                          _result("cmfr2025", 1920, 1080, 2.5, 4.5, 0.1)],
+              "machine": {"cpus": 2}, "load_average": {"before": [0.1]}}
+    assert rows(report, issue)[1][6:9] == ["2.50 ✓", "4.50 ✗", "10.0 (5.0) ✓"]
+    assert notes(report, issue)[:2] == [
+        "cmfr2025 decodes ≥2× as fast as ssf2020 at every size: met (1920x1080 cpu 2.50×)",
+        "1080p CPU peak memory <4 GiB: missed by cmfr2025 (max 4.50 GiB)"]
+    assert rows(report)[1][6:9] == ["2.50", "4.50", "10.0 (5.0)"] and notes(report) == []
+    other = tmp_path / "targets.toml"
+    other.write_text('model = "feng2020-m1"\ndecode_ratio = 3\npeak_gib = 5.0\n'
+                     'peak_size = [1920, 1080]\nentropy_share = 0.05\n')
+    mine = load_targets(other)
+    assert rows(report, mine)[1][6:9] == ["2.50", "4.50 ✓", "10.0 (5.0) ✗"]
+    other.write_text('model = "feng2020-m1"\n')
+    with pytest.raises(ZooError, match="decode_ratio is missing or not a number"):
+        load_targets(other)

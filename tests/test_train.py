@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from zoo.build import ModelSpec, build_codec
 from zoo.cli import main
-from zoo.train import load_matching
-from zoo.weights import sha256_file
+from zoo.core.build import ModelSpec, build_codec
+from zoo.core.weights import sha256_file
+from zoo.train.trainer import load_matching
 
 TINY = ("--crop", "64", "--batch", "1", "--threads", "1")
 
@@ -104,8 +104,8 @@ def test_two_cpu_processes_train_with_distributed_data_parallel(tmp_path, tiny_y
 def test_synthetic_motion_moves_real_stills_by_a_known_flow(tmp_path, tiny_y4m):
     import numpy as np
 
-    from zoo.datasets import SyntheticMotion, load_stills
-    from zoo.layers import warp
+    from zoo.nn.layers import warp
+    from zoo.train.datasets import SyntheticMotion, load_stills
     stills = load_stills()
     assert len(stills) >= 10  # scikit-image's bundled stills load offline
     batch = SyntheticMotion(stills).sample(np.random.default_rng(0), 3, 64)

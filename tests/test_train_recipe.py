@@ -12,14 +12,14 @@ import torch
 from PIL import Image
 
 from conftest import SAMPLE, crop_clip
-from zoo.build import ModelSpec, build_codec
 from zoo.cli import main
-from zoo.datasets import TRAIN_CLIPS, ClipDataset, training_files
+from zoo.core.build import ModelSpec, build_codec
+from zoo.core.weights import sha256_file
 from zoo.errors import ZooError
-from zoo.train import (STAGES, Schedule, StageLoss, TrainOptions, Trainer, cascade_length,
-                       default_stages, parse_cascade, stage_table)
-from zoo.video import read_clip, write_y4m
-from zoo.weights import sha256_file
+from zoo.io.video import read_clip, write_y4m
+from zoo.train.datasets import TRAIN_CLIPS, ClipDataset, training_files
+from zoo.train.trainer import (STAGES, Schedule, StageLoss, TrainOptions, Trainer, cascade_length,
+                               default_stages, parse_cascade, stage_table)
 
 TINY = ("--crop", "64", "--batch", "1", "--threads", "1")
 

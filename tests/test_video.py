@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from zoo.color import rgb_to_yuv420
 from zoo.errors import ZooError
-from zoo.video import Clip, read_clip, write_clip, write_png_dir, write_y4m, write_yuv
+from zoo.io.color import rgb_to_yuv420
+from zoo.io.video import Clip, read_clip, write_clip, write_png_dir, write_y4m, write_yuv
 
 DEV_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/dev"
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from zoo.build import build_codec
-from zoo.registry import find_model, update_registry
+from zoo.core.build import build_codec
+from zoo.core.registry import find_model, update_registry
+from zoo.core.weights import save_weights, sha256_file
 from zoo.scaffold import new_plugin
-from zoo.weights import save_weights, sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "writing-plugins.md"

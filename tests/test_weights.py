@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from zoo.cli import main
+from zoo.core.models import open_model
+from zoo.core.registry import load_registry
+from zoo.core.weights import sha256_file
 from zoo.errors import ZooError
-from zoo.models import open_model
-from zoo.registry import load_registry
-from zoo.weights import sha256_file
 
 REGISTRY = load_registry()
 

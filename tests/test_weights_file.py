@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from zoo import bitstream
-from zoo.build import ModelSpec, build_codec
 from zoo.cli import main
-from zoo.weights import save_weights, sha256_file
+from zoo.core.build import ModelSpec, build_codec
+from zoo.core.weights import save_weights, sha256_file
+from zoo.io import bitstream
 
 PLUGINS = "pixel-residual,grdn"
 

@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-#: Version of the plugin API (the hookspecs and slot contracts in zoo.hookspecs
+#: Version of the plugin API (the hookspecs and slot contracts in zoo.core.hookspecs
 #: and zoo.slots). Bumped on any incompatible change; plugins may check it.
 API_VERSION = 1

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .errors import ZooError
+from zoo.errors import ZooError, ZooWarning
 
 SAMPLE = Path(__file__).parent / "samples" / "carphone_176x144.mp4"
 console = Console()
@@ -82,8 +82,8 @@ def _weights_arg(args: argparse.Namespace) -> Path | None:
 
 
 def open_from_args(args: argparse.Namespace):
-    from .build import ModelSpec
-    from .models import open_model
+    from zoo.core.build import ModelSpec
+    from zoo.core.models import open_model
     spec = ModelSpec(_plugin_names(args.plugins), args.preset, parse_options(args.option))
     model = open_model(args.model, spec, untrained=args.untrained, device=args.device,
                        weights=_weights_arg(args))
@@ -114,9 +114,9 @@ def _check_frames(args: argparse.Namespace) -> None:
         raise ZooError("--intra-period must be 0 or more")
 
 
-def _encode(args: argparse.Namespace, source: Path):
-    from .coding import encode_clip
-    from .video import read_clip
+def _open(args: argparse.Namespace, source: Path):
+    """The clip, the model and the quality a command codes."""
+    from zoo.io.video import read_clip
     _check_frames(args)
     clip = read_clip(source, args.frames)
     model = open_from_args(args)
@@ -124,6 +124,12 @@ def _encode(args: argparse.Namespace, source: Path):
     if not model.trained:
         err_console.print(f"[yellow]warning: {describe_model(model)} runs on untrained weights; "
                           f"its figures say nothing about the technique[/]")
+    return clip, model, quality
+
+
+def _encode(args: argparse.Namespace, source: Path):
+    from zoo.core.coding import encode_clip
+    clip, model, quality = _open(args, source)
     with progress_bar("encoding", len(clip.frames)) as tick:
         started = time.perf_counter()
         header, records, recon = encode_clip(model, clip, quality, args.intra_period, tick)
@@ -137,11 +143,11 @@ def _encode(args: argparse.Namespace, source: Path):
 def cmd_list(args: argparse.Namespace) -> None:
     from rich.markup import escape
 
-    from . import API_VERSION
-    from .manager import Zoo
-    from .models import is_composed
-    from .registry import list_models, load_registry
-    from .weights import sha256_file
+    from zoo import API_VERSION
+    from zoo.core.manager import Zoo
+    from zoo.core.models import is_composed
+    from zoo.core.registry import list_models, load_registry
+    from zoo.core.weights import sha256_file
     zoo = Zoo.load()
     registry = load_registry(zoo)
     patterns = args.pattern or ["*"]
@@ -152,7 +158,11 @@ def cmd_list(args: argparse.Namespace) -> None:
 
     def weights_state(entry) -> str:
         if not entry.weights:
-            return "its members'" if is_composed(entry.plugins, zoo) else "none"
+            try:
+                composed = is_composed(entry.plugins, zoo)
+            except ZooError:  # a plugin it names is not loaded (the environment, or broken)
+                return "unknown: plugins not loaded"
+            return "its members'" if composed else "none"
         if not entry.weights.is_file():
             return "missing"
         return "verified" if sha256_file(entry.weights) == entry.sha256 else "sha256 mismatch"
@@ -242,7 +252,7 @@ def _refuse_overwriting(inputs: Sequence[Path], outputs: Sequence[Path]) -> None
 
 
 def cmd_encode(args: argparse.Namespace) -> None:
-    from . import bitstream
+    from zoo.io import bitstream
     _refuse_overwriting([Path(args.input)], [Path(args.output)])
     clip, model, header, records, _, seconds = _encode(args, Path(args.input))
     size = bitstream.write(args.output, header, records)
@@ -252,11 +262,11 @@ def cmd_encode(args: argparse.Namespace) -> None:
 
 
 def cmd_decode(args: argparse.Namespace) -> None:
-    from . import bitstream
-    from .coding import decode_frames
-    from .color import rgb_to_yuv420
-    from .video import clip_writer
-    from .weights import give
+    from zoo.core.coding import decode_frames
+    from zoo.core.weights import give
+    from zoo.io import bitstream
+    from zoo.io.color import rgb_to_yuv420
+    from zoo.io.video import clip_writer
     _refuse_overwriting([Path(args.input)], [Path(args.output)])
     for path in args.weights:
         give(Path(path))
@@ -290,37 +300,30 @@ def _run_outputs(folder: Path) -> Iterator[list[Path]]:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    import torch
-
-    from . import bitstream
-    from .coding import decode_stream, frame_stats, summarise, to_clip
-    from .video import write_clip
+    from zoo.core.coding import round_trip, summarise
+    from zoo.io import bitstream
+    from zoo.io.video import write_clip
     source = Path(args.input) if args.input else SAMPLE
     if args.frames is None and not args.input:
         args.frames = 10
-    clip, model, header, records, recon, enc_seconds = _encode(args, source)
+    clip, model, quality = _open(args, source)
     out = Path(args.out) / (model.name or "-".join(model.spec.plugins) or "defaults")
     stem = source.stem
     bin_path, y4m_path, json_path = (out / f"{stem}{suffix}" for suffix in (".bin", ".y4m", ".json"))
     _refuse_overwriting([source], [bin_path, y4m_path, json_path])
     with _run_outputs(out) as written:
-        total = bitstream.write(bin_path, header, records)
-        written.append(bin_path)
+        def store(header, records) -> bytes:
+            bitstream.write(bin_path, header, records)
+            written.append(bin_path)
+            return bin_path.read_bytes()  # decode from the file alone
 
-        data = bin_path.read_bytes()  # decode from the file alone
-        header, read_records = bitstream.loads(data)
-        with progress_bar("decoding", len(read_records)) as tick:
-            started = time.perf_counter()
-            decoded = decode_stream(header, read_records, tick, args.device)
-            dec_seconds = time.perf_counter() - started
-        exact = all(torch.equal(a, b) for a, b in zip(recon, decoded))
-        if not exact:
-            raise ZooError("the decoder's frames differ from the encoder's reconstruction")
-        decoded_clip = to_clip(decoded, clip.width, clip.height, clip.fps)
-        write_clip(y4m_path, decoded_clip)
+        with progress_bar("encoding, decoding", 2 * len(clip.frames)) as tick:
+            trip = round_trip(model, clip, quality, args.intra_period, store=store,
+                              encode_tick=tick, decode_tick=tick)
+        header, total = trip.header, len(trip.data)
+        write_clip(y4m_path, trip.decoded)
         written.append(y4m_path)
-        stats = frame_stats(clip, decoded_clip, read_records, bitstream.record_sizes(data))
-        summary = summarise(stats, total, clip.width, clip.height)
+        summary = summarise(trip.stats, total, clip.width, clip.height)
 
         table = Table(title=f"{describe_model(model)} on {source.name}, quality {header.quality}")
         for col in ("frames", "type", "bpp", "PSNR-RGB", "PSNR-YUV", "MS-SSIM"):
@@ -331,9 +334,10 @@ def cmd_run(args: argparse.Namespace) -> None:
         console.print(table)
         report = {"model": header.model, "input": str(source), "quality": header.quality,
                   "width": clip.width, "height": clip.height, "intra_period": header.intra_period,
-                  "bitstream": str(bin_path), "bytes": total, "decoded_equals_encoder": exact,
-                  "encode_seconds": enc_seconds, "decode_seconds": dec_seconds,
-                  "summary": summary, "frames": [asdict(s) for s in stats]}
+                  "bitstream": str(bin_path), "bytes": total, "decoded_equals_encoder": True,
+                  "encode_seconds": sum(trip.encode_seconds),
+                  "decode_seconds": sum(trip.decode_seconds),
+                  "summary": summary, "frames": [asdict(s) for s in trip.stats]}
         write_json(json_path, report)
         written.append(json_path)
     console.print(f"wrote {bin_path}, {y4m_path}, {json_path}; "
@@ -343,9 +347,9 @@ def cmd_run(args: argparse.Namespace) -> None:
 def _train_spec(args: argparse.Namespace):
     """The model ``zoo train`` trains, its name, the registry model it starts from
     (``--init-from``) and the plugins new on it."""
-    from .build import ModelSpec
-    from .models import checked
-    from .registry import find_model, on_top_of
+    from zoo.core.build import ModelSpec
+    from zoo.core.models import checked
+    from zoo.core.registry import find_model, on_top_of
     plugins, options = _plugin_names(args.plugins), parse_options(args.option)
     if args.init_from:
         if args.model:
@@ -364,10 +368,10 @@ def _train_spec(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from .manager import Zoo
-    from .train import (TrainOptions, Trainer, default_stages, export, parse_cascade,
-                        parse_per_stage, stage_table)
-    from .weights import verify
+    from zoo.core.manager import Zoo
+    from zoo.core.weights import verify
+    from zoo.train.trainer import (TrainOptions, Trainer, default_stages, export, parse_cascade,
+                                   parse_per_stage, stage_table)
     spec, name, base, fresh = _train_spec(args)
     table = stage_table(spec)
     new_slots = tuple(s for n in fresh for s in Zoo.load().get(n).slots)
@@ -434,15 +438,15 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_train_plot(args: argparse.Namespace) -> None:
-    from .train import plot_training
+    from zoo.train.trainer import plot_training
     stages = plot_training(Path(args.run), Path(args.output))
     console.print(f"wrote {args.output}: {', '.join(stages)}")
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from .build import ModelSpec
-    from .evaluate import (ModelRequest, collect_sequences, evaluate, parse_qualities, resumable,
-                           rich_progress)
+    from zoo.core.build import ModelSpec
+    from zoo.eval.evaluate import (ModelRequest, collect_sequences, evaluate, parse_qualities,
+                                   resumable, rich_progress)
     specs = collect_sequences(args.data, args.frames, args.intra_period)
     request = ModelRequest(args.model, None if args.model else
                            ModelSpec(_plugin_names(args.plugins), args.preset,
@@ -481,21 +485,21 @@ def cmd_eval(args: argparse.Namespace) -> None:
                   f"{report['model_size']['bytes']} bytes ({report['model_size']['source']})"
                   + ("; ENTROPY ESTIMATE, nothing decoded" if args.entropy_estimate else ""))
     if args.record:
-        from .evaluate import registry_results
-        from .registry import update_registry
+        from zoo.core.registry import update_registry
+        from zoo.eval.evaluate import registry_results
         update_registry(model.name, {"results": registry_results(report, args.data)})
         console.print(f"recorded the summary in the registry entry of {model.name}")
 
 
 def print_summary(report: dict) -> None:
     """Print an eval or bench report's summary as a rich table."""
-    from .evaluate import summary_table
+    from zoo.eval.evaluate import summary_table
     print_view(summary_table(report))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from .anchors import bench, check_codec, parse_qps
-    from .evaluate import collect_sequences, rich_progress
+    from zoo.eval.anchors import bench, check_codec, parse_qps
+    from zoo.eval.evaluate import collect_sequences, rich_progress
     codecs = [c.strip() for c in args.codecs.split(",") if c.strip()]
     if not codecs:
         raise ZooError("name at least one anchor codec, e.g. x264")
@@ -523,13 +527,13 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 def _runs(paths: Sequence[str], frame: str | None) -> list[dict]:
-    from .evaluate import FrameFormat, load_runs
+    from zoo.eval.evaluate import FrameFormat, load_runs
     fmt = FrameFormat.parse(frame) if frame else None
     return [run for path in paths for run in load_runs(path, fmt)]
 
 
 def print_view(view) -> None:
-    """Print a :class:`zoo.evaluate.Table` as a rich table."""
+    """Print a :class:`zoo.eval.evaluate.Table` as a rich table."""
     table = Table(title=view.title)
     for col in view.columns:
         table.add_column(col, justify="right")
@@ -539,10 +543,10 @@ def print_view(view) -> None:
 
 
 def cmd_ablate(args: argparse.Namespace) -> None:
-    from .ablate import (ablate, bd_view, class_view, notes, parse_rows, table_view, tabulate,
-                         to_csv, to_markdown)
-    from .atomic import write_text
-    from .evaluate import collect_sequences, rich_progress
+    from zoo.eval.ablate import (ablate, bd_view, class_view, notes, parse_rows, table_view,
+                                 tabulate, to_csv, to_markdown)
+    from zoo.eval.evaluate import collect_sequences, rich_progress
+    from zoo.io.atomic import write_text
     anchor_runs = _runs([a.strip() for a in (args.anchors or "").split(",") if a.strip()],
                         args.bitrate_frame)
     table_options = dict(table_quality=args.table_quality, method=args.interpolation,
@@ -581,35 +585,43 @@ def cmd_ablate(args: argparse.Namespace) -> None:
 
 
 def cmd_speed(args: argparse.Namespace) -> None:
-    from .speed import COLUMNS, Options, benchmark, load_report, notes, rows, write_report
+    from zoo.eval.speed.measure import Options, benchmark
+    from zoo.eval.speed.report import (COLUMNS, load_report, load_targets, notes, recorded_targets,
+                                       rows, write_report)
     opts = Options(models=args.models, sizes=args.sizes, device=args.device, frames=args.frames,
                    warmup=args.warmup, threads=args.threads, compile=args.compile,
                    channels_last=args.channels_last, trained=args.trained,
                    profile_ops=args.profile_ops, timeout=args.timeout, output=args.output,
-                   plot=args.plot, markdown=args.markdown)
+                   plot=args.plot, markdown=args.markdown, targets=args.targets)
     if args.source:  # report again from a results file, measuring nothing
         report = load_report(args.source)
+        # judged against --targets, else the targets it was measured for, else the issue's
+        targets = (load_targets(args.targets) if args.targets else
+                   recorded_targets(report) or load_targets())
+        report["targets"] = targets.as_dict()
     else:
+        targets = load_targets(args.targets) if args.targets else load_targets()
         with Progress(TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
                       console=err_console, transient=True,
                       disable=not err_console.is_terminal) as progress:
             task = progress.add_task("starting", total=None)
-            report = benchmark(opts, progress=lambda what: progress.update(task, description=what))
-    written = write_report(report, opts)
+            report = benchmark(opts, progress=lambda what: progress.update(task, description=what),
+                               targets=targets.as_dict())
+    written = write_report(report, opts, targets)
     table = Table(title="zoo speed: P-frames per second, peak memory (ratios: fps / ssf2020's)")
     for col in COLUMNS:
         table.add_column(col, justify="left" if col in ("model", "size", "device") else "right")
-    for row in rows(report):
+    for row in rows(report, targets):
         table.add_row(*row)
     console.print(table)
-    for line in notes(report):
+    for line in notes(report, targets):
         console.print(f"- {line}", highlight=False)
     console.print(f"command: {report['command']}", highlight=False, markup=False)
     console.print("wrote " + ", ".join(str(p) for p in written))
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
-    from .plot import parse_limits, plot
+    from zoo.eval.plot import parse_limits, plot
     names, differences = plot(_runs(args.results, args.bitrate_frame), args.output, args.title,
                               metric=args.metric, xlim=parse_limits(args.xlim, "--xlim"),
                               ylim=parse_limits(args.ylim, "--ylim"),
@@ -620,7 +632,7 @@ def cmd_plot(args: argparse.Namespace) -> None:
 
 
 def cmd_new_plugin(args: argparse.Namespace) -> None:
-    from .scaffold import new_plugin
+    from zoo.scaffold import new_plugin
     folder = Path(args.output or f"zoo-{args.name}")
     files = new_plugin(args.name, args.slot, folder)
     console.print(f"wrote {folder}: " + ", ".join(str(f.relative_to(folder)) for f in files),
@@ -632,7 +644,7 @@ def cmd_new_plugin(args: argparse.Namespace) -> None:
 
 def write_json(path: Path, obj: Any) -> None:
     """Write JSON atomically (temp file + rename)."""
-    from .atomic import atomic_write
+    from zoo.io.atomic import atomic_write
     try:
         with atomic_write(path, "w") as f:
             json.dump(obj, f, indent=1, allow_nan=True)
@@ -656,7 +668,7 @@ def version_text() -> str:
     import compressai
     import torch
 
-    from . import API_VERSION, __version__
+    from zoo import API_VERSION, __version__
     return (f"codec-zoo {__version__} (plugin API {API_VERSION}; torch {torch.__version__}, "
             f"compressai {compressai.__version__})")
 
@@ -675,7 +687,7 @@ class _Version(argparse.Action):
 def add_plugin_commands(sub: Any) -> None:
     """The subcommands the loaded plugins add (``zoo_register_commands``); one that
     cannot be added is a warning, not the end of the zoo."""
-    from .manager import Zoo
+    from zoo.core.manager import Zoo
     zoo = Zoo.load()
     for plugin in zoo.plugins.values():
         def register(name: str, function: Any, help: str = "", _plugin: Any = plugin):
@@ -862,6 +874,9 @@ def make_parser(with_plugins: bool = False) -> argparse.ArgumentParser:
                    help="also record the top operators of one more decode (torch profiler) "
                         "and the convolutions' MACs per pixel by part")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per configuration")
+    p.add_argument("--targets", metavar="FILE.toml",
+                   help="what the results are judged against (default: the issue's targets, "
+                        "zoo/eval/speed/targets.toml; with --from, those the results record)")
     p.add_argument("-o", "--output", default="out/speed.json", help="results JSON")
     p.add_argument("--plot", help="image: seconds per P-frame against pixels per frame")
     p.add_argument("--markdown", help="Markdown file: the table replaces the block between "
@@ -899,7 +914,30 @@ QUIET_WARNINGS = (
 )
 
 
+@contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """While a command runs, a :class:`~zoo.errors.ZooWarning` prints as one line on stderr."""
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, ZooWarning):
+            err_console.print(f"warning: {message}", highlight=False, markup=False, soft_wrap=True)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    with _one_line_warnings():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     for message, category, module in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category, module=module)
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -908,7 +946,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command not in _subcommands(parser) and (command or {"-h", "--help"} & set(argv)):
         parser = make_parser(with_plugins=True)  # loading the plugins costs seconds: only here
     args = parser.parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C, so that temporary outputs are removed (zoo.atomic)
+    # SIGTERM unwinds like Ctrl-C, so that temporary outputs are removed (zoo.io.atomic)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _exit) if main_thread else None
     try:

@@ -13,15 +13,16 @@ import re
 from pathlib import Path
 from string import Template
 
-from . import API_VERSION, __version__, hookspecs, slots
-from .atomic import write_text
-from .errors import ZooError
-from .manager import SLOTS, Zoo
+from zoo import API_VERSION, __version__, slots
+from zoo.core import hookspecs
+from zoo.core.manager import SLOTS, Zoo
+from zoo.errors import ZooError
+from zoo.io.atomic import write_text
 
 #: The slots a skeleton can fill (``compose`` builds whole models out of others).
 OFFERED = tuple(s for s in SLOTS if s != "compose")
 #: How the skeleton annotates each hook argument, and what it imports for that.
-_ARGUMENTS = {"config": ("Config", "from zoo.config import Config"),
+_ARGUMENTS = {"config": ("Config", "from zoo.core.config import Config"),
               "entropy": ("EntropyFactory", "from zoo.slots import EntropyFactory"),
               "fusion": ("FusionFactory", "from zoo.slots import FusionFactory"),
               "channels": ("int", None), "latent": ("str", None), "context_channels": ("int", None)}
@@ -66,8 +67,8 @@ from __future__ import annotations
 from torch import nn
 
 $imports
-from zoo.hookspecs import hookimpl
-from zoo.plugin_info import PluginInfo
+from zoo.core.hookspecs import hookimpl
+from zoo.core.plugin_info import PluginInfo
 from zoo.plugins import $default_module as default
 
 
@@ -83,7 +84,7 @@ $stage
 @hookimpl
 def zoo_describe() -> PluginInfo:
     # Declare each option the module reads, config.option("$name", NAME, DEFAULT), as
-    # zoo.plugin_info.Option(NAME, TYPE, DEFAULT, HELP): no other key is accepted.
+    # zoo.core.plugin_info.Option(NAME, TYPE, DEFAULT, HELP): no other key is accepted.
     return PluginInfo(summary="$name: TODO, one line on the technique", paper="",
                       api=$api, options=())
 ''')

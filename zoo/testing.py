@@ -37,18 +37,18 @@ import torch
 from compressai.models import CompressionModel
 from torch import Tensor, nn
 
-from . import bitstream
-from .build import ModelSpec
-from .coding import encode_clip
-from .color import yuv420_to_rgb
-from .config import Config
-from .errors import ZooError
-from .gains import GainedEntropyModel
-from .manager import SLOTS, LoadPolicy, Plugin, Selection, Zoo
-from .models import open_model
-from .sequence import decode_records, pad
-from .slots import ALIGNMENT, Context, Reference
-from .video import Clip, read_clip
+from zoo.core.build import ModelSpec
+from zoo.core.coding import encode_clip
+from zoo.core.config import Config
+from zoo.core.manager import BUILTIN_PACKAGE, SLOTS, LoadPolicy, Plugin, Selection, Zoo
+from zoo.core.models import open_model
+from zoo.core.sequence import decode_records, pad
+from zoo.errors import ZooError
+from zoo.io import bitstream
+from zoo.io.color import yuv420_to_rgb
+from zoo.io.video import Clip, read_clip
+from zoo.nn.gains import GainedEntropyModel
+from zoo.slots import ALIGNMENT, Context, Reference
 
 SAMPLE = Path(__file__).parent / "samples" / "carphone_176x144.mp4"
 
@@ -77,8 +77,8 @@ def plugin_zoo(plugin: Any, name: str, package: str | None = None, version: str 
     ``package`` and ``version`` default to the installed distribution of the
     plugin's top-level module, if any.
     """
-    also = frozenset(also)
-    zoo = Zoo.discover(LoadPolicy(autoload=False, only=also or None, blocked=frozenset({name})))
+    only = frozenset({BUILTIN_PACKAGE, *also})
+    zoo = Zoo.discover(LoadPolicy(autoload=False, only=only, blocked=frozenset({name})))
     if package is None:
         top = getattr(plugin, "__name__", "").split(".")[0]
         package = next(iter(importlib.metadata.packages_distributions().get(top, [])), "?")

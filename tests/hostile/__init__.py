@@ -54,15 +54,14 @@ def all_cases() -> list[Case]:
 def clip_file(folder: Path, name: str = "clip.y4m", width: int = 64, height: int = 64,
               frames: int = 3) -> Path:
     """A synthetic clip written as ``folder / name``."""
-    from zoo.video import write_clip
-
+    from zoo.io.video import write_clip
     from .streams import synthetic_clip
     write_clip(folder / name, synthetic_clip(width, height, frames))
     return folder / name
 
 
 def frames_in(path: Path) -> int:
-    from zoo.video import read_clip
+    from zoo.io.video import read_clip
     return len(read_clip(path).frames)
 
 

@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from zoo.build import ModelSpec, build_codec
-from zoo.weights import save_weights
-
+from zoo.core.build import ModelSpec, build_codec
+from zoo.core.weights import save_weights
 from . import Case, Run, clip_file, only, streams
 
 UNTRAINED = ["--untrained"]

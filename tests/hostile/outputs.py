@@ -7,10 +7,9 @@ import os
 import stat
 from pathlib import Path
 
-from zoo import bitstream
-from zoo.hookspecs import hookimpl
+from zoo.core.hookspecs import hookimpl
+from zoo.io import bitstream
 from zoo.slots import PostFilter
-
 from . import Case, Run, clip_file, frames_in, only, streams
 
 ENCODE = ["--untrained"]

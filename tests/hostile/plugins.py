@@ -8,11 +8,10 @@ import json
 from pathlib import Path
 from types import ModuleType
 
-from zoo import bitstream
-from zoo.hookspecs import hookimpl
+from zoo.core.hookspecs import hookimpl
+from zoo.io import bitstream
 from zoo.plugins.hyperprior import MeanScaleHyperprior
 from zoo.slots import MotionEstimation, PostFilter
-
 from . import Case, Run, clip_file, only, streams
 
 
@@ -74,8 +73,8 @@ def site(folder: Path, package: str, modules: dict[str, str], entry_points: dict
     (info / "entry_points.txt").write_text(
         "[codec_zoo]\n" + "".join(f"{name} = {module}\n" for name, module in entry_points.items()))
     for module, source in modules.items():
-        (root / f"{module}.py").write_text("from zoo.hookspecs import hookimpl\n"
-                                           "from zoo.plugin_info import PluginInfo\n" + source)
+        (root / f"{module}.py").write_text("from zoo.core.hookspecs import hookimpl\n"
+                                           "from zoo.core.plugin_info import PluginInfo\n" + source)
     return root
 
 

@@ -12,13 +12,13 @@ from fractions import Fraction
 import numpy as np
 import torch
 
-from zoo import bitstream
-from zoo.bitstream import FrameRecord, Header
-from zoo.build import ModelSpec
-from zoo.coding import encode_clip
-from zoo.models import OpenModel, open_model
+from zoo.core.build import ModelSpec
+from zoo.core.coding import encode_clip
+from zoo.core.models import OpenModel, open_model
+from zoo.io import bitstream
+from zoo.io.bitstream import FrameRecord, Header
+from zoo.io.video import Clip
 from zoo.slots import Payload
-from zoo.video import Clip
 
 #: A model of few weights and enormous compute: 193M weights (under the build budget),
 #: 189M multiply-accumulates per pixel.
@@ -127,7 +127,7 @@ def truncated() -> bytes:
 
 def flipped_length(frame: int = 1) -> bytes:
     """A real stream with one bit flipped in the first string length of record ``frame``
-    (found with :func:`zoo.bitstream.layout`; the default model's records have no side
+    (found with :func:`zoo.io.bitstream.layout`; the default model's records have no side
     values, so it is the first varint): its strings no longer line up with its CRC."""
     data = bytearray(bitstream.dumps(*real_stream()))
     start, _ = bitstream.layout(data).records[frame]

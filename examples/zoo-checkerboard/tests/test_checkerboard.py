@@ -9,7 +9,7 @@ import torch
 
 import zoo_checkerboard
 from zoo import testing
-from zoo.manager import Zoo
+from zoo.core.manager import Zoo
 
 SIZE = (8, 12)  # latent height and width: multiples of 4
 

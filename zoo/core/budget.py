@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.overrides import TorchFunctionMode
 
-from .errors import ZooError
+from zoo.errors import ZooError
 
 #: Building: tensor elements and tensors. The largest zoo model (full preset)
 #: holds about 43M elements in about 500 tensors.
@@ -29,7 +29,7 @@ MAX_MODEL_TENSORS = 20_000
 #: and linear layers, and elements of the tensors all operations produce (the entropy
 #: coder's CDF tables included). Memory: the elements of any one layer's output, and the
 #: bytes of the tensors produced that are alive at once, plus MIN_BYTES for what does not
-#: grow with the frame (a chunk of CDFs, zoo/guard.py). The zoo's costliest models need
+#: grow with the frame (a chunk of CDFs, zoo/core/guard.py). The zoo's costliest models need
 #: 4.4M multiply-accumulates and 14k elements (feature-residual,gmm,grdn, full preset),
 #: 144 values in a layer and 1.9 KB alive (default plugins, full preset); lite: 1 KB.
 MAX_MACS_PER_PIXEL = 10_000_000
@@ -126,7 +126,7 @@ class ComputeBudget(TorchFunctionMode):
         self.memory = MAX_BYTES_PER_PIXEL * pixels + MIN_BYTES
 
     def _refuse(self, needs: str) -> ZooError:
-        return ZooError(f"{self.what}: it needs {needs} (past this zoo's budget, zoo/budget.py: "
+        return ZooError(f"{self.what}: it needs {needs} (past this zoo's budget, zoo/core/budget.py: "
                         f"its model's options ask for too much)")
 
     def _release(self, nbytes: int) -> None:

@@ -5,20 +5,22 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
+import torch
 from torch import Tensor
 
-from .bitstream import FrameRecord, Header, dump_header
+from zoo.errors import ZooError
+from zoo.io.bitstream import FrameRecord, Header, dump_header, dumps, loads, record_sizes
+from zoo.io.color import rgb_to_yuv420, yuv420_to_rgb
+from zoo.io.video import Clip
 from .budget import BuildBudget
 from .build import ModelSpec
-from .color import rgb_to_yuv420, yuv420_to_rgb
-from .errors import ZooError
 from .metrics import bits_per_pixel, ms_ssim_rgb, psnr_rgb, psnr_yuv
 from .models import OpenModel, open_recorded
 from .sequence import decode_records, encode_frames, padded_size
-from .video import Clip
 
 Progress = Callable[[], None]
 
@@ -69,7 +71,7 @@ def max_pixels() -> int:
 
 
 def model_for_spec(spec: dict, device: str = "cpu") -> OpenModel:
-    """The model a header's spec names, built under :class:`~zoo.budget.BuildBudget`."""
+    """The model a header's spec names, built under :class:`~zoo.core.budget.BuildBudget`."""
     name, plugins = spec.get("name"), spec.get("plugins", [])
     preset, options = spec.get("preset", "lite"), spec.get("options", {})
     if not (name is None or isinstance(name, str)) or not isinstance(preset, str) \
@@ -107,10 +109,9 @@ def open_for_header(header: Header, device: str = "cpu",
     return model
 
 
-def decode_frames(header: Header, records: Iterable[FrameRecord], progress: Progress | None = None,
-                  device: str = "cpu", allow_plugin_mismatch: bool = False) -> Iterator[Tensor]:
-    """Decode the records one by one on ``device`` (RGB frames, cropped, on the CPU), so
-    a writer can take each frame as it comes. The header is checked at the call."""
+def open_decoder(header: Header, device: str = "cpu", allow_plugin_mismatch: bool = False) -> OpenModel:
+    """The model to decode a stream with, once its header passes the decoder's checks: the
+    frame size (:func:`max_pixels`), the model's identity (:func:`check_identity`), the quality."""
     ph, pw = padded_size(header.height, header.width)
     if ph * pw > max_pixels():
         raise ZooError(f"the bitstream's frame size {header.width}x{header.height} is larger than "
@@ -120,6 +121,14 @@ def decode_frames(header: Header, records: Iterable[FrameRecord], progress: Prog
     if not 0 <= header.quality < model.codec.qualities:
         raise ZooError(f"header field quality = {header.quality} is out of range for this model "
                        f"(0..{model.codec.qualities - 1})")
+    return model
+
+
+def decode_frames(header: Header, records: Iterable[FrameRecord], progress: Progress | None = None,
+                  device: str = "cpu", allow_plugin_mismatch: bool = False) -> Iterator[Tensor]:
+    """Decode the records one by one on ``device`` (RGB frames, cropped, on the CPU), so
+    a writer can take each frame as it comes. The header is checked at the call."""
+    model = open_decoder(header, device, allow_plugin_mismatch)
 
     def frames() -> Iterator[Tensor]:
         for x_hat in decode_records(model.codec, records, header.height, header.width, header.quality):
@@ -183,3 +192,72 @@ def summarise(stats: list[FrameStats], total_bytes: int, width: int, height: int
                       "bytes": total_bytes}
     return summary
 
+
+# ------------------------------------------------------------------ the coding path of run and eval
+
+
+class FrameTimer:
+    """Seconds between successive ticks (the first counted from construction); each tick
+    then calls ``after``. On CUDA the work queued for the frame is waited for first."""
+
+    def __init__(self, after: Progress | None, device: torch.device) -> None:
+        self.after, self.device = after, device
+        self.times: list[float] = []
+        self.last = time.perf_counter()
+
+    def __call__(self) -> None:
+        if self.device.type == "cuda":  # the work queued on the GPU belongs to this frame
+            torch.cuda.synchronize(self.device)
+        now = time.perf_counter()
+        self.times.append(now - self.last)
+        self.last = now
+        _tick(self.after)
+
+
+@dataclass
+class RoundTrip:
+    """A clip coded, its stream read back and decoded by a model rebuilt from that stream."""
+
+    header: Header  #: as read back from the stream
+    records: list[FrameRecord]  #: as read back
+    data: bytes  #: the whole stream
+    sizes: list[int]  #: bytes of each record
+    decoded: Clip  #: the decoded frames, 8-bit 4:2:0 (what is written and measured)
+    stats: list[FrameStats]  #: per frame, decoded against the source
+    encode_seconds: list[float]  #: per frame
+    decode_seconds: list[float]  #: per frame
+    decoder: OpenModel  #: the model rebuilt from the stream's header
+
+
+Opener = Callable[[Header, str], OpenModel]
+
+
+def round_trip(model: OpenModel, clip: Clip, quality: int, intra_period: int, *,
+               store: Callable[[Header, list[FrameRecord]], bytes] | None = None,
+               decoder: Opener = open_decoder, encode_tick: Progress | None = None,
+               decode_tick: Progress | None = None) -> RoundTrip:
+    """Low-delay coding as ``zoo run`` and ``zoo eval`` do it: encode ``clip``, serialise
+    the stream (``store`` writes it and returns the bytes to decode, e.g. a file's; by
+    default :func:`~zoo.io.bitstream.dumps`), parse those bytes, decode them on the
+    encoder's device with the model ``decoder`` rebuilds from the stream's header (by
+    default with the checks of ``zoo decode``), check that the decoded frames equal the
+    encoder's reconstruction, and measure them; ``encode_tick`` and ``decode_tick`` are
+    called after each frame."""
+    timer = FrameTimer(encode_tick, model.device)
+    header, records, recon = encode_clip(model, clip, quality, intra_period, timer)
+    encode_seconds = timer.times
+    data = store(header, records) if store is not None else dumps(header, records)
+    header, records = loads(data)
+    opened = decoder(header, str(model.device))
+    timer = FrameTimer(decode_tick, model.device)
+    frames = []
+    for x_hat in decode_records(opened.codec, records, header.height, header.width, header.quality):
+        frames.append(x_hat)
+        timer()
+    if not all(torch.equal(a, b) for a, b in zip(recon, frames)):
+        raise ZooError("the decoder's frames differ from the encoder's reconstruction")
+    sizes = record_sizes(data)
+    decoded_clip = to_clip(frames, clip.width, clip.height, clip.fps)
+    return RoundTrip(header, records, data, sizes, decoded_clip,
+                     frame_stats(clip, decoded_clip, records, sizes), encode_seconds, timer.times,
+                     opened)

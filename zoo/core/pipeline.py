@@ -7,8 +7,8 @@ from typing import Any
 from compressai.models import CompressionModel
 from torch import Tensor, nn
 
+from zoo.slots import Payload, Reference
 from .config import Config
-from .slots import Payload, Reference
 
 
 class PFrameCodec(CompressionModel):

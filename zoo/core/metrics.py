@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim
 
-from .errors import ZooError
+from zoo.errors import ZooError
 
 #: Standard MS-SSIM scale weights (Wang et al. 2003), finest scale first.
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)

@@ -74,9 +74,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Sequence
 
-from zoo.atomic import write_bytes
 from zoo.errors import ZooError
 from zoo.slots import Payload
+from .atomic import write_bytes
 
 MAGIC = b"CZOO"
 VERSION = 3
@@ -95,16 +95,20 @@ FIXED_FIELDS = {"weights sha256": "8s", "quality": "B", "width": "H", "height": 
                 "schema count": "B"}
 PRELUDE = struct.Struct("<" + "".join(PRELUDE_FIELDS.values()))
 FIXED = struct.Struct("<" + "".join(FIXED_FIELDS.values()))
+#: The two JSON fields that open the header body, in order; each is JSON_LENGTH bytes of
+#: length, then that many bytes of JSON.
+JSON_FIELDS = ("model spec", "implementations")
+JSON_LENGTH = struct.Struct("<H")
 CRC = struct.Struct("<I")  #: the header CRC
 RECORD_HEAD = struct.Struct("<BI")  #: schema index, picture CRC
 RECORD_CRC = struct.Struct("<H")  #: see :func:`record_crc`
-_U8, _U16, _U32 = (struct.Struct("<" + c) for c in "BHI")
+_U8, _U32 = (struct.Struct("<" + c) for c in "BI")
 _NAME_BYTES = 1 + 32
 _MAX_SCHEMA = 2 + MAX_COUNT * (_NAME_BYTES + 1) + 1 + MAX_COUNT * _NAME_BYTES
 #: Bounds of the header length: "{}" is the shortest JSON field; the longest table is
 #: MAX_COUNT schemas of MAX_COUNT latents and side values of 32-character names.
-MIN_HEADER = 2 * (_U16.size + 2) + FIXED.size
-MAX_HEADER = 2 * (_U16.size + MAX_JSON) + FIXED.size + MAX_COUNT * _MAX_SCHEMA
+MIN_HEADER = len(JSON_FIELDS) * (JSON_LENGTH.size + 2) + FIXED.size
+MAX_HEADER = len(JSON_FIELDS) * (JSON_LENGTH.size + MAX_JSON) + FIXED.size + MAX_COUNT * _MAX_SCHEMA
 _KINDS = ("I", "P")
 _NAME = re.compile(r"[a-z0-9_-]{1,32}")
 _SHA = re.compile(r"[0-9a-f]{16}(?:[0-9a-f]{48})?")
@@ -122,14 +126,14 @@ class Header:
     frame_count: int  #: number of frame records, 0..1_000_000
     fps: Fraction  #: frames per second, numerator and denominator < 2**32
     intra_period: int  #: 0..65535; 0 = only the first frame is intra
-    #: the code that made the stream: see :func:`zoo.models.implementations`
+    #: the code that made the stream: see :func:`zoo.core.models.implementations`
     implementations: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class FrameRecord:
     """One coded frame: its kind ("I" or "P"), its payload and the CRC-32 of the
-    8-bit 4:2:0 planes the encoder reconstructed (see :func:`zoo.sequence.picture_crc`)."""
+    8-bit 4:2:0 planes the encoder reconstructed (see :func:`zoo.core.sequence.picture_crc`)."""
 
     kind: str
     payload: Payload
@@ -189,7 +193,7 @@ def _json_field(what: str, value: object) -> bytes:
         raise ValueError(f"{what} does not round-trip through JSON")
     if len(raw) > MAX_JSON:
         raise ValueError(f"{what} is {len(raw)} bytes of JSON, more than {MAX_JSON}")
-    return _U16.pack(len(raw)) + raw
+    return JSON_LENGTH.pack(len(raw)) + raw
 
 
 def check_model_spec(model: dict) -> None:
@@ -416,8 +420,8 @@ def _parse(data: bytes) -> tuple[Header, list[FrameRecord], list[int]]:
     if r.num(CRC) != zlib.crc32(body):
         raise ZooError("header is corrupt (checksum mismatch)")
     hb = _Reader(body, "header is corrupt (length mismatch)")
-    model = _load_json(bytes(hb.take(hb.num(_U16))), "model spec")
-    implementations = _load_json(bytes(hb.take(hb.num(_U16))), "implementations")
+    model = _load_json(bytes(hb.take(hb.num(JSON_LENGTH))), "model spec")
+    implementations = _load_json(bytes(hb.take(hb.num(JSON_LENGTH))), "implementations")
     if not all(isinstance(v, str) for v in implementations.values()):
         raise ZooError("header is corrupt (implementations are not strings)")
     sha, quality, width, height, count, num, den, intra, n_schemas = FIXED.unpack(hb.take(FIXED.size))
@@ -511,9 +515,10 @@ def layout(data: bytes) -> Layout:
     fields = _offsets(0, PRELUDE_FIELDS)
     (length,) = _U32.unpack_from(data, fields["header length"][0])
     json_spans, pos = {}, PRELUDE.size
-    for what in ("model spec", "implementations"):
-        fields[f"{what} length"] = (pos, "<H")
-        json_spans[what] = (pos + _U16.size, pos + _U16.size + _U16.unpack_from(data, pos)[0])
+    for what in JSON_FIELDS:
+        fields[f"{what} length"] = (pos, JSON_LENGTH.format)
+        start = pos + JSON_LENGTH.size
+        json_spans[what] = (start, start + JSON_LENGTH.unpack_from(data, pos)[0])
         pos = json_spans[what][1]
     fields.update(_offsets(pos, FIXED_FIELDS))
     (count,) = _U8.unpack_from(data, fields["schema count"][0])

@@ -49,16 +49,16 @@ import torch.nn.functional as F
 from pytorch_msssim import ms_ssim
 from torch import Tensor, nn
 
-from .atomic import atomic_write
+from zoo.core.build import ModelSpec, build_codec
+from zoo.core.config import Config
+from zoo.core.manager import PLUGIN_TAG, Zoo
+from zoo.core.weights import sha256_file
+from zoo.errors import ZooError
+from zoo.io.atomic import atomic_write
+from zoo.nn.layers import warp
+from zoo.slots import Reference
 from .auxiliary import auxiliary
-from .build import ModelSpec, build_codec
-from .config import Config
 from .datasets import ClipDataset, SyntheticMotion, load_stills, pin, training_files, worker_seed
-from .errors import ZooError
-from .layers import warp
-from .manager import PLUGIN_TAG, Zoo
-from .slots import Reference
-from .weights import sha256_file
 
 #: Lambdas for (1 - MS-SSIM), CompressAI's convention for its ms-ssim models.
 MS_SSIM_LAMBDAS = (2.40, 4.58, 8.73, 16.64, 31.73)
@@ -645,8 +645,8 @@ def export(codec: nn.Module, name: str, recipe: dict[str, Any], half: bool = Fal
     """Write ``weights/<name>.safetensors`` beside ``registry`` (default: the zoo's
     ``registry.toml``) and record it, its sha256 and the recipe there; with ``spec``,
     the model's plugins, preset and options too (a registry fragment of its own)."""
-    from .registry import registry_path, update_registry
-    from .weights import save_weights
+    from zoo.core.registry import registry_path, update_registry
+    from zoo.core.weights import save_weights
     codec.update(force=True)
     registry = registry or registry_path()
     path = registry.parent / "weights" / f"{name}.safetensors"

@@ -3,8 +3,8 @@
 Reads the reports of ``zoo eval``, ``zoo bench`` and ``zoo ablate`` (their
 ``runs``), and CompressAI's results files (``{"name", "results": {"bpp" or
 "bitrate", "psnr-rgb", "psnr-yuv", "ms-ssim-rgb", ...}}``, loaded by
-:func:`zoo.evaluate.load_runs`). Every run must share the first run's protocol
-(:mod:`zoo.compare`) unless the caller allows otherwise; the chart then says
+:func:`zoo.eval.evaluate.load_runs`). Every run must share the first run's protocol
+(:mod:`zoo.eval.compare`) unless the caller allows otherwise; the chart then says
 "cross-protocol" and marks the runs whose protocol differs or is unknown.
 MS-SSIM is drawn in dB, ``-10 log10(1 - MS-SSIM)``, as ``compressai.utils.plot`` does.
 """
@@ -15,9 +15,9 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from .atomic import atomic_write
+from zoo.errors import ZooError
+from zoo.io.atomic import atomic_write
 from .compare import check_comparable, protocol_of, set_curve
-from .errors import ZooError
 
 AXIS = {"psnr-rgb": "PSNR-RGB (dB)", "psnr-yuv": "PSNR-YUV (6Y+U+V)/8 (dB)",
         "ms-ssim": "MS-SSIM (RGB, dB)"}

@@ -6,7 +6,7 @@ import difflib
 import math
 from typing import Any, Iterable, Mapping
 
-from .errors import ZooError
+from zoo.errors import ZooError
 from .plugin_info import OPTION_TYPES, Option
 
 _ITEM_TYPES = (bool, int, float, str)

@@ -1,14 +1,14 @@
 """Ablations: a table in the form of Feng et al.'s Table 1, with BD figures.
 
 Every row (a plugin set or a registry model) is evaluated with
-:func:`zoo.evaluate.evaluate` on the same sequences, in the mode ``zoo bench``
+:func:`zoo.eval.evaluate.evaluate` on the same sequences, in the mode ``zoo bench``
 codes (low-delay sequences) unless told otherwise. The table shows, at one
 rate point per row, which components are on, the data size, the model size,
 MS-SSIM, PSNR and the CLIC score (Feng et al., "Learned Video Compression with
 Feature-level Residuals", CVPRW 2020, Table 1); beside it, each row's BD-rate
 (PSNR-RGB and MS-SSIM) and BD-PSNR against the first row and each anchor, with
 the overlap and the number of sequences each rests on, over the set and per
-class (:mod:`zoo.compare`). Rows and anchors measured under different
+class (:mod:`zoo.eval.compare`). Rows and anchors measured under different
 protocols are refused unless ``allow_cross_protocol``, and then the table
 lists the differences.
 """
@@ -20,12 +20,12 @@ import io
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from .build import ModelSpec
+from zoo.core.build import ModelSpec
+from zoo.core.manager import Zoo
+from zoo.core.registry import find_model, load_registry
+from zoo.errors import ZooError
 from .compare import DEFAULT_MIN_OVERLAP, METHODS, bd_reports, check_comparable, figure, protocol_of
-from .errors import ZooError
 from .evaluate import ModelRequest, NullProgress, SequenceSpec, Table, evaluate
-from .manager import Zoo
-from .registry import find_model, load_registry
 
 #: JSON key -> (metric, BD quantity, column title, unit)
 BD_COLUMNS = {"bd-rate psnr-rgb": ("psnr-rgb", "rate", "BD-rate PSNR-RGB", "%"),

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .sequence import pad
-from .slots import Reference
+from zoo.core.sequence import pad
+from zoo.slots import Reference
 
 #: The slot modules of a PFrameCodec, in dataflow order.
 SLOT_MODULES = ("motion_estimation", "motion_coding", "motion_refinement", "temporal_context",

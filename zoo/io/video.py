@@ -1,7 +1,7 @@
 """Video I/O: y4m, raw .yuv, PNG directories, and anything else PyAV decodes.
 
 A :class:`Clip` holds 8-bit YUV 4:2:0 planes in BT.709 limited range (see
-:mod:`zoo.color`). Readers take regular files and folders only (a FIFO or a
+:mod:`zoo.io.color`). Readers take regular files and folders only (a FIFO or a
 device would block or never end), check the frame size and rate a bitstream can
 hold before reading frames, stop after ``max_frames`` frames without reading
 further, and report bad input as :class:`~zoo.errors.ZooError`. Writers take
@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from zoo.errors import ZooError
 from .atomic import atomic_write, temp_path
 from .color import rgb_to_yuv420, yuv420_to_rgb
-from .errors import ZooError
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 PathLike = str | os.PathLike[str]
@@ -286,7 +286,7 @@ def clip_writer(path: PathLike, width: int, height: int, fps: Fraction,
     """A function writing one frame (8-bit 4:2:0 planes) at a time, so that no clip need be
     held in memory, as ``kind`` (default: ``path``'s suffix): ``.y4m`` (``C420jpeg``, limited
     range), ``.yuv`` (raw planar) or ``""``, a folder of ``frame_00000.png``, ... (RGB via
-    :mod:`zoo.color`). The target appears, or is replaced, when the block ends without an
+    :mod:`zoo.io.color`). The target appears, or is replaced, when the block ends without an
     exception; a frame of the wrong shape is a ValueError."""
     path = Path(path)
     kind = path.suffix.lower() if kind is None else kind

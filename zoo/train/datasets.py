@@ -27,13 +27,13 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from .color import yuv420_to_rgb
-from .errors import ZooError
-from .layers import warp
-from .video import Clip, read_clip
-from .weights import sha256_file
+from zoo.core.weights import sha256_file
+from zoo.errors import ZooError
+from zoo.io.color import yuv420_to_rgb
+from zoo.io.video import Clip, read_clip
+from zoo.nn.layers import warp
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout
 #: The frames of a Vimeo-90k septuplet.
 VIMEO_FRAMES = tuple(f"im{i}.png" for i in range(1, 8))
 

@@ -11,12 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .bitstream import FrameRecord, check_record
+from zoo.errors import ZooError
+from zoo.io.bitstream import FrameRecord, check_record
+from zoo.io.color import rgb_to_yuv420
+from zoo.slots import ALIGNMENT, Reference
 from .budget import ComputeBudget
-from .color import rgb_to_yuv420
-from .errors import ZooError
 from .manager import PLUGIN_TAG
-from .slots import ALIGNMENT, Reference
 
 
 def padded_size(height: int, width: int) -> tuple[int, int]:

@@ -26,7 +26,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-from .errors import ZooError
+from zoo.errors import ZooError
 
 METHODS = ("pchip", "akima", "cubic")
 DEFAULT_MIN_OVERLAP = 0.5
@@ -36,7 +36,7 @@ METRICS = {"psnr-rgb": ("psnr_rgb", ("psnr-rgb", "psnr")),
            "psnr-yuv": ("psnr_yuv", ("psnr-yuv",)),
            "ms-ssim": ("ms_ssim", ("ms-ssim-rgb", "ms-ssim"))}
 
-#: How ``zoo eval`` and ``zoo bench`` measure colour (both through :mod:`zoo.coding`).
+#: How ``zoo eval`` and ``zoo bench`` measure colour (both through :mod:`zoo.core.coding`).
 COLOUR = "8-bit 4:2:0 frames, BT.709 limited range"
 
 

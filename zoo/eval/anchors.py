@@ -12,8 +12,8 @@ packet the encoder returns (parameter sets included) minus its SEI NAL units,
 which carry the encoder's settings text (x264 writes about 700 bytes of it)
 and which no decoder needs. That stripped stream is what is decoded: it is
 written to a temporary ``.264`` / ``.hevc`` file and read back with
-:func:`zoo.video.read_clip` (PyAV's ffmpeg decoder), and the decoded frames
-are measured with the same code as ``zoo eval`` (:func:`zoo.coding.frame_stats`).
+:func:`zoo.io.video.read_clip` (PyAV's ffmpeg decoder), and the decoded frames
+are measured with the same code as ``zoo eval`` (:func:`zoo.core.coding.frame_stats`).
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ from typing import Any, Sequence
 import av
 import numpy as np
 
-from .bitstream import FrameRecord
-from .coding import frame_stats
+from zoo.core.coding import frame_stats
+from zoo.errors import ZooError
+from zoo.io.bitstream import FrameRecord
+from zoo.io.video import Clip, read_clip
+from zoo.slots import Payload
 from .compare import COLOUR
-from .errors import ZooError
-from .evaluate import NullProgress, SequenceSpec, aggregate, frame_rows, point_summary, \
-    read_sequence, sequence_entry
-from .slots import Payload
-from .video import Clip, read_clip
+from .evaluate import (NullProgress, SequenceSpec, aggregate, frame_rows, point_summary,
+                       read_sequence, sequence_entry)
 
 #: name -> (PyAV encoder, suffix of the elementary stream file)
 CODECS = {"x264": ("libx264", ".264"), "x265": ("libx265", ".hevc")}
@@ -136,7 +136,7 @@ def encode(clip: Clip, codec: str, qp: int, preset: str = "medium",
 
 
 def decode(stream: bytes, codec: str, width: int, height: int) -> tuple[Clip, float]:
-    """Decode an elementary stream with PyAV (through zoo.video); crop to ``width`` x ``height``."""
+    """Decode an elementary stream with PyAV (through zoo.io.video); crop to ``width`` x ``height``."""
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
         path = Path(tmp) / f"stream{CODECS[codec][1]}"
         path.write_bytes(stream)

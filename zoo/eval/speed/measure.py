@@ -1,4 +1,8 @@
-"""``zoo speed``: encode and decode speed and peak memory, beside CompressAI's ssf2020.
+"""``zoo speed``, measuring: encode and decode speed and peak memory, beside CompressAI's ssf2020.
+
+This module measures (options, instrumentation, one configuration per child
+process, the benchmark's loop); :mod:`zoo.eval.speed.report` turns its report
+into the table, the notes on the targets it is given, the plot and the Markdown.
 
 Every registry model (untrained weights: the cost of a network does not
 depend on its weights, only the entropy coder's share does, see below) and
@@ -8,14 +12,14 @@ same machine in the same run: the bundled carphone clip, resized bilinearly to
 each size, one I-frame then ``frames`` P-frames, at the highest quality.
 
 Method, per (model, size, device), each in a fresh process (``python -m
-zoo.speed --one JOB``) so that peak memory belongs to that configuration:
+zoo.eval.speed.measure --one JOB``) so that peak memory belongs to that configuration:
 
 * warm-up: the I-frame and one P-frame are encoded and decoded, untimed
   (oneDNN primitives, CUDA kernels and ``torch.compile`` graphs are built for
   the size);
 * timed: each frame is encoded, then each is decoded, one call at a time
-  (zoo models through :func:`zoo.sequence.encode_frames` and
-  :func:`~zoo.sequence.decode_records`, the code ``zoo run`` uses; ssf2020
+  (zoo models through :func:`zoo.core.sequence.encode_frames` and
+  :func:`~zoo.core.sequence.decode_records`, the code ``zoo run`` uses; ssf2020
   through its ``encode_keyframe`` / ``encode_inter`` / ``decode_keyframe`` /
   ``decode_inter``), with ``torch.cuda.synchronize()`` after each frame on
   CUDA. Only P-frames count: fps = P-frames / their seconds;
@@ -58,31 +62,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from .errors import ZooError
+from zoo.errors import ZooError
 
-SAMPLE = Path(__file__).parent / "samples" / "carphone_176x144.mp4"
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "carphone_176x144.mp4"
 
 REFERENCE = "ssf2020"
 DEFAULT_SIZES = "416x240,832x480,1920x1080"
 DEFAULT_FRAMES = 2
 SSF_ALIGNMENT = 128
 GIB = 1024.0**3
-
-#: The issue's targets.
-TARGET_MODEL = "cmfr2025"
-TARGET_DECODE_RATIO = 2.0  #: TARGET_MODEL decodes at least this many times as fast as ssf2020
-TARGET_PEAK_GIB = 4.0  #: at TARGET_PEAK_SIZE on CPU, encode and decode
-TARGET_PEAK_SIZE = (1920, 1080)
-TARGET_ENTROPY_SHARE = 0.20  #: of P-frame decode time
+#: The module each configuration is measured in, as ``python -m CHILD --one JOB``.
+CHILD = "zoo.eval.speed.measure"
 
 #: What the per-part breakdown times: a PFrameCodec's slots, ssf2020's parts.
 ZOO_PARTS = ("motion_estimation", "motion_coding", "motion_refinement", "temporal_context",
              "residual_domain", "post_filter")
 SSF_PARTS = ("motion_encoder", "motion_hyperprior", "motion_decoder", "forward_prediction",
              "res_encoder", "res_hyperprior", "res_decoder")
-
-BEGIN_MARK = "<!-- zoo speed: begin -->"
-END_MARK = "<!-- zoo speed: end -->"
 
 
 # ------------------------------------------------------------------ options
@@ -106,6 +102,7 @@ class Options:
     output: str = "out/speed.json"
     plot: str | None = None
     markdown: str | None = None
+    targets: str | None = None  #: the file of targets the results are judged against, if not the issue's
 
     def command(self) -> str:
         """The command line that reproduces this run."""
@@ -124,6 +121,8 @@ class Options:
             parts.append(f"--plot {self.plot}")
         if self.markdown:
             parts.append(f"--markdown {self.markdown}")
+        if self.targets:
+            parts.append(f"--targets {self.targets}")
         return " ".join(parts)
 
 
@@ -155,7 +154,7 @@ def parse_devices(text: str) -> list[str]:
 
 def select_models(patterns: str) -> list[str]:
     """Registry models matching the comma-separated wildcards (ssf2020 is added apart)."""
-    from .registry import list_models
+    from zoo.core.registry import list_models
     pats = [p.strip() for p in patterns.split(",") if p.strip() and p.strip() != REFERENCE]
     names = list_models(pats) if pats else []
     if not names and patterns.strip() not in ("", REFERENCE):
@@ -269,8 +268,8 @@ def load_frames(width: int, height: int, count: int) -> list:
     """``count`` frames of the bundled clip, RGB (1, 3, H, W), resized bilinearly."""
     import torch.nn.functional as F
 
-    from .color import yuv420_to_rgb
-    from .video import read_clip
+    from zoo.io.color import yuv420_to_rgb
+    from zoo.io.video import read_clip
     clip = read_clip(SAMPLE, count)
     if len(clip.frames) < count:
         raise ZooError(f"the sample clip has only {len(clip.frames)} frames")
@@ -304,8 +303,8 @@ class _ZooCodec:
     parts = ZOO_PARTS
 
     def __init__(self, name: str, device: str, trained: bool = False) -> None:
-        from .models import open_model
-        from .registry import find_model
+        from zoo.core.models import open_model
+        from zoo.core.registry import find_model
         entry = find_model(name)
         model = open_model(name, untrained=not (trained and entry.weights))
         self.trained = model.trained
@@ -313,18 +312,18 @@ class _ZooCodec:
         self.quality = self.net.qualities - 1
 
     def encode(self, frames: list) -> Iterator[tuple[Any, Any, int]]:
-        from .sequence import encode_frames
+        from zoo.core.sequence import encode_frames
         for record, x_hat in encode_frames(self.net, frames, self.quality, 0):
             size = sum(len(s) for strings in record.payload.latents.values() for s in strings)
             yield record, x_hat, size
 
     def decode(self, records: list, height: int, width: int) -> Iterator[Any]:
-        from .sequence import decode_records
+        from zoo.core.sequence import decode_records
         return decode_records(self.net, records, height, width, self.quality)
 
     @staticmethod
     def padded(height: int, width: int) -> tuple[int, int]:
-        from .sequence import padded_size
+        from zoo.core.sequence import padded_size
         return padded_size(height, width)
 
 
@@ -528,7 +527,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
 
 def run_job(job: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
     """:func:`measure` in a fresh Python process; failures come back as ``{"error": ...}``."""
-    command = [sys.executable, "-m", "zoo.speed", "--one", json.dumps(job)]
+    command = [sys.executable, "-m", CHILD, "--one", json.dumps(job)]
     base = {"model": job["model"], "reference": job["model"] == REFERENCE, "width": job["width"],
             "height": job["height"], "pixels": job["width"] * job["height"],
             "device": job["device"], "frames": job["frames"]}
@@ -575,8 +574,10 @@ def _load() -> list[float] | None:
 
 
 def benchmark(opts: Options, progress: Callable[[str], None] | None = None,
-              done: Callable[[dict], None] | None = None) -> dict[str, Any]:
-    """Every (size, device) for ssf2020 and each selected model; the report."""
+              done: Callable[[dict], None] | None = None,
+              targets: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every (size, device) for ssf2020 and each selected model; the report, recording
+    ``targets`` (what :mod:`zoo.eval.speed.report` judges the results against) as given."""
     if opts.frames < 1:
         raise ZooError("--frames must be at least 1")
     if opts.warmup < 0 or opts.threads < 0:
@@ -602,21 +603,8 @@ def benchmark(opts: Options, progress: Callable[[str], None] | None = None,
     return {"command": opts.command(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "machine": machine(), "load_average": {"before": load_before, "after": _load()},
             "options": {k: getattr(opts, k) for k in opts.__dataclass_fields__},
-            "targets": {"model": TARGET_MODEL, "decode_ratio": TARGET_DECODE_RATIO,
-                        "peak_gib": TARGET_PEAK_GIB, "peak_size": list(TARGET_PEAK_SIZE),
-                        "entropy_share": TARGET_ENTROPY_SHARE},
+            "targets": dict(targets) if targets is not None else None,
             "results": results}
-
-
-def load_report(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A report written by an earlier run (``-o``)."""
-    try:
-        report = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
-        raise ZooError(f"{path}: cannot read a zoo speed report ({e})") from e
-    if not isinstance(report, dict) or not isinstance(report.get("results"), list):
-        raise ZooError(f"{path} is not a zoo speed report")
-    return report
 
 
 def add_ratios(results: list[dict]) -> None:
@@ -630,230 +618,13 @@ def add_ratios(results: list[dict]) -> None:
             r[f"{key}_ratio"] = r[f"{key}_fps"] / ref[f"{key}_fps"] if ok else None
 
 
-# ------------------------------------------------------------------ reporting
-
-
-def targets(r: dict) -> dict[str, bool]:
-    """The issue's targets that apply to this row, met or not."""
-    out: dict[str, bool] = {}
-    if "error" in r:
-        return out
-    if r["model"] == TARGET_MODEL and r.get("dec_ratio") is not None:
-        out["decode ≥2× ssf2020"] = r["dec_ratio"] >= TARGET_DECODE_RATIO
-    if (r["width"], r["height"]) == TARGET_PEAK_SIZE and r["device"] == "cpu":
-        out["peak <4 GiB"] = r["peak_rss_gib"] < TARGET_PEAK_GIB
-    if not r.get("reference") and not math.isnan(r["entropy_share"]):
-        out["entropy <20%"] = r["entropy_share"] < TARGET_ENTROPY_SHARE
-    return out
-
-
-def _fps(value: float) -> str:
-    return f"{value:.3f}" if value < 1 else f"{value:.2f}" if value < 10 else f"{value:.1f}"
-
-
-def _mark(ok: bool | None) -> str:
-    return "" if ok is None else (" ✓" if ok else " ✗")
-
-
-COLUMNS = ["model", "size", "device", "enc fps", "dec fps", "enc ×ssf", "dec ×ssf",
-           "peak GiB", "entropy % (rANS %)", "exact"]
-
-
-def rows(report: dict) -> list[list[str]]:
-    """One row of strings per result, ✓ / ✗ where a target applies."""
-    out = []
-    for r in report["results"]:
-        size = f"{r['width']}x{r['height']}"
-        if "error" in r:
-            out.append([r["model"], size, r["device"], "-", "-", "-", "-", "-", "-", r["error"]])
-            continue
-        t = targets(r)
-        ratio = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
-        peak = f"{r['peak_rss_gib']:.2f}"
-        if r.get("peak_cuda_gib") is not None:
-            peak += f" (GPU {r['peak_cuda_gib']:.2f})"
-        entropy = f"{100 * r['entropy_share']:.1f} ({100 * r['rans_share']:.1f})"
-        out.append([r["model"], size, r["device"], _fps(r["enc_fps"]), _fps(r["dec_fps"]),
-                    ratio(r.get("enc_ratio")),
-                    ratio(r.get("dec_ratio")) + _mark(t.get("decode ≥2× ssf2020")),
-                    peak + _mark(t.get("peak <4 GiB")),
-                    entropy + _mark(t.get("entropy <20%")),
-                    "yes" if r["exact"] else "NO"])
-    return out
-
-
-def notes(report: dict) -> list[str]:
-    """The targets, met or missed, in words."""
-    res = [r for r in report["results"] if "error" not in r]
-    lines = []
-    target = [r for r in res if r["model"] == TARGET_MODEL and r.get("dec_ratio") is not None]
-    if target:
-        met = all(r["dec_ratio"] >= TARGET_DECODE_RATIO for r in target)
-        detail = ", ".join(f"{r['width']}x{r['height']} {r['device']} {r['dec_ratio']:.2f}×"
-                           for r in target)
-        lines.append(f"{TARGET_MODEL} decodes ≥{TARGET_DECODE_RATIO:g}× as fast as ssf2020 at "
-                     f"every size: {'met' if met else 'missed'} ({detail})")
-    big = [r for r in res if (r["width"], r["height"]) == TARGET_PEAK_SIZE and r["device"] == "cpu"
-           and not r.get("reference")]
-    if big:
-        over = [r["model"] for r in big if r["peak_rss_gib"] >= TARGET_PEAK_GIB]
-        lines.append(f"1080p CPU peak memory <{TARGET_PEAK_GIB:g} GiB: "
-                     + ("met by every model" if not over else f"missed by {', '.join(over)}")
-                     + f" (max {max(r['peak_rss_gib'] for r in big):.2f} GiB)")
-    zoo_rows = [r for r in res if not r.get("reference")]
-    if zoo_rows:
-        worst = max(zoo_rows, key=lambda r: r["entropy_share"])
-        lines.append(f"entropy coding <{100 * TARGET_ENTROPY_SHARE:g}% of decode: "
-                     f"{'met' if worst['entropy_share'] < TARGET_ENTROPY_SHARE else 'missed'} "
-                     f"(max {100 * worst['entropy_share']:.1f}%, {worst['model']} "
-                     f"{worst['width']}x{worst['height']}"
-                     + ("" if all(r.get("trained") for r in zoo_rows) else
-                        "; untrained latents are mostly zeros, which makes entropy coding look cheap")
-                     + ")")
-    inexact = [f"{r['model']} {r['width']}x{r['height']}" for r in res if not r["exact"]]
-    if inexact:
-        lines.append("decoded frames differ from the encoder's reconstruction: " + ", ".join(inexact))
-    before = (report.get("load_average") or {}).get("before")
-    if before and before[0] >= 0.5:
-        lines.append(f"the machine was busy before the run started (load average {before[0]} on "
-                     f"{report['machine'].get('cpus')} CPUs): these figures are contended")
-    return lines
-
-
-def markdown(report: dict, plot: str | None = None) -> str:
-    """The table, the command and the notes, in Markdown."""
-    m = report["machine"]
-    lines = [f"Command: `{report['command']}`", "",
-             f"Machine: {m['processor']}, {m['cpus']} CPUs, {m.get('cuda', 'no GPU')}; "
-             f"PyTorch {m['torch']}, CompressAI {m['compressai']}, "
-             f"{report['results'][0].get('threads', m['default_threads']) if report['results'] else '?'}"
-             f" threads; {report['date']}; load average before/after "
-             f"{(report['load_average']['before'] or ['?'])[0]} / "
-             f"{(report['load_average']['after'] or ['?'])[0]}.", "",
-             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
-              for row in rows(report)]
-    lines.append("")
-    lines += [f"- {n}" for n in notes(report)]
-    lines += ["", "Where decode time goes (seconds per P-frame, exclusive: each part without "
-              "the parts and entropy coding it calls):", "",
-              "| model | size | device | decode s/frame | by part |", "|---|---|---|---|---|"]
-    for r in report["results"]:
-        if "error" in r:
-            continue
-        parts = sorted(r["decode_parts_s"].items(), key=lambda kv: -kv[1])
-        total = r["dec_s_per_frame"]
-        cells = ", ".join(f"{k} {v:.3g} ({100 * v / total:.0f}%)" for k, v in parts
-                          if v >= 0.005 * total)
-        lines.append(f"| {r['model']} | {r['width']}x{r['height']} | {r['device']} | "
-                     f"{total:.3g} | {cells} |")
-    counted = [r for r in report["results"] if "error" not in r and r.get("decode_macs_per_pixel")]
-    if counted:
-        lines += ["", "Convolution multiply-accumulates per source pixel of a P-frame decode "
-                  "(`--profile-ops`):", "", "| model | size | kMAC/pixel | by part |",
-                  "|---|---|---|---|"]
-        for r in counted:
-            macs = r["decode_macs_per_pixel"]
-            cells = ", ".join(f"{k} {v / 1e3:.1f}k" for k, v in macs.items() if v)
-            lines.append(f"| {r['model']} | {r['width']}x{r['height']} | "
-                         f"{sum(macs.values()) / 1e3:.1f} | {cells} |")
-    if plot:
-        lines += ["", f"![seconds per P-frame against pixels per frame]({plot})"]
-    return "\n".join(lines) + "\n"
-
-
-def write_markdown(path: Path, text: str, relative_plot: str | None = None) -> None:
-    """Replace the block between the markers in ``path`` (or write a new file)."""
-    block = f"{BEGIN_MARK}\n{text}{END_MARK}"
-    if path.is_file():
-        old = path.read_text()
-        if BEGIN_MARK in old and END_MARK in old:
-            head, rest = old.split(BEGIN_MARK, 1)
-            tail = rest.split(END_MARK, 1)[1]
-            path.write_text(head + block + tail)
-            return
-        path.write_text(old.rstrip("\n") + "\n\n" + block + "\n")
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(block + "\n")
-
-
-def plot(report: dict, output: str | os.PathLike[str]) -> None:
-    """Seconds per P-frame (encode, decode) against pixels per frame, log-log."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    res = [r for r in report["results"] if "error" not in r]
-    if not res:
-        raise ZooError("no measurement to plot")
-    series: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for r in res:
-        series[(r["model"], r["device"])].append(r)
-    colours = plt.get_cmap("tab20").colors
-    names = sorted({m for m, _ in series if m != REFERENCE})
-    several_devices = len({d for _, d in series}) > 1
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), sharey=True)
-    for ax, key, what in ((axes[0], "enc_s_per_frame", "encode"),
-                          (axes[1], "dec_s_per_frame", "decode")):
-        for (model, device), points in sorted(series.items()):
-            points = sorted(points, key=lambda r: r["pixels"])
-            ref = model == REFERENCE
-            ax.plot([r["pixels"] for r in points], [r[key] for r in points],
-                    marker="o", linewidth=2.5 if ref else 1.2,
-                    linestyle="--" if ref else ("-" if device == "cpu" else ":"),
-                    color="black" if ref else colours[names.index(model) % len(colours)],
-                    label=model + (f" ({device})" if several_devices else ""))
-        refs = sorted((r for r in res if r["model"] == REFERENCE and r["device"] == res[0]["device"]),
-                      key=lambda r: r["pixels"])
-        if len({r["pixels"] for r in refs}) > 1:  # cost proportional to pixels, through ssf2020's first point
-            lo, hi = refs[0], refs[-1]
-            ax.plot([lo["pixels"], hi["pixels"]], [lo[key], lo[key] * hi["pixels"] / lo["pixels"]],
-                    color="grey", linewidth=0.8, linestyle=(0, (1, 3)), label="∝ pixels")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("pixels per frame")
-        ax.set_title(f"{what}: seconds per P-frame")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("seconds per P-frame")
-    axes[1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
-    fig.suptitle(f"zoo speed — {report['machine']['processor']}, "
-                 f"{res[0].get('threads', '?')} threads, {report['date']}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(output, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-
-
-def write_report(report: dict, opts: Options) -> list[Path]:
-    """The JSON report, and the plot and the Markdown table when asked; paths written."""
-    written = []
-    out = Path(opts.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=1, allow_nan=True))
-    os.replace(tmp, out)
-    written.append(out)
-    if opts.plot:
-        Path(opts.plot).parent.mkdir(parents=True, exist_ok=True)
-        plot(report, opts.plot)
-        written.append(Path(opts.plot))
-    if opts.markdown:
-        md = Path(opts.markdown)
-        image = None
-        if opts.plot:
-            image = os.path.relpath(Path(opts.plot).resolve(), md.resolve().parent)
-        write_markdown(md, markdown(report, image))
-        written.append(md)
-    return written
-
-
 # ------------------------------------------------------------------ child process
 
 
 def _child(argv: Sequence[str]) -> int:
     import warnings
     warnings.filterwarnings("ignore")
-    parser = argparse.ArgumentParser(prog="python -m zoo.speed")
+    parser = argparse.ArgumentParser(prog=f"python -m {CHILD}")
     parser.add_argument("--one", required=True, help="a job, as JSON")
     args = parser.parse_args(argv)
     result = measure(json.loads(args.one))

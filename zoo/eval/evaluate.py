@@ -4,7 +4,7 @@ Two modes, both over a set of sequences grouped in classes:
 
 * ``sequence`` (low-delay): an I-frame, then P-frames, with an I-frame every
   ``intra_period`` frames (0: only the first). The whole stream is serialised
-  with :func:`zoo.bitstream.dumps`, parsed back with :func:`~zoo.bitstream.loads`
+  with :func:`zoo.io.bitstream.dumps`, parsed back with :func:`~zoo.io.bitstream.loads`
   and decoded by a model rebuilt from the stream's header; the decoded frames
   must equal the encoder's reconstruction.
 * ``pframe`` (CLIC P-frame style): frame ``i`` (``i >= 1``) is coded as a
@@ -12,7 +12,7 @@ Two modes, both over a set of sequences grouped in classes:
   and is not coded. Each frame's bytes are what ``dumps`` writes for its record
   (kind, length, latents, CRC); it is decoded from those bytes.
 
-Metrics come from :func:`zoo.coding.frame_stats` on the 8-bit 4:2:0 decoded
+Metrics come from :func:`zoo.core.coding.frame_stats` on the 8-bit 4:2:0 decoded
 frames against the source. Averages: per sequence over its frames; per class
 frame-weighted over its sequences; over the set, the plain mean of the classes.
 The data size is the sum of the bytes over the set, the CLIC score
@@ -38,17 +38,18 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from . import bitstream
-from .bitstream import FrameRecord, Header
-from .build import ModelSpec
-from .coding import encode_clip, frame_stats, open_for_header, summarise, to_clip
-from .color import yuv420_to_rgb
+from zoo.core.build import ModelSpec
+from zoo.core.coding import (FrameTimer, frame_stats, open_for_header, round_trip, summarise,
+                             to_clip)
+from zoo.core.models import OpenModel, open_model
+from zoo.core.sequence import is_intra, pad, picture_crc
+from zoo.errors import ZooError
+from zoo.io import bitstream
+from zoo.io.bitstream import FrameRecord, Header
+from zoo.io.color import yuv420_to_rgb
+from zoo.io.video import Clip, read_clip
+from zoo.slots import Payload, Reference
 from .compare import COLOUR
-from .errors import ZooError
-from .models import OpenModel, open_model
-from .sequence import decode_records, is_intra, pad, picture_crc
-from .slots import Payload, Reference
-from .video import Clip, read_clip
 
 MODES = ("sequence", "pframe")
 
@@ -228,7 +229,7 @@ def read_sequence(spec: SequenceSpec) -> Clip:
     with tempfile.TemporaryDirectory(prefix="zoo-eval-") as tmp:
         size = f"{spec.width}x{spec.height}"
         if path.suffix.lower() == ".yuv" and spec.width and size not in path.name:
-            # zoo.video reads a raw file's size from its name: give it one that says the config's size
+            # zoo.io.video reads a raw file's size from its name: give it one that says the config's size
             link = Path(tmp) / f"{path.stem}_{size}.yuv"
             link.symlink_to(path.resolve())
             clip = read_clip(link, spec.frames)
@@ -409,7 +410,7 @@ def frame_rows(stats, enc: Sequence[float | None], dec: Sequence[float | None],
 def point_summary(stats, total_bytes: float, width: int, height: int, enc: Sequence[float | None],
                   dec: Sequence[float | None], split: Sequence[dict] | None = None,
                   warmup: int = 0) -> dict[str, Any]:
-    """:func:`zoo.coding.summarise`, the mean encode and decode time per frame (warm-up
+    """:func:`zoo.core.coding.summarise`, the mean encode and decode time per frame (warm-up
     frames apart) and, per frame type, the bpp of each part of the records."""
     summary = summarise(stats, total_bytes, width, height)
     for key, values in (("encode_seconds", enc), ("decode_seconds", dec)):
@@ -426,49 +427,21 @@ def point_summary(stats, total_bytes: float, width: int, height: int, enc: Seque
     return summary
 
 
-class _Timer:
-    """Seconds between successive ticks (the first counted from construction)."""
-
-    def __init__(self, after: Callable[[], None], device: torch.device) -> None:
-        self.after, self.device = after, device
-        self.times: list[float] = []
-        self.last = time.perf_counter()
-
-    def __call__(self) -> None:
-        if self.device.type == "cuda":  # the work queued on the GPU belongs to this frame
-            torch.cuda.synchronize(self.device)
-        now = time.perf_counter()
-        self.times.append(now - self.last)
-        self.last = now
-        self.after()
-
-
 def code_sequence_mode(model: OpenModel, clip: Clip, quality: int, intra_period: int,
                        progress: NullProgress = NullProgress()) -> dict[str, Any]:
-    """Low-delay: encode, serialise, parse, decode from the bytes (on the same device), measure."""
+    """Low-delay: :func:`zoo.core.coding.round_trip` (encode, serialise, parse, decode from
+    the bytes on the same device, check), the decoder rebuilt once per process, measured."""
     warm_enc = _warmup("encode", model.sha256, str(model.device))
-    timer = _Timer(progress.frame, model.device)
-    header, records, recon = encode_clip(model, clip, quality, intra_period, timer)
-    enc_times = timer.times
-    data = bitstream.dumps(header, records)
-    header, records = bitstream.loads(data)
-    decoder = decoder_for(header, str(model.device))
-    warm_dec = _warmup("decode", decoder.sha256, str(model.device))
-    timer = _Timer(progress.frame, model.device)
-    decoded = []
-    for x_hat in decode_records(decoder.codec, records, header.height, header.width, header.quality):
-        decoded.append(x_hat)
-        timer()
-    if not all(torch.equal(a, b) for a, b in zip(recon, decoded)):
-        raise ZooError("the decoder's frames differ from the encoder's reconstruction")
-    sizes = bitstream.record_sizes(data)
-    stats = frame_stats(clip, to_clip(decoded, clip.width, clip.height, clip.fps), records, sizes)
-    split = bit_split(records, sizes)
+    trip = round_trip(model, clip, quality, intra_period, decoder=decoder_for,
+                      encode_tick=progress.frame, decode_tick=progress.frame)
+    warm_dec = _warmup("decode", trip.decoder.sha256, str(model.device))
+    split = bit_split(trip.records, trip.sizes)
     warm = max(warm_enc, warm_dec)
-    return {"quality": quality, "bytes": len(data),
-            "summary": point_summary(stats, len(data), clip.width, clip.height, enc_times,
-                                     timer.times, split, warm),
-            "frames": frame_rows(stats, enc_times, timer.times, split, warm)}
+    enc, dec = trip.encode_seconds, trip.decode_seconds
+    return {"quality": quality, "bytes": len(trip.data),
+            "summary": point_summary(trip.stats, len(trip.data), clip.width, clip.height, enc, dec,
+                                     split, warm),
+            "frames": frame_rows(trip.stats, enc, dec, split, warm)}
 
 
 def code_pframe_mode(model: OpenModel, clip: Clip, quality: int,
@@ -484,7 +457,7 @@ def code_pframe_mode(model: OpenModel, clip: Clip, quality: int,
     warm = max(_warmup("encode", model.sha256, str(model.device)),
                _warmup("decode", decoder.sha256, str(model.device)))
     records, sizes, decoded = [], [], []
-    enc_timer, dec_timer = _Timer(progress.frame, model.device), _Timer(progress.frame, model.device)
+    enc_timer, dec_timer = (FrameTimer(progress.frame, model.device) for _ in range(2))
     with torch.inference_mode():
         previous = _device_frame(clip.frames[0], model)
         for planes in clip.frames[1:]:
@@ -552,7 +525,7 @@ def estimate_point(model: OpenModel, clip: Clip, quality: int, intra_period: int
     h, w = clip.height, clip.width
     codec, ref = model.codec, None
     records, sizes, recon = [], [], []
-    timer = _Timer(progress.frame, model.device)
+    timer = FrameTimer(progress.frame, model.device)
     with torch.inference_mode():
         previous = None
         for index, planes in enumerate(clip.frames):
@@ -800,8 +773,8 @@ def environment(model: OpenModel) -> dict[str, Any]:
 
     import compressai
 
-    from . import __version__
-    from .manager import Zoo
+    from zoo import __version__
+    from zoo.core.manager import Zoo
     active = Zoo.load().select(model.spec.plugins).active
     return {"zoo": __version__, "torch": torch.__version__, "compressai": compressai.__version__,
             "python": platform.python_version(), "device": str(model.device),
@@ -812,9 +785,9 @@ def environment(model: OpenModel) -> dict[str, Any]:
 
 
 def protocol(mode: str, specs: Sequence[SequenceSpec], estimate: bool = False) -> dict[str, Any]:
-    rate = ("bytes of the whole .czoo stream (header included) as zoo.bitstream.dumps writes it"
+    rate = ("bytes of the whole .czoo stream (header included) as zoo.io.bitstream.dumps writes it"
             if mode == "sequence" else
-            "bytes of each frame's record as zoo.bitstream.dumps writes it (no stream header)")
+            "bytes of each frame's record as zoo.io.bitstream.dumps writes it (no stream header)")
     if estimate:
         rate = "ENTROPY ESTIMATE: -log2 of the likelihoods of forward(); nothing coded or decoded"
     return {

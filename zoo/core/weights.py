@@ -1,0 +1,86 @@
+"""Weights: safetensors only, verified by sha256 before anything is loaded."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import safetensors.torch
+from torch import nn
+
+from zoo.errors import ZooError
+from zoo.io.atomic import atomic_path
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(module: nn.Module) -> str:
+    """sha256 over the state dict (names and values), for weights that have no file."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def verify(path: Path, sha256: str) -> None:
+    """ZooError unless ``path`` is a file whose sha256 is ``sha256``."""
+    if not path.is_file():
+        raise ZooError(f"weights file {path} is missing (sha256 {sha256})")
+    actual = sha256_file(path)
+    if actual != sha256:
+        raise ZooError(f"weights file {path} has sha256 {actual[:16]}…, "
+                       f"the registry expects {sha256[:16]}…; refusing to load it")
+
+
+def load_weights(module: nn.Module, path: Path, sha256: str) -> None:
+    """Check ``path`` against ``sha256``, then load it into ``module`` (strictly)."""
+    verify(path, sha256)
+    try:
+        state = safetensors.torch.load_file(str(path))
+    except Exception as e:
+        raise ZooError(f"weights file {path} is not valid safetensors: {e}") from e
+    reference = module.state_dict()
+    state = {k: v.to(reference[k].dtype) if k in reference else v for k, v in state.items()}
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ZooError(f"weights file {path} does not fit the model: "
+                       f"{str(e).splitlines()[0]}") from e
+
+
+#: The weights files given to this process (``--weights``), by sha256: a stream made
+#: with one names it, and the decoder finds it here.
+_GIVEN: dict[str, Path] = {}
+
+
+def give(path: Path) -> str:
+    """Make the weights file ``path`` known to this process; returns its sha256."""
+    if not path.is_file():
+        raise ZooError(f"--weights {path}: no such file")
+    if path.suffix != ".safetensors":
+        raise ZooError(f"--weights {path}: weights are .safetensors files")
+    sha = sha256_file(path)
+    _GIVEN[sha] = path.resolve()
+    return sha
+
+
+def given(sha256: str) -> Path | None:
+    """The file given to this process (:func:`give`) whose sha256 is ``sha256``."""
+    return _GIVEN.get(sha256)
+
+
+def save_weights(module: nn.Module, path: Path, half: bool = False) -> str:
+    """Write ``module``'s state atomically; returns the file's sha256."""
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+             for k, v in module.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        safetensors.torch.save_file(state, str(tmp))
+    return sha256_file(path)
