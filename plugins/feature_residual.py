@@ -16,7 +16,7 @@ from zoo.core.config import Config
 from zoo.core.hookspecs import hookimpl
 from zoo.core.plugin_info import PluginInfo
 from zoo.nn.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
-                           feature_extractor, frame_generator, start_at_zero)
+                           feature_extractor, frame_generator)
 from zoo.slots import Context, EntropyFactory
 
 
@@ -24,10 +24,13 @@ class FeatureResidual(LatentResidualCoder):
     def __init__(self, config: Config, entropy: EntropyFactory) -> None:
         super().__init__()
         c, m, s = config.channels, config.latent_channels, config.feature_scale
-        self.extract = feature_extractor(c, s)
+        self.extract = feature_extractor(c, s, identity=True)
         self.analysis = ContextualAnalysis(c, c, m, s, pixels=False)
-        self.synthesis = start_at_zero(ContextualSynthesis(m, c, c, s))
-        self.generator = frame_generator(c, c, s)
+        # Not start_at_zero: with zero biases (preserve_variance) the synthesis of an all-zero
+        # latent is zero already, and a zeroed last layer would leave no gradient at all
+        # while the latent rounds to zero (the mixture model has no mean to round around).
+        self.synthesis = ContextualSynthesis(m, c, c, s)
+        self.generator = frame_generator(c, c, s, identity=True)
         self.entropy = entropy(m, "residual")
 
     def prepare(self, ctx: Context) -> Tensor:

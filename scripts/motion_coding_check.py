@@ -40,6 +40,7 @@ from torch import Tensor
 
 from zoo.core.build import ModelSpec, build_codec
 from zoo.core.models import open_model
+from zoo.io.atomic import atomic_write
 from zoo.io.color import yuv420_to_rgb
 from zoo.io.video import read_clip
 from zoo.nn.layers import warp
@@ -153,8 +154,9 @@ def main() -> None:
     for name, row in rows.items():
         print(f"| {name} | {row['bpp']:.4f} | {row['psnr']:.2f} |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"source": source, "pairs": count, "blocks": list(blocks),
-                                               "model": args.model or None, "rows": rows}, indent=2) + "\n")
+        with atomic_write(args.json, "w") as f:
+            json.dump({"source": source, "pairs": count, "blocks": list(blocks),
+                       "model": args.model or None, "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ from conftest import SAMPLE, crop_clip
 from zoo.core.build import ModelSpec, build_codec
 from zoo.io.color import yuv420_to_rgb
 from zoo.io.video import read_clip
-from zoo.nn.layers import ContextualAnalysis, preserve_variance
+from zoo.nn.layers import (ContextualAnalysis, feature_extractor, frame_generator,
+                            preserve_variance)
 from zoo.slots import Reference
 from zoo.train.trainer import STAGES, StageLoss
 
@@ -81,3 +82,25 @@ def test_the_reconstruction_stage_has_no_rate_term(rgb_pair):
     out = codec(frames[:, 1], ref, 2)
     expected = codec.config.lambdas[2] * 255**2 * F.mse_loss(frames[:, 1], out["x_hat"])
     assert stats["bpp"] > 0 and float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-4)
+
+
+@pytest.mark.parametrize("plugins", [("feature-residual",), ("masked-residual",)])
+def test_an_untrained_coder_starts_from_the_prediction(plugins, rgb_pair):
+    """The feature residual starts with its extractor and generator as the identity
+    (``start_as_identity``), the masked residual with a zero residual (``start_at_zero``):
+    the untrained decoded frame is the prediction, not a random decoder's 6-7 dB."""
+    torch.manual_seed(0)
+    codec = build_codec(ModelSpec(("block-motion", "dis-flow", "x265-intra", *plugins))).eval()
+    ref, x = rgb_pair
+    with torch.no_grad():
+        out = codec(x, Reference(frame=ref), 4)
+    error = F.mse_loss(out["x_hat"], x) / F.mse_loss(out["aux"]["prediction"], x)
+    assert float(error) < 2.0  # within 3 dB of the prediction (masks start at 0.98); was 20 dB below
+
+
+def test_start_as_identity_passes_the_frame_through():
+    frame = torch.rand(1, 3, 32, 32)
+    extract = feature_extractor(16, 2, identity=True)
+    generate = frame_generator(16, 16, 2, identity=True)
+    with torch.no_grad():
+        assert torch.allclose(generate(extract(frame)), frame, atol=1e-6)

@@ -227,7 +227,8 @@ def test_a_plugins_model_named_like_another_is_left_out_with_a_warning(monkeypat
         "model 'cmfr2025' of plugin 'clasher' is left out: registry.toml has a model of that name",
         "model 'clash-mine' of plugin 'late' is left out: plugin 'clasher' has a model of that name"]
     assert registry["cmfr2025"].source == "registry.toml"
-    assert registry["cmfr2025"].plugins == ("dis-flow", "x265-intra", "cmfr", "sff", "refiner")
+    assert registry["cmfr2025"].plugins == ("block-motion", "dis-flow", "x265-intra", "cmfr", "sff",
+                                            "refiner")
     assert registry["clash-mine"].source == "clasher" and registry["clash-mine"].plugins == ("cmfr",)
     # the command line says it in one line on stderr, and goes on
     monkeypatch.setattr(Zoo, "load", classmethod(lambda cls, fresh=False: zoo))

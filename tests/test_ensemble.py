@@ -20,7 +20,8 @@ def test_members_are_the_registry_models(m6):
     members = m6.codec.members
     assert len(members) == 2
     m2 = open_model("feng2020-m2", untrained=True).codec
-    assert torch.equal(members[0].motion_coding.g_a[0].weight, m2.motion_coding.g_a[0].weight)
+    assert torch.equal(next(members[0].residual_domain.parameters()),
+                       next(m2.residual_domain.parameters()))
 
 
 def test_each_p_frame_names_its_member_and_decodes_exactly(m6, tiny_clip):
@@ -73,8 +74,8 @@ def test_an_ensemble_is_trained_when_its_members_are(tmp_path, monkeypatch, tiny
     shas = []
     for name, plugins in (("feng2020-m1", ("pixel-residual", "gmm")),
                           ("feng2020-m4", ("feature-residual", "gmm", "grdn"))):
-        codec = build_codec(ModelSpec(("dis-flow", "x265-intra", *plugins)))
-        torch.nn.init.normal_(codec.motion_coding.g_a[0].weight)  # not the seeded initial weights
+        codec = build_codec(ModelSpec(("block-motion", "dis-flow", "x265-intra", *plugins)))
+        torch.nn.init.normal_(next(codec.residual_domain.parameters()))  # not the seeded initial weights
         sha = save_weights(codec, tmp_path / "weights" / f"{name}.safetensors")
         update_registry(name, {"weights": f"weights/{name}.safetensors", "sha256": sha}, registry)
         shas.append(sha)
@@ -84,7 +85,8 @@ def test_an_ensemble_is_trained_when_its_members_are(tmp_path, monkeypatch, tiny
     files = [tmp_path / "weights" / f"{n}.safetensors" for n in ("feng2020-m1", "feng2020-m4")]
     assert model_size(m5)["bytes"] == sum(f.stat().st_size for f in files)  # its members' files
     m1 = open_model("feng2020-m1")
-    assert torch.equal(m5.codec.members[0].motion_coding.g_a[0].weight, m1.codec.motion_coding.g_a[0].weight)
+    assert torch.equal(next(m5.codec.members[0].residual_domain.parameters()),
+                       next(m1.codec.residual_domain.parameters()))
     header, records, recon = encode_clip(m5, tiny_clip, quality=1, intra_period=0)
     assert not header.model["untrained"]
     for a, b in zip(decode_stream(header, records), recon):

@@ -58,7 +58,8 @@ def test_export_records_the_lineage_of_the_weights(tmp_path, tiny_y4m, monkeypat
     assert sha256_file(tmp_path / entry["weights"]) == entry["sha256"]
     runs = entry["recipe"]["runs"]
     assert [r["stages"] for r in runs] == [["intra", "motion-coding"], ["residual"]]
-    assert runs[1]["model"] == ["dis-flow", "x265-intra", "masked-residual"] and runs[1]["iterations"] == {"residual": 2}
+    assert runs[1]["model"] == ["block-motion", "dis-flow", "x265-intra", "masked-residual"]
+    assert runs[1]["iterations"] == {"residual": 2}
     assert runs[1]["crop"] == 64 and runs[1]["lambdas"] == [0.0018, 0.0035, 0.0067, 0.013, 0.025]
     assert runs[1]["lr"] == {"residual": 5e-4} and runs[1]["schedule"] == "cosine"
     assert runs[1]["data"] == {tiny_y4m.name: sha256_file(tiny_y4m)} and "threads" in runs[1]["hardware"]

@@ -29,7 +29,7 @@ def test_every_registry_model_opens_on_verified_trained_weights(name):
     assert sha256_file(entry.weights) == entry.sha256 == model.sha256
     runs = entry.extra["recipe"]["runs"]
     trained = {stage for run in runs for stage in run.get("stages", ())}
-    assert {"motion-coding", "residual", "joint", "multi-frame"} <= trained
+    assert {"reconstruction", "residual", "joint", "multi-frame"} <= trained
     assert all(run["seconds"] > 0 and run["data"] for run in runs if "stages" in run)
     assert not any("dev" in clip for run in runs for clip in run.get("data", ()))
     if "results" in entry.extra:

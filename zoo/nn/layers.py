@@ -105,6 +105,25 @@ def start_at_zero(module: nn.Module) -> nn.Module:
     return module
 
 
+def start_as_identity(module: nn.Module) -> nn.Module:
+    """Initialise a stack of convolutions, residual blocks and pixel (un)shuffles so that
+    it starts as the identity on its first channels (Dirac kernels, the blocks' last
+    convolutions zero): a feature extractor starts as the pixel-unshuffled frame, a
+    frame generator as the pixel-shuffle of its input's first channels, so that a
+    model that codes in feature space starts from the prediction instead of from a
+    random decoder (6-7 dB), as :func:`start_at_zero` does for residuals."""
+    for m in module.children():
+        if isinstance(m, (DepthConv, ResidualBlock)):
+            nn.init.zeros_(last_conv(m).weight)
+            nn.init.zeros_(last_conv(m).bias)
+        elif isinstance(m, nn.Conv2d):
+            nn.init.dirac_(m.weight)
+            nn.init.zeros_(m.bias)
+        else:
+            start_as_identity(m)
+    return module
+
+
 def mask_predictor(channels: int, out_channels: int, scale: int, pixels: bool) -> nn.Module:
     """A soft mask in [0, 1] from the prediction (pixel-unshuffled to 1/``scale``) and the
     finest context level: ``out_channels`` at full resolution when ``pixels``, else at 1/``scale``.
@@ -116,15 +135,20 @@ def mask_predictor(channels: int, out_channels: int, scale: int, pixels: bool) -
     return nn.Sequential(conv3x3(inputs, channels), block(channels, scale), last, nn.Sigmoid())
 
 
-def feature_extractor(channels: int, scale: int = 1) -> nn.Module:
-    """RGB to ``channels`` features at 1/``scale``."""
-    return nn.Sequential(to_features(3, channels, scale), block(channels, scale))
+def feature_extractor(channels: int, scale: int = 1, identity: bool = False) -> nn.Module:
+    """RGB to ``channels`` features at 1/``scale``; with ``identity``, starting as the
+    pixel-unshuffled frame (:func:`start_as_identity`)."""
+    module = nn.Sequential(to_features(3, channels, scale), block(channels, scale))
+    return start_as_identity(module) if identity else module
 
 
-def frame_generator(in_channels: int, channels: int, scale: int = 1) -> nn.Module:
-    """Features at 1/``scale`` back to an RGB frame (variance-preserving initialisation)."""
-    return preserve_variance(nn.Sequential(conv3x3(in_channels, channels), block(channels, scale),
-                                           block(channels, scale), to_pixels(channels, 3, scale)))
+def frame_generator(in_channels: int, channels: int, scale: int = 1,
+                    identity: bool = False) -> nn.Module:
+    """Features at 1/``scale`` back to an RGB frame: initialised to preserve variance, or
+    with ``identity`` to start as the pixel-shuffle of the input's first channels."""
+    module = nn.Sequential(conv3x3(in_channels, channels), block(channels, scale),
+                           block(channels, scale), to_pixels(channels, 3, scale))
+    return start_as_identity(module) if identity else preserve_variance(module)
 
 
 class ContextualAnalysis(nn.Module):
