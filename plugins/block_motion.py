@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from zoo.core.config import Config
 from zoo.core.hookspecs import hookimpl
 from zoo.core.plugin_info import Option, PluginInfo
+from zoo.slots import Reference
 
 PEL = 4  #: vectors in quarter pixels
 BLOCKS = (16, 16, 16, 8, 8)  #: block size per quality index
@@ -72,7 +73,7 @@ class BlockMotionCoder(nn.Module):
     def _vectors(self, flow: Tensor, block: int) -> Tensor:
         return torch.round(F.avg_pool2d(flow, block, ceil_mode=True) * PEL)
 
-    def _predictions(self, v: Tensor, block: int, ref) -> dict[int, Tensor]:
+    def _predictions(self, v: Tensor, block: int, ref: Reference | None) -> dict[int, Tensor]:
         """Left neighbour (above for the first column); the previous flow's vector if known."""
         left = torch.cat((F.pad(v[..., :-1, :1], (0, 0, 1, 0)), v[..., :, :-1]), dim=-1)
         out = {SPATIAL: left}
@@ -89,33 +90,29 @@ class BlockMotionCoder(nn.Module):
         scales = SCALES.to(residual)[indexes][..., None, None].expand_as(residual)
         return self.laplace.likelihood_lower_bound(self.laplace._likelihood(residual, scales))
 
-    def _choose(self, flow: Tensor, q: int, ref) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Vectors, per-sample mode, residual and scale indexes of the cheaper prediction."""
+    def _choose(self, flow: Tensor, q: int, ref: Reference | None) -> tuple[Tensor, ...]:
+        """Vectors, and per sample the cheaper prediction's mode, residual and scale indexes."""
         v = self._vectors(flow, self.blocks[q])
-        best = None
+        modes, residuals, indexes, bits = [], [], [], []
         for mode, prediction in self._predictions(v, self.blocks[q], ref).items():
-            r = v - prediction
-            idx = self._scale_indexes(r)
-            bits = -torch.log2(self._likelihoods(r, idx)).flatten(1).sum(1)
-            if best is None:
-                best = [torch.full_like(bits, mode), r, idx, bits]
-                continue
-            better = bits < best[3]
-            best[0] = torch.where(better, mode, best[0])
-            best[1] = torch.where(better[:, None, None, None], r, best[1])
-            best[2] = torch.where(better[:, None], idx, best[2])
-            best[3] = torch.minimum(bits, best[3])
-        return v, best[0], best[1], best[2]
+            residuals.append(v - prediction)
+            indexes.append(self._scale_indexes(residuals[-1]))
+            bits.append(-torch.log2(self._likelihoods(residuals[-1], indexes[-1])).flatten(1).sum(1))
+            modes.append(mode)
+        best, sample = torch.stack(bits).argmin(0), torch.arange(v.shape[0])
+        return (v, torch.tensor(modes)[best], torch.stack(residuals)[best, sample],
+                torch.stack(indexes)[best, sample])
 
     @staticmethod
     def _dense(v: Tensor, size: tuple[int, int]) -> Tensor:
         return F.interpolate(v / PEL, size=size, mode="bilinear", align_corners=False)
 
-    def forward(self, flow: Tensor, q: int, ref=None) -> dict:
+    def forward(self, flow: Tensor, q: int, ref: Reference | None = None) -> dict:
         v, _, r, idx = self._choose(flow.detach(), q, ref)
         return {"x_hat": self._dense(v, flow.shape[-2:]), "likelihoods": {"y": self._likelihoods(r, idx)}}
 
-    def compress(self, flow: Tensor, q: int, ref=None) -> tuple[list[bytes], Tensor]:
+    def compress(self, flow: Tensor, q: int,
+                 ref: Reference | None = None) -> tuple[list[bytes], Tensor]:
         v, mode, r, idx = self._choose(flow, q, ref)
         if v.shape[0] != 1:
             raise ValueError("block motion codes one frame at a time")
@@ -124,7 +121,8 @@ class BlockMotionCoder(nn.Module):
         header = bytes((self.blocks[q], int(mode[0]), int(idx[0, 0]), int(idx[0, 1])))
         return [header + body], self._dense(v, flow.shape[-2:])
 
-    def decompress(self, strings: list[bytes], size: tuple[int, int], q: int, ref=None) -> Tensor:
+    def decompress(self, strings: list[bytes], size: tuple[int, int], q: int,
+                   ref: Reference | None = None) -> Tensor:
         if len(strings) != 1 or len(strings[0]) < 4:
             raise ValueError("a block-motion record is one string of at least 4 bytes")
         block, mode, ix, iy = strings[0][:4]
