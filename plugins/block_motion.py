@@ -14,6 +14,12 @@ as H.264/HEVC code motion:
   above), or, when the reference carries the previous frame's decoded flow, from
   that flow's vector at the same block (temporal prediction): the encoder takes
   whichever costs fewer bits and says which in the stream;
+- rate-distortion optimised vectors (option ``rdo``): where a block's own vector
+  costs more bits than its prediction saves in distortion, the encoder sends the
+  prediction (a zero residual, H.264's skip in spirit), judging the distortion as
+  the change of the block's translated prediction, 255²·SSE/3 weighted by the
+  quality's λ as in the training loss; flat or static areas, where the flow is
+  noise, stop paying for it;
 - the prediction errors are coded with a discretised Laplacian whose scale (one
   per component and frame, from CompressAI's scale table) the encoder fits and
   writes in the header: CompressAI's rANS coder through ``GaussianConditional``
@@ -21,8 +27,10 @@ as H.264/HEVC code motion:
 - the decoder interpolates the vectors bilinearly to a dense flow, a smooth
   (overlapped-block-like) field that the motion refinement slot may refine.
 
-Stated: block motion with predictive coding (H.264/HEVC). Inferred: the block
-sizes per quality, the Laplacian and the bilinear interpolation.
+Stated: block motion with predictive coding and rate-constrained vector choice
+(H.264/HEVC). Inferred: the block sizes per quality, the Laplacian, the bilinear
+interpolation, and measuring the distortion against the flow's own prediction
+(the motion slot does not see the frame being coded).
 """
 
 from __future__ import annotations
@@ -60,9 +68,10 @@ class BlockMotionCoder(nn.Module):
     """``forward(flow, q, ref)``, ``compress(flow, q, ref)``, ``decompress(strings, size, q, ref)``;
     no parameters."""
 
-    def __init__(self, blocks: tuple[int, ...]) -> None:
+    def __init__(self, blocks: tuple[int, ...], lambdas: tuple[float, ...] = ()) -> None:
         super().__init__()
         self.blocks = tuple(blocks)
+        self.lambdas = tuple(lambdas)  #: per quality; empty: no rate-distortion choice
         self.laplace = LaplacianConditional(SCALES.tolist(), tail_mass=1e-6)
         self.laplace.update()
         for module in self.laplace.modules():  # fixed tables and bounds: not state to save
@@ -90,18 +99,76 @@ class BlockMotionCoder(nn.Module):
         scales = SCALES.to(residual)[indexes][..., None, None].expand_as(residual)
         return self.laplace.likelihood_lower_bound(self.laplace._likelihood(residual, scales))
 
+    def _bits(self, residual: Tensor, indexes: Tensor) -> Tensor:
+        """(B, h, w) bits of each block's two residual components."""
+        return -torch.log2(self._likelihoods(residual, indexes)).sum(1)
+
+    @staticmethod
+    def _translated(frame: Tensor, v: Tensor, block: int, top: int, left: int) -> Tensor:
+        """The pixels of the blocks ``v`` (B, 2, h, w) covers from block (top, left),
+        predicted from ``frame`` by translating each block by its vector."""
+        (height, width), y0, x0 = frame.shape[-2:], top * block, left * block
+        flow = v.repeat_interleave(block, -2).repeat_interleave(block, -1)
+        flow = flow[..., :height - y0, :width - x0] / PEL
+        ys, xs = torch.meshgrid(torch.arange(y0, y0 + flow.shape[-2]).to(frame),
+                                torch.arange(x0, x0 + flow.shape[-1]).to(frame), indexing="ij")
+        grid = torch.stack(((xs + flow[:, 0]) * (2.0 / max(width - 1, 1)) - 1.0,
+                            (ys + flow[:, 1]) * (2.0 / max(height - 1, 1)) - 1.0), dim=-1)
+        return F.grid_sample(frame, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+    @staticmethod
+    def _block_sums(error: Tensor, block: int) -> Tensor:
+        """(B, H, W) per-pixel errors to (B, h, w) per-block sums."""
+        error = F.pad(error, (0, -error.shape[-1] % block, 0, -error.shape[-2] % block))
+        return error.unflatten(-2, (-1, block)).unflatten(-1, (-1, block)).sum((-3, -1))
+
+    def _rd_choice(self, v: Tensor, prediction: Tensor, ref: Reference, q: int,
+                   spatial: bool) -> tuple[Tensor, Tensor]:
+        """Per block in coding order, its own vector or its prediction, whichever costs
+        less in bits + λ·255²·SSE/3 (SSE: the change of the block's translated
+        prediction); the chosen vectors and each sample's distortion term."""
+        block, lam = self.blocks[q], self.lambdas[q] * 255**2 / 3
+        indexes = self._scale_indexes(v - prediction)
+        target = self._translated(ref.frame, v, block, 0, 0)
+        chosen, cost = v.clone(), v.new_zeros(v.shape[0])
+
+        def decide(top: int, left: int, p: Tensor) -> None:
+            h, w = p.shape[-2:]
+            own = v[..., top:top + h, left:left + w]
+            pred = self._translated(ref.frame, p, block, top, left)
+            y0, x0 = top * block, left * block
+            error = pred - target[..., y0:y0 + pred.shape[-2], x0:x0 + pred.shape[-1]]
+            sse = self._block_sums(error.square().sum(1), block)
+            skip = self._bits(torch.zeros_like(own), indexes) + lam * sse < self._bits(own - p, indexes)
+            chosen[..., top:top + h, left:left + w] = torch.where(skip[:, None], p, own)
+            cost.add_((lam * sse * skip).flatten(1).sum(1))
+
+        if not spatial:  # temporal: every block's prediction is known up front
+            decide(0, 0, prediction)
+            return chosen, cost
+        for row in range(v.shape[-2]):  # the first column, each from the block above
+            decide(row, 0, chosen[..., row - 1:row, :1] if row else torch.zeros_like(v[..., :1, :1]))
+        for col in range(1, v.shape[-1]):  # then each column from its left neighbour
+            decide(0, col, chosen[..., :, col - 1:col])
+        return chosen, cost
+
     def _choose(self, flow: Tensor, q: int, ref: Reference | None) -> tuple[Tensor, ...]:
         """Vectors, and per sample the cheaper prediction's mode, residual and scale indexes."""
         v = self._vectors(flow, self.blocks[q])
-        modes, residuals, indexes, bits = [], [], [], []
+        rd = bool(self.lambdas) and ref is not None and ref.frame is not None
+        modes, vectors, residuals, indexes, costs = [], [], [], [], []
         for mode, prediction in self._predictions(v, self.blocks[q], ref).items():
-            residuals.append(v - prediction)
+            chosen, cost = self._rd_choice(v, prediction, ref, q, mode == SPATIAL) if rd else (v, 0.0)
+            if mode == SPATIAL:  # the left neighbours are the chosen vectors
+                prediction = self._predictions(chosen, self.blocks[q], None)[SPATIAL]
+            residuals.append(chosen - prediction)
             indexes.append(self._scale_indexes(residuals[-1]))
-            bits.append(-torch.log2(self._likelihoods(residuals[-1], indexes[-1])).flatten(1).sum(1))
+            costs.append(self._bits(residuals[-1], indexes[-1]).flatten(1).sum(1) + cost)
             modes.append(mode)
-        best, sample = torch.stack(bits).argmin(0), torch.arange(v.shape[0])
-        return (v, torch.tensor(modes)[best], torch.stack(residuals)[best, sample],
-                torch.stack(indexes)[best, sample])
+            vectors.append(chosen)
+        best, sample = torch.stack(costs).argmin(0), torch.arange(v.shape[0])
+        return (torch.stack(vectors)[best, sample], torch.tensor(modes)[best],
+                torch.stack(residuals)[best, sample], torch.stack(indexes)[best, sample])
 
     @staticmethod
     def _dense(v: Tensor, size: tuple[int, int]) -> Tensor:
@@ -143,7 +210,9 @@ class BlockMotionCoder(nn.Module):
 
 @hookimpl
 def zoo_motion_coding(config: Config) -> nn.Module:
-    return BlockMotionCoder(tuple(config.option("block-motion", "blocks", BLOCKS)))
+    rdo = config.option("block-motion", "rdo", True)
+    return BlockMotionCoder(tuple(config.option("block-motion", "blocks", BLOCKS)),
+                            config.lambdas if rdo else ())
 
 
 @hookimpl
@@ -151,4 +220,6 @@ def zoo_describe() -> PluginInfo:
     return PluginInfo(summary="block motion vectors, quarter-pel, predictive Laplacian coding "
                               "(no training)", paper="as H.264/HEVC; Lu et al., CVPR 2019 for the slot",
                       options=(Option("blocks", list, BLOCKS, "block size per quality index",
-                                      item=int),))
+                                      item=int),
+                                   Option("rdo", bool, True, "rate-distortion optimised vectors "
+                                          "(a block sends its prediction where that is cheaper)")))

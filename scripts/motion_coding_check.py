@@ -7,7 +7,7 @@ Reported per method: the mean bits per pixel of the real strings (``compress``,
 not the likelihoods' estimate) and the mean PSNR-RGB of the warped prediction
 against the current frame, over all pairs. Rows: no motion (the previous frame
 as it is), DIS uncoded (the upper bound of any coder of this flow),
-``block-motion`` at each quality, and the motion coding of a registry model
+``block-motion`` at each quality (with and without its rate-distortion vector choice), and the motion coding of a registry model
 (``--model``, trained weights, verified) at each quality. No motion refinement:
 the prediction from the coded flow alone.
 
@@ -44,10 +44,11 @@ from zoo.io.atomic import atomic_write
 from zoo.io.color import yuv420_to_rgb
 from zoo.io.video import read_clip
 from zoo.nn.layers import warp
+from zoo.slots import Reference
 from zoo.train.datasets import ClipDataset, training_files
 
 #: (flow, q) -> (strings, flow_hat), a motion coder's ``compress``
-Coder = Callable[[Tensor, int], tuple[list[bytes], Tensor]]
+Coder = Callable[[Tensor, int, Reference], tuple[list[bytes], Tensor]]
 
 
 def psnr(a: Tensor, b: Tensor) -> float:
@@ -75,10 +76,11 @@ def clip_pairs(paths: list[str], frames: int) -> Iterator[tuple[str, Tensor, Ten
 
 def padded_coder(compress: Coder, multiple: int = 64) -> Coder:
     """``compress`` on the flow replicate-padded to ``multiple``; flow_hat cropped back."""
-    def coder(flow: Tensor, q: int) -> tuple[list[bytes], Tensor]:
+    def coder(flow: Tensor, q: int, ref: Reference) -> tuple[list[bytes], Tensor]:
         h, w = flow.shape[-2:]
         big = F.pad(flow, (0, -w % multiple, 0, -h % multiple), mode="replicate")
-        strings, flow_hat = compress(big, q)
+        frame = F.pad(ref.frame, (0, -w % multiple, 0, -h % multiple), mode="replicate")
+        strings, flow_hat = compress(big, q, Reference(frame=frame))
         return strings, flow_hat[..., :h, :w]
     return coder
 
@@ -102,7 +104,7 @@ def measure(pairs: Iterator[tuple[str, Tensor, Tensor]], estimate: Callable[[Ten
         add("DIS flow, uncoded", 0, pixels, psnr(warp(ref, flow), x))
         for name, (compress, qualities) in coders.items():
             for q in range(qualities):
-                strings, flow_hat = compress(flow, q)
+                strings, flow_hat = compress(flow, q, Reference(frame=ref))
                 add(f"{name} q{q}", 8 * sum(len(s) for s in strings), pixels, psnr(warp(ref, flow_hat), x))
         count += 1
     return {k: {"bpp": s[0] / s[2], "psnr": s[1] / s[2]} for k, s in sums.items()}, count
@@ -126,7 +128,11 @@ def main() -> None:
     options = {"block-motion": {"blocks": [int(b) for b in args.blocks.split(",")]}} if args.blocks else {}
     codec = build_codec(ModelSpec(("dis-flow", "x265-intra", "block-motion"), options=options)).eval()
     blocks = codec.motion_coding.blocks
-    coders: dict[str, tuple[Coder, int]] = {"block-motion": (codec.motion_coding.compress, codec.qualities)}
+    plain = build_codec(ModelSpec(("dis-flow", "x265-intra", "block-motion"),
+                                  options={"block-motion": {**options.get("block-motion", {}), "rdo": False}}))
+    coders: dict[str, tuple[Coder, int]] = {
+        "block-motion": (codec.motion_coding.compress, codec.qualities),
+        "block-motion, rdo off": (plain.motion_coding.compress, plain.qualities)}
     if args.model:
         learned = open_model(args.model).codec
         compress = learned.motion_coding.compress

@@ -39,7 +39,9 @@ def smooth_flow(height: int, width: int, seed: int, amplitude: float = 4.0) -> t
 
 
 def reference(flow: torch.Tensor | None, size: tuple[int, int]) -> Reference:
-    return Reference(frame=torch.zeros(1, 3, *size), flow=flow)
+    """A reference of white noise: any change of a vector changes the prediction, so the
+    rate-distortion choice keeps every vector the flow asks for."""
+    return Reference(frame=torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(7)), flow=flow)
 
 
 def estimated_bits(coder, flow, q, ref=None) -> float:
@@ -183,6 +185,32 @@ def test_cli_decode_of_a_bad_motion_record_is_a_one_line_error(tiny_y4m, tmp_pat
 
 
 # ------------------------------------------------------------------ state and options
+
+
+@pytest.mark.parametrize("q", [0, 4])
+def test_rdo_sends_predictions_where_the_reference_is_flat(coder, q):
+    """On a flat reference a noisy flow changes nothing in the prediction: every block
+    sends its prediction (a zero residual, a few bytes), and decodes bit-exactly."""
+    size = (64, 128)
+    g = torch.Generator().manual_seed(3)
+    noisy = smooth_flow(*size, seed=4) + torch.randn(1, 2, *size, generator=g)
+    flat = Reference(frame=torch.full((1, 3, *size), 0.5))
+    strings, flow_hat = coder.compress(noisy, q, flat)
+    plain = coder.compress(noisy, q)[0]  # no reference frame: no rate-distortion choice
+    assert len(strings[0]) <= 12 and len(plain[0]) > 3 * len(strings[0])
+    assert torch.equal(coder.decompress(strings, size, q, flat), flow_hat)
+    assert torch.equal(coder(noisy, q, flat)["x_hat"], flow_hat)
+
+
+def test_rdo_keeps_the_vectors_of_a_textured_reference_and_can_be_switched_off(coder):
+    size, q = (64, 128), 2
+    flow = smooth_flow(*size, seed=5)
+    textured = reference(None, size)
+    assert torch.equal(coder.compress(flow, q, textured)[1], coder.compress(flow, q)[1])
+    off = build_codec(ModelSpec(("block-motion", "dis-flow", "x265-intra"),
+                                options={"block-motion": {"rdo": False}})).motion_coding
+    flat = Reference(frame=torch.full((1, 3, *size), 0.5))
+    assert off.lambdas == () and off.compress(flow, q, flat)[0] == coder.compress(flow, q)[0]
 
 
 def test_no_parameters_and_the_fixed_tables_are_not_saved(coder):

@@ -73,6 +73,24 @@ def test_frozen_slots_keep_their_parameters_and_buffers(tmp_path, clip64):
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("residual_domain."))
 
 
+def test_entropy_bottleneck_densities_learn_at_density_lr_times_the_rate(tmp_path, clip64):
+    """Adam moves a parameter by about the learning rate per step: after 4 constant-rate
+    steps only the densities (matrices, biases, factors) may have moved beyond 4 x lr."""
+    lr, steps = 1e-4, 4
+    assert _train(tmp_path, clip64, "--stages", "residual", "--iterations", str(steps),
+                  "--lr", str(lr), "--schedule", "constant", "--warmup", "0",
+                  "--density-lr", "20") == 0
+    before = build_codec(ModelSpec()).state_dict()
+    ckpt = torch.load(tmp_path / "defaults" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    moved = {k: float((ckpt["model"][k] - before[k]).abs().max()) for k in before
+             if k.startswith("residual_domain.") and before[k].is_floating_point() and before[k].numel()}
+    density = {k: v for k, v in moved.items()
+               if "entropy_bottleneck" in k and k.rsplit(".", 2)[-2] in ("matrices", "biases", "factors")}
+    assert density and max(density.values()) > 4 * steps * lr
+    assert max(v for k, v in moved.items() if k not in density and "quantiles" not in k) < 1.5 * steps * lr
+    assert ckpt["lineage"][-1]["density_lr"] == 20
+
+
 def test_schedules_warm_up_then_decay():
     cosine = Schedule("cosine", 1e-3, 0.1, 100)
     assert [cosine(i) for i in range(3)] == pytest.approx([1e-4, 2e-4, 3e-4])

@@ -387,6 +387,8 @@ def cmd_train(args: argparse.Namespace) -> None:
                        "(--export-to DIR writes them anywhere)")
     if not 0 <= args.warmup < 1:
         raise ZooError(f"--warmup {args.warmup}: a fraction of each stage, from 0 to below 1")
+    if not args.density_lr > 0:
+        raise ZooError(f"--density-lr {args.density_lr}: a positive factor")
     if args.validate_every < 0 or args.validation_crops < 1:
         raise ZooError("--validate-every must be 0 (never) or more, --validation-crops 1 or more")
     try:
@@ -405,7 +407,8 @@ def cmd_train(args: argparse.Namespace) -> None:
                         lr=parse_per_stage(args.lr, "--lr", float, table) if args.lr else {},
                         schedule=args.schedule, warmup=args.warmup,
                         cascade=parse_cascade(args.cascade), frame_weights=weights,
-                        validate_every=args.validate_every, validation_crops=args.validation_crops)
+                        validate_every=args.validate_every, validation_crops=args.validation_crops,
+                        density_lr=args.density_lr)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=err_console,
                   disable=not err_console.is_terminal) as progress:
@@ -744,6 +747,9 @@ def make_parser(with_plugins: bool = False) -> argparse.ArgumentParser:
                    help="after the warm-up: constant, cosine decay to 1/100, or 10x lower for the last 20%%")
     p.add_argument("--warmup", type=float, default=0.05,
                    help="fraction of each stage's iterations spent warming the learning rate up linearly")
+    p.add_argument("--density-lr", type=float, default=10.0, metavar="FACTOR",
+                   help="the entropy bottlenecks' densities learn at FACTOR x the stage's rate "
+                        "(they start wide and are otherwise the rate floor of a short run)")
     p.add_argument("--cascade", default="2:0.2,4:0.3,7:0.5", metavar="P:FRACTION,...",
                    help="multi-frame stage: cascaded P-frames per sample and the fraction of its "
                         "iterations spent on each")

@@ -39,6 +39,17 @@ class Auxiliary:
         return [p for p in params if id(p) not in aux]
 
 
+def densities(modules: Iterable[nn.Module]) -> list[nn.Parameter]:
+    """The factorized densities' own parameters (an ``EntropyBottleneck``'s matrices,
+    biases and factors, not its quantiles) inside ``modules``. They start wide (CompressAI's
+    ``init_scale=10``) and Adam moves each by about the learning rate per step, so at the
+    transforms' rate a few thousand steps leave the hyper-latent costing ~4x its entropy
+    (issue 14's rate floor); the trainer gives them a larger one."""
+    return [p for module in modules for sub in module.modules()
+            if isinstance(sub, EntropyBottleneck)
+            for name, p in sub.named_parameters() if name != "quantiles"]
+
+
 def auxiliary(modules: Iterable[nn.Module]) -> Auxiliary:
     """What the submodules of ``modules`` declare, in module order."""
     found = Auxiliary()

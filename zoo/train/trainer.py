@@ -24,7 +24,8 @@ motion stage) is skipped, and ``train.log`` says so.
 
 The recipe: each stage's learning rate follows a :class:`Schedule` (linear
 warm-up, then constant, cosine or a 10x step down), a function of the stage's
-iteration, so a resumed stage continues it where it stopped; the multi-frame
+iteration, so a resumed stage continues it where it stopped (the entropy
+bottlenecks' densities at ``density_lr`` times it); the multi-frame
 stage follows a cascade curriculum (2, then 4, then 7 cascaded P-frames by
 default), optionally weighting each P-frame's distortion; frozen slots run in
 ``eval()`` (their BatchNorm statistics stay put); every ``validate_every`` steps
@@ -57,7 +58,7 @@ from zoo.errors import ZooError
 from zoo.io.atomic import atomic_write
 from zoo.nn.layers import warp
 from zoo.slots import Reference
-from .auxiliary import auxiliary
+from .auxiliary import auxiliary, densities
 from .datasets import ClipDataset, SyntheticMotion, load_stills, pin, training_files, worker_seed
 
 #: Lambdas for (1 - MS-SSIM), CompressAI's convention for its ms-ssim models.
@@ -302,6 +303,7 @@ class TrainOptions:
     frame_weights: tuple[float, ...] = ()
     validate_every: int = 0  #: 0: no validation
     validation_crops: int = 8
+    density_lr: float = 10.0  #: learning-rate factor of the factorized densities (``densities``)
 
 
 def _per_stage(values: dict[str, Any], stage: str, default: Any) -> Any:
@@ -476,12 +478,18 @@ class Trainer:
         if self.world > 1:
             loss_module = nn.parallel.DistributedDataParallel(loss_module, find_unused_parameters=True)
         schedule = Schedule(opts.schedule, _per_stage(opts.lr, stage.name, stage.lr), opts.warmup, total)
-        optimizer = torch.optim.Adam(params, lr=schedule(start))
+        fast = {id(p) for p in densities(modules)}
+        groups = [{"params": [p for p in params if id(p) not in fast], "scale": 1.0},
+                  {"params": [p for p in params if id(p) in fast], "scale": opts.density_lr}]
+        optimizer = torch.optim.Adam([g for g in groups if g["params"]], lr=schedule(start))
         aux_optimizer = torch.optim.Adam(aux.parameters, lr=1e-3) if aux.parameters else None
         rng = np.random.default_rng([worker_seed(opts.seed), list(self.stages).index(stage.name),
                                      start])
         if ckpt is not None and ckpt.get("optimizer"):
-            optimizer.load_state_dict(ckpt["optimizer"])
+            try:
+                optimizer.load_state_dict(ckpt["optimizer"])
+            except ValueError as e:  # a checkpoint from before the density group
+                self._log({"event": "optimizer-restart", "stage": stage.name, "reason": str(e)})
             if aux_optimizer is not None:
                 aux_optimizer.load_state_dict(ckpt["aux_optimizer"])
         longest = max(p for p, _ in opts.cascade) + 1 if multi else stage.frames
@@ -495,7 +503,7 @@ class Trainer:
         sums: dict[str, list[float]] = {}  # stats since the last step record, averaged there
         for it in range(start, total):
             for group in optimizer.param_groups:
-                group["lr"] = schedule(it)
+                group["lr"] = schedule(it) * group["scale"]
             q = int(rng.integers(codec.config.qualities))
             frames = cascade_length(opts.cascade, it, total) + 1 if multi else stage.frames
             if stage.name == "motion" and synthetic is not None and it % 2 == 0:
@@ -544,7 +552,7 @@ class Trainer:
             "model": list(opts.spec.plugins), "stages": list(opts.stages),
             "iterations": {s: _per_stage(opts.iterations, s, 0) for s in opts.stages},
             "lr": {s: _per_stage(opts.lr, s, self.stages[s].lr) for s in opts.stages},
-            "schedule": opts.schedule, "warmup": opts.warmup,
+            "schedule": opts.schedule, "warmup": opts.warmup, "density_lr": opts.density_lr,
             "batch": opts.batch * self.world, "crop": opts.crop, "distortion": opts.distortion,
             "lambdas": list(Config.from_preset(opts.spec.preset).lambdas),
             "data": data, "hardware": _hardware(opts.device, self.world), "seconds": 0.0}

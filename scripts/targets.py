@@ -1,0 +1,245 @@
+"""The six targets of issue 14: value, target, met or not, and the drift per frame plotted.
+
+Reads ``zoo eval`` reports (sequence mode, on ``shared/data/dev``), ``zoo bench``'s
+x264 anchors and, for target 5, ``zoo eval`` reports in p-frame mode; prints a
+markdown table of the targets, then one line per model, and draws PSNR-RGB of
+each P-frame relative to the first P-frame on park_160x80_25. A target whose
+files are missing says "not run". BD figures come from :mod:`zoo.eval.compare`.
+
+    python scripts/targets.py --models out/v3/eval-*.json \\
+        --anchors docs/results/anchors-x264.json --plot docs/results/drift.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tomllib
+from pathlib import Path
+from statistics import mean
+
+from zoo.eval.compare import Figure, bd_reports, check_comparable, figure
+
+DRIFT_CLIP, STATIC_CLIP = "park_160x80_25", "vt2people_320x192_12"
+CMFR = ("cmfr2025-baseline", "cmfr2025-cmfr", "cmfr2025-cmfr-sff", "cmfr2025")
+FULL_STACK_SAVING = -11.76  # %, Shin et al.'s saving of the full stack over its baseline
+#: Feng et al., Table 1 (CLIC P-frame validation set): MS-SSIM rises in this order.
+FENG_TABLE1 = {"feng2020-m1": 0.996302, "feng2020-m2": 0.996619, "feng2020-m3": 0.996645,
+               "feng2020-m4": 0.996700, "feng2020-m6": 0.996866}
+NOT_RUN = "not run"
+TARGETS = ("PSNR-RGB rises by ≥ 0.5 dB per quality step (every registry model, mean over clips)",
+           f"drift on {DRIFT_CLIP}: last P-frame within 2 dB of the first, every quality",
+           "best model against x264 (medium, low-delay P): BD-rate PSNR-RGB ≤ +50 % at ≥ 50 % overlap",
+           f"CMFR family: each row's BD-rate against the previous ≤ 0, full stack ≤ {FULL_STACK_SAVING} %",
+           "Feng Table 1 (MS-SSIM, p-frame mode): MS-SSIM in the paper's order #1 < #2 < #3 < #4 < #6",
+           f"lowest quality ≤ x264 QP 37's bpp on every clip (every model); P-frame ≤ 0.02 bpp on "
+           f"{STATIC_CLIP}")
+
+
+def label(point: dict) -> int:
+    return point.get("quality", point.get("qp"))
+
+
+def ends(entry: dict) -> tuple[dict, dict]:
+    """A model sequence's points at its lowest and highest quality."""
+    points = sorted(entry["points"], key=label)
+    return points[0], points[-1]
+
+
+def clip(report: dict, name: str) -> dict | None:
+    return next((s for s in report["sequences"] if s["name"] == name), None)
+
+
+def p_frames(point: dict) -> list[dict]:
+    return [f for f in point["frames"] if f["kind"] == "P"]
+
+
+def drift(point: dict) -> float:
+    """PSNR-RGB of the last P-frame minus the first (as scripts/frame_types.py)."""
+    ps = p_frames(point)
+    return ps[-1]["psnr_rgb"] - ps[0]["psnr_rgb"]
+
+
+def per_step(report: dict) -> float:
+    """Mean over sequences of (PSNR-RGB at the highest quality - at the lowest) per step."""
+    steps = []
+    for entry in report["sequences"]:
+        lo, hi = ends(entry)
+        steps.append((hi["summary"]["all"]["psnr_rgb"] - lo["summary"]["all"]["psnr_rgb"])
+                     / max(label(hi) - label(lo), 1))
+    return mean(steps)
+
+
+def qp37_ratio(report: dict, anchor: dict) -> tuple[float, str] | None:
+    """The worst (total bpp at the lowest quality) / (x264 QP 37's) over the clips."""
+    ratios = []
+    for entry in report["sequences"]:
+        ref = clip(anchor, entry["name"])
+        qp37 = next((p for p in ref["points"] if p.get("qp") == 37), None) if ref else None
+        if qp37 is None:
+            return None
+        ratios.append((ends(entry)[0]["summary"]["all"]["bpp"] / qp37["summary"]["all"]["bpp"],
+                       entry["name"]))
+    return max(ratios)
+
+
+def set_bd(anchor: dict, test: dict) -> Figure:
+    return figure(bd_reports(anchor, test, "psnr-rgb")["set"])
+
+
+def measure(report: dict, anchor: dict | None) -> dict:
+    """One model's figures for targets 1, 2, 3 and 6 (a key is absent where a file lacks it)."""
+    out = {"dB/step": per_step(report)}
+    if (entry := clip(report, DRIFT_CLIP)) is not None:
+        out["drift"] = min(drift(p) for p in entry["points"])
+    if (entry := clip(report, STATIC_CLIP)) is not None:
+        out["static P"] = ends(entry)[0]["summary"]["P"]["bpp"]
+    if anchor:
+        out["bd x264"] = set_bd(anchor, report)
+        if ratio := qp37_ratio(report, anchor):
+            out["/QP37"] = ratio
+    return out
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "not met"
+
+
+def targets(models: list[dict], anchor: dict | None = None, pframe: list[dict] = (),
+            registry: list[str] | None = None) -> tuple[list[tuple[str, str]], dict[str, dict]]:
+    """((measured, verdict) of each target, each model's figures)."""
+    by_name = {r["name"]: r for r in models}
+    detail = {name: measure(r, anchor) for name, r in by_name.items()}
+    having = lambda key: {n: d[key] for n, d in detail.items() if key in d}  # noqa: E731
+    rows = []
+    # 1. PSNR per quality step, every registry model
+    missing = [m for m in registry or [] if m not in by_name]
+    steps = {} if missing else having("dB/step")
+    if steps:
+        worst = min(steps, key=steps.get)
+        rows.append((f"min {steps[worst]:+.2f} dB/step ({worst}) over {len(steps)} models",
+                     verdict(steps[worst] >= 0.5)))
+    else:
+        rows.append((f"files missing: {', '.join(missing)}" if missing else "no models", NOT_RUN))
+    # 2. drift on the long clip; x264's for reference
+    x264 = clip(anchor, DRIFT_CLIP) if anchor else None
+    ref = f"; x264 {min(drift(p) for p in x264['points']):+.2f} dB (reference)" if x264 else ""
+    if drifts := having("drift"):
+        worst = min(drifts, key=drifts.get)
+        rows.append((f"worst {drifts[worst]:+.2f} dB ({worst}){ref}", verdict(drifts[worst] >= -2.0)))
+    else:
+        rows.append((f"{DRIFT_CLIP} not in the files", NOT_RUN))
+    # 3. the best model against x264
+    figs = having("bd x264")
+    if valued := {n: f for n, f in figs.items() if f.value is not None}:
+        best = min(valued, key=lambda n: valued[n].value)
+        rows.append((f"{best}: {valued[best].cell()}", verdict(valued[best].value <= 50.0)))
+    elif figs:
+        widest = max(figs, key=lambda n: o if math.isfinite(o := figs[n].overlap) else -1.0)
+        rows.append((f"n/a: no model's curves overlap x264's ≥ 50 % (widest: {widest}, "
+                     f"{figs[widest].overlap * 100:.0f} %)", "not met"))
+    else:
+        rows.append(("x264 anchors or models missing", NOT_RUN))
+    # 4. the CMFR stack, row by row and in full
+    if all(m in by_name for m in CMFR):
+        pairs = [*zip(CMFR, CMFR[1:]), (CMFR[0], CMFR[-1])]
+        stack = [set_bd(by_name[a], by_name[b]) for a, b in pairs]
+        limits = [0.0] * (len(pairs) - 1) + [FULL_STACK_SAVING]
+        ok = all(f.value is not None and f.value <= lim for f, lim in zip(stack, limits))
+        rows.append(("; ".join(f"{b} vs {a} {f.cell()}" for (a, b), f in zip(pairs, stack)), verdict(ok)))
+    else:
+        rows.append((f"files missing: {', '.join(m for m in CMFR if m not in by_name)}", NOT_RUN))
+    # 5. Feng Table 1 in p-frame mode: MS-SSIM at each model's highest quality
+    ssim = {r["name"]: r["results"]["ms-ssim-rgb"][r["results"]["quality"].index(
+        max(r["results"]["quality"]))] for r in pframe if r.get("mode") == "pframe"}
+    if len(order := [n for n in FENG_TABLE1 if n in ssim]) >= 2:
+        rows.append((", ".join(f"{n} {ssim[n]:.4f}" for n in order) + " (highest quality)",
+                     verdict(all(ssim[a] < ssim[b] for a, b in zip(order, order[1:])))))
+    else:
+        rows.append(("no p-frame mode evaluation of the Feng models given", NOT_RUN))
+    # 6. the rate floor, every model
+    ratios, static = having("/QP37"), having("static P")
+    if by_name and len(ratios) == len(static) == len(by_name):
+        worst, loud = max(ratios, key=ratios.get), max(static, key=static.get)
+        rows.append((f"worst bpp / x264 QP 37: {ratios[worst][0]:.2f} ({worst}, {ratios[worst][1]}); "
+                     f"worst static P-frame {static[loud]:.3f} bpp ({loud})",
+                     verdict(ratios[worst][0] <= 1.0 and static[loud] <= 0.02)))
+    else:
+        rows.append((f"x264 QP 37 or {STATIC_CLIP} missing", NOT_RUN))
+    return rows, detail
+
+
+def markdown(rows: list[tuple[str, str]], detail: dict[str, dict]) -> str:
+    out = ["| # | target | measured | verdict |", "|---:|---|---|---|"]
+    out += [f"| {i} | {t} | {v} | {m} |" for i, (t, (v, m)) in enumerate(zip(TARGETS, rows), 1)]
+    out += ["", "| model | dB per quality step (1) | worst drift, dB (2) | BD-rate vs x264 (3) | "
+            "worst bpp / x264 QP 37 (6) | static P-frame bpp (6) |", "|---|---:|---:|---:|---:|---:|"]
+    for name, d in detail.items():
+        cells = [f"{d['dB/step']:+.2f}", f"{d['drift']:+.2f}" if "drift" in d else "-",
+                 d["bd x264"].cell() if "bd x264" in d else "-",
+                 f"{d['/QP37'][0]:.2f} ({d['/QP37'][1]})" if "/QP37" in d else "-",
+                 f"{d['static P']:.3f}" if "static P" in d else "-"]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def plot(models: list[dict], anchor: dict | None, output: Path) -> None:
+    """PSNR-RGB of each P-frame minus the first P-frame's on the drift clip."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(11, 6))
+    colours = plt.get_cmap("tab20" if len(models) > 10 else "tab10")
+    curves = [(f"{r['name']} q{label(p)}", p, style, colours(i % colours.N), 1.5)
+              for i, r in enumerate(models) if (entry := clip(r, DRIFT_CLIP))
+              for p, style in zip(ends(entry), ("--", "-"))]
+    x264 = clip(anchor, DRIFT_CLIP) if anchor else None
+    curves += [(f"x264 QP {p['qp']}", p, "--" if p["qp"] == 37 else "-", "black", 2.0)
+               for p in (x264["points"] if x264 else []) if p.get("qp") in (37, 27)]
+    for name, point, style, colour, width in curves:
+        ps = p_frames(point)
+        ax.plot([f["index"] for f in ps], [f["psnr_rgb"] - ps[0]["psnr_rgb"] for f in ps], style,
+                color=colour, linewidth=width, label=name)
+    ax.axhline(-2.0, color="grey", linestyle=":", label="target: -2 dB")
+    ax.set(xlabel="frame index", ylabel="PSNR-RGB minus the first P-frame's (dB)",
+           title=f"Drift on {DRIFT_CLIP}, low-delay (dashed: lowest quality, solid: highest)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=[], help="zoo eval JSON, sequence mode")
+    parser.add_argument("--anchors", help="zoo bench JSON of x264")
+    parser.add_argument("--pframe", nargs="*", default=[], help="zoo eval JSON, p-frame mode")
+    parser.add_argument("--registry", default="registry.toml", help="its models are target 1's "
+                        "('' for the models given)")
+    parser.add_argument("--plot", help="where to draw the drift per frame (PNG)")
+    args = parser.parse_args(argv)
+    notes = [f"{p}: no such file" for p in [*args.models, *args.pframe, args.anchors or ""]
+             if p and not Path(p).is_file()]
+    load = lambda paths: [json.loads(Path(p).read_text()) for p in paths if Path(p).is_file()]  # noqa: E731
+    models, anchor = load(args.models), next(iter(load([args.anchors] if args.anchors else [])), None)
+    notes += [f"{r['name']}: {r.get('mode')} mode, left out" for r in models if r.get("mode") != "sequence"]
+    models = [r for r in models if r.get("mode") == "sequence"]
+    registry = (list(tomllib.loads(Path(args.registry).read_text()).get("models", {}))
+                if args.registry and Path(args.registry).is_file() else None)
+    pframe = load(args.pframe)
+    notes += [f"{r['name']}: {r.get('mode')} mode, not p-frame" for r in pframe if r.get("mode") != "pframe"]
+    rows, detail = targets(models, anchor, pframe, registry)
+    notes += [f"protocol difference: {d}" for d in check_comparable(
+        [anchor, *models] if anchor else models, allow=True)] if models else []
+    text = markdown(rows, detail) + "".join(f"\n\n- {n}" for n in notes)
+    print(text)
+    if args.plot:
+        plot(models, anchor, Path(args.plot))
+    return text
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""scripts/targets.py: issue 14's six targets from synthetic eval and anchor reports."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("targets", ROOT / "scripts" / "targets.py")
+targets = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(targets)
+
+CLIPS = {"park_160x80_25": 6, "vt2people_320x192_12": 4}
+QPS = (47, 42, 37, 32, 27)  # x264's points, lowest quality first, as the models' q 0..4
+
+
+def sequence(name: str, frames: int, points: list[dict]) -> dict:
+    return {"class": "dev", "name": name, "frames_coded": frames, "intra_period": 0, "points": points}
+
+
+def point(key: str, value: int, bpp: float, psnr: float, p_bpp: float, drift: float,
+          frames: int) -> dict:
+    """A rate point whose P-frames fall linearly by ``drift`` dB from the first to the last."""
+    records = [{"index": 0, "kind": "I", "psnr_rgb": psnr + 2}]
+    records += [{"index": i, "kind": "P", "psnr_rgb": psnr + drift * (i - 1) / (frames - 2)}
+                for i in range(1, frames)]
+    return {key: value, "summary": {"all": {"bpp": bpp, "psnr_rgb": psnr}, "P": {"bpp": p_bpp}},
+            "frames": records}
+
+
+def model(name: str, step: float = 0.6, drift: float = -1.0, rate: float = 1.0,
+          static_p: float = 0.01) -> dict:
+    """Five qualities; PSNR 25 + step x q, bpp ``rate`` x x264's at the same q."""
+    return {"name": name, "mode": "sequence", "sequences": [
+        sequence(c, n, [point("quality", q, rate * 0.05 * 2 ** q, 25 + step * q,
+                              static_p * 2 ** q, drift, n) for q in range(5)])
+        for c, n in CLIPS.items()]}
+
+
+def anchor() -> dict:
+    return {"name": "x264", "kind": "anchor", "mode": "sequence", "sequences": [
+        sequence(c, n, [point("qp", qp, 0.05 * 2 ** q, 25 + 0.6 * q, 0.005, -1.9, n)
+                        for q, qp in enumerate(QPS)]) for c, n in CLIPS.items()]}
+
+
+def verdicts(models: list[dict], **kwargs) -> list[str]:
+    return [v for _, v in targets.targets(models, **kwargs)[0]]
+
+
+def test_psnr_per_step_and_drift_flip():
+    good, flat, drifting = model("a"), model("b", step=0.3), model("c", drift=-3.0)
+    assert verdicts([good], anchor=anchor())[:2] == ["met", "met"]
+    assert verdicts([good, flat], anchor=anchor())[:2] == ["not met", "met"]
+    assert verdicts([good, drifting], anchor=anchor())[:2] == ["met", "not met"]
+    rows, detail = targets.targets([flat], anchor=anchor())
+    assert detail["b"]["dB/step"] == pytest.approx(0.3)
+    assert detail["b"]["drift"] == pytest.approx(-1.0)
+    assert "x264 -1.90 dB" in rows[1][0]
+
+
+def test_best_model_against_x264():
+    rows, detail = targets.targets([model("cheap", rate=1.3), model("dear", rate=1.8)],
+                                   anchor=anchor())
+    assert detail["cheap"]["bd x264"].value == pytest.approx(30.0, abs=0.5)
+    assert detail["dear"]["bd x264"].value == pytest.approx(80.0, abs=0.5)
+    assert rows[2][0].startswith("cheap: +30.0 % (100 % overlap, 2/2 seq.)") and rows[2][1] == "met"
+    assert verdicts([model("dear", rate=1.8)], anchor=anchor())[2] == "not met"
+
+
+@pytest.mark.parametrize("full, expected", [(0.85, "met"), (0.95, "not met")])
+def test_cmfr_stack(full: float, expected: str):
+    rates = (1.0, 0.95, 0.9, full)
+    rows, _ = targets.targets([model(n, rate=r) for n, r in zip(targets.CMFR, rates)])
+    assert rows[3][1] == expected and rows[3][0].count("4/4 seq.") == 0  # 2 clips here
+    assert rows[3][0].count("2/2 seq.") == 4
+
+
+def test_rate_floor():
+    assert verdicts([model("a")], anchor=anchor())[5] == "met"  # q0 is a quarter of QP 37's bpp
+    assert verdicts([model("a", rate=5.0)], anchor=anchor())[5] == "not met"
+    assert verdicts([model("a", static_p=0.03)], anchor=anchor())[5] == "not met"
+    _, detail = targets.targets([model("a")], anchor=anchor())
+    assert detail["a"]["/QP37"][0] == pytest.approx(0.25)
+
+
+def test_feng_table1_order():
+    def pframe(name: str, ssim: float) -> dict:
+        return {"name": name, "mode": "pframe", "results": {"quality": [0, 1], "ms-ssim-rgb": [0.9, ssim]}}
+    rising = [pframe("feng2020-m1", 0.95), pframe("feng2020-m3", 0.96), pframe("feng2020-m6", 0.97)]
+    assert verdicts([model("a")], pframe=rising)[4] == "met"
+    assert verdicts([model("a")], pframe=[rising[0], pframe("feng2020-m3", 0.94)])[4] == "not met"
+    assert verdicts([model("a")])[4] == "not run"
+
+
+def test_missing_files_say_not_run():
+    assert verdicts([model("a")]) == ["met", "met", "not run", "not run", "not run", "not run"]
+    assert verdicts([model("a")], registry=["a", "b"])[0] == "not run"
+    assert verdicts([])[:4] == ["not run"] * 4
+
+
+def test_main_survives_missing_files(tmp_path):
+    text = targets.main(["--models", str(tmp_path / "gone.json"), "--anchors", str(tmp_path / "x.json"),
+                         "--registry", str(tmp_path / "registry.toml")])
+    assert text.count("| not run |") == 6 and "gone.json: no such file" in text
+
+
+def test_main_prints_the_table_and_draws(tmp_path, capsys):
+    paths = []
+    for report in (model("a"), model("b", step=0.3, drift=-3.0), anchor()):
+        paths.append(tmp_path / f"{report['name']}.json")
+        paths[-1].write_text(json.dumps(report))
+    plot = tmp_path / "drift.png"
+    text = targets.main(["--models", str(paths[0]), str(paths[1]), "--anchors", str(paths[2]),
+                         "--registry", "", "--plot", str(plot)])
+    assert "| 1 | PSNR-RGB rises" in text and "| not met |" in text and "| b | +0.30 | -3.00 |" in text
+    assert text in capsys.readouterr().out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
