@@ -86,12 +86,20 @@ def test_rate_floor():
     assert detail["a"]["/QP37"][0] == pytest.approx(0.25)
 
 
-def test_feng_table1_order():
-    def pframe(name: str, ssim: float) -> dict:
-        return {"name": name, "mode": "pframe", "results": {"quality": [0, 1], "ms-ssim-rgb": [0.9, ssim]}}
-    rising = [pframe("feng2020-m1", 0.95), pframe("feng2020-m3", 0.96), pframe("feng2020-m6", 0.97)]
-    assert verdicts([model("a")], pframe=rising)[4] == "met"
-    assert verdicts([model("a")], pframe=[rising[0], pframe("feng2020-m3", 0.94)])[4] == "not met"
+def test_feng_table1_claims():
+    """Each claimed row must beat its rival in BD-rate (MS-SSIM), p-frame mode."""
+    def pframe(name: str, rate: float) -> dict:
+        report = {**model(name, rate=rate), "mode": "pframe"}
+        for entry in report["sequences"]:
+            for q, p in enumerate(entry["points"]):
+                p["summary"]["all"]["ms_ssim"] = 0.90 + 0.015 * q
+        return report
+    rates = {"feng2020-m1": 1.0, "feng2020-m2": 0.9, "feng2020-m3": 0.8, "feng2020-m4": 0.7,
+             "feng2020-m5": 0.95, "feng2020-m6": 0.5}
+    assert verdicts([model("a")], pframe=[pframe(n, r) for n, r in rates.items()])[4] == "met"
+    worse = {**rates, "feng2020-m3": 1.1}  # feature residuals lose to pixel residuals
+    assert verdicts([model("a")], pframe=[pframe(n, r) for n, r in worse.items()])[4] == "not met"
+    assert verdicts([model("a")], pframe=[pframe("feng2020-m1", 1.0)])[4] == "not run"
     assert verdicts([model("a")])[4] == "not run"
 
 
