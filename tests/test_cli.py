@@ -116,3 +116,12 @@ def test_only_known_third_party_warnings_are_silenced():
         warnings.warn_explicit("a plugin's deprecation", FutureWarning, "zoo_mine.py", 2,
                                module="zoo_mine")
     assert [str(w.message) for w in seen] == ["a plugin's own warning", "a plugin's deprecation"]
+
+
+@pytest.mark.parametrize("command", [["eval", "--data", "x.y4m", "-o", "x.json"],
+                                     ["train", "--stages", "joint"]])
+def test_an_option_on_a_registry_model_is_refused_not_dropped(command, capsys):
+    """A registry model's spec is its own: an --option would otherwise be silently ignored."""
+    assert main([*command, "--model", "feng2020-m1", "--option", "x265-intra.qps=[44,41,38,35,32]"]) == 2
+    err = capsys.readouterr().err
+    assert "--option applies to --plugins" in err and len(err.strip().splitlines()) == 1

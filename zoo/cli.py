@@ -81,9 +81,17 @@ def _weights_arg(args: argparse.Namespace) -> Path | None:
     return Path(args.weights) if getattr(args, "weights", None) else None
 
 
+def _no_options_on_a_model(args: argparse.Namespace) -> None:
+    """A registry model's options are its own: ``--option`` would otherwise be dropped."""
+    if getattr(args, "model", None) and args.option:
+        raise ZooError(f"--option applies to --plugins: model {args.model!r} has its own options "
+                       f"(give its plugins with --plugins, --option and --weights instead)")
+
+
 def open_from_args(args: argparse.Namespace):
     from zoo.core.build import ModelSpec
     from zoo.core.models import open_model
+    _no_options_on_a_model(args)
     spec = ModelSpec(_plugin_names(args.plugins), args.preset, parse_options(args.option))
     model = open_model(args.model, spec, untrained=args.untrained, device=args.device,
                        weights=_weights_arg(args))
@@ -350,6 +358,7 @@ def _train_spec(args: argparse.Namespace):
     from zoo.core.build import ModelSpec
     from zoo.core.models import checked
     from zoo.core.registry import find_model, on_top_of
+    _no_options_on_a_model(args)
     plugins, options = _plugin_names(args.plugins), parse_options(args.option)
     if args.init_from:
         if args.model:
@@ -450,6 +459,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from zoo.core.build import ModelSpec
     from zoo.eval.evaluate import (ModelRequest, collect_sequences, evaluate, parse_qualities,
                                    resumable, rich_progress)
+    _no_options_on_a_model(args)
     specs = collect_sequences(args.data, args.frames, args.intra_period)
     request = ModelRequest(args.model, None if args.model else
                            ModelSpec(_plugin_names(args.plugins), args.preset,
