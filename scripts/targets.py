@@ -20,6 +20,7 @@ from pathlib import Path
 from statistics import mean
 
 from zoo.eval.compare import Figure, bd_reports, check_comparable, figure
+from zoo.io.atomic import atomic_write
 
 DRIFT_CLIP, STATIC_CLIP = "park_160x80_25", "vt2people_320x192_12"
 CMFR = ("cmfr2025-baseline", "cmfr2025-cmfr", "cmfr2025-cmfr-sff", "cmfr2025")
@@ -211,7 +212,8 @@ def plot(models: list[dict], anchor: dict | None, output: Path) -> None:
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output, dpi=120)
+    with atomic_write(output) as f:
+        fig.savefig(f, dpi=120, format="png")
     plt.close(fig)
 
 

@@ -119,6 +119,23 @@ def test_feature_propagation(combo, propagates):
     assert not torch.equal(model.decompress(payload, pixels_only, 1)[0], x_hat)
 
 
+@pytest.mark.parametrize("combo, own", [("cmfr", True), ("masked-residual", False)])
+@torch.inference_mode()
+def test_an_intra_reference_carries_the_residual_domains_features(combo, own):
+    """cmfr's I-frame reference holds its own extractor's features (``intra_feature``), the
+    same on both sides; a domain without them leaves the context to extract its own."""
+    model = codec(combo).eval()
+    x0 = pad(frames(1)[0])
+    payload, x_hat, enc_ref = model.intra_compress(x0, 1)
+    _, dec_ref = model.intra_decompress(payload, tuple(x0.shape[-2:]), 1)
+    if not own:
+        assert enc_ref.feature is None and dec_ref.feature is None
+        return
+    assert torch.equal(enc_ref.feature, model.residual_domain.extract(x_hat))
+    assert torch.equal(enc_ref.feature, dec_ref.feature)
+    assert model.intra_forward(x0, 1)["ref"].feature.shape == enc_ref.feature.shape
+
+
 def fake_residual_domain(conditional: bool) -> ModuleType:
     """A residual-domain plugin that provides "conditional" or not."""
     plugin = ModuleType("fake_residual_domain")

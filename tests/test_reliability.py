@@ -197,6 +197,7 @@ NON_ATOMIC_OK = {
     ("weights.py", "save_file(state, str(tmp))"): "tmp is an atomic_path",
     ("plot.py", "fig.savefig(f,"): "f is an atomic_write file",
     ("trainer.py", "fig.savefig(f,"): "f is an atomic_write file",
+    ("targets.py", "fig.savefig(f,"): "f is an atomic_write file",
     ("hostile_bench.py", 'open(folder / "stderr.txt", "w+")'): "a child's stderr, in a TemporaryDirectory",
     ("video.py", ".save(next(names))"): "PNG frames into a temporary directory renamed into place",
     ("anchors.py", "path.write_bytes(stream)"): "scratch file in a TemporaryDirectory",

@@ -123,6 +123,12 @@ class ResidualDomain(nn.Module):
     ``feature`` is what the next frame's :class:`Reference` carries (or None).
     """
 
+    def intra_feature(self, frame: Tensor) -> Tensor | None:
+        """The ``feature`` an intra-coded reference carries. None (the default): the
+        temporal context extracts its own; a domain that propagates features gives
+        them in its own space, so that the first P-frame is coded as the later ones."""
+        return None
+
 
 class PostFilter(nn.Module):
     """Slot ``post_filter``: ``forward(x_hat, q) -> x_hat``, ``q`` the quality index.

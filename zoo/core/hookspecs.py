@@ -139,6 +139,8 @@ def zoo_residual_domain(config: "Config", entropy: "EntropyFactory",
 
     Pixel or feature residuals, conditional coding, masked residuals: the
     module owns its transforms and decodes the frame (the reconstruction).
+    The features it returns are the next reference's; an I-frame's reference
+    gets those of its ``intra_feature(frame)`` when it has one.
     """
 
 
