@@ -219,3 +219,45 @@ def test_vimeo_septuplets_load_from_their_list(tmp_path):
 def test_the_default_sources_hold_every_training_clip():
     clips = [f for f in training_files() if Path(TRAIN_CLIPS).parent in f.parents]
     assert len(clips) == len(list(Path(TRAIN_CLIPS).parent.glob("*.264"))) >= 44
+
+
+def test_downscaled_crops_come_from_larger_regions_shrunk_with_antialiasing(clip8):
+    """--downscale 2 on a 128x64 clip: 64x64 crops drawn from up to 64x64 regions (the clip's
+    short side bounds the region), so they equal plain crops; a 128-high clip gives larger ones."""
+    plain = ClipDataset([clip8], 64).sample(np.random.default_rng(3), 2, 2).frames
+    bounded = ClipDataset([clip8], 64, downscale=2).sample(np.random.default_rng(3), 2, 2).frames
+    assert torch.equal(plain, bounded)
+    data = ClipDataset([clip8], 32, downscale=2)
+    sides = {data._region(np.random.default_rng(s), 64) for s in range(50)}
+    assert min(sides) == 32 and 54 <= max(sides) <= 64 and all(s % 2 == 0 for s in sides)
+    batch = data.sample(np.random.default_rng(0), 4, 3).frames
+    assert batch.shape == (4, 3, 3, 32, 32) and 0 <= float(batch.min()) and float(batch.max()) <= 1
+    with pytest.raises(ZooError, match="downscale 0.5"):
+        ClipDataset([clip8], 32, downscale=0.5)
+    assert main(["train", "--downscale", "0.5", "--iterations", "1"]) == 2
+
+
+def test_p_frame_stages_report_the_predictions_and_the_last_frames_psnr(clip8):
+    """A 3-P-frame cascade reports its mean PSNR, its last P-frame's and its predictions'; a
+    one-P-frame sample's last frame is its only one."""
+    codec = build_codec(ModelSpec()).eval()
+    frames = ClipDataset([clip8], 64).sample(np.random.default_rng(0), 1, 4).frames
+    with torch.no_grad():
+        _, stats = StageLoss(codec, STAGES["multi-frame"], "mse")(frames, None, 0)
+        _, first = StageLoss(codec, STAGES["multi-frame"], "mse")(frames[:, :2], None, 0)
+    assert {"prediction_psnr", "last_psnr"} <= set(stats)
+    assert first["last_psnr"] == pytest.approx(first["psnr"])
+    assert stats["last_psnr"] != pytest.approx(stats["psnr"])
+    assert 5 < stats["prediction_psnr"] < 60
+
+
+
+def test_the_seed_draws_other_crops_and_noise_and_is_recorded(tmp_path, clip8):
+    def losses(name: str, seed: str) -> list[float]:
+        assert _train(tmp_path / name, clip8, "--stages", "joint", "--iterations", "2",
+                      "--checkpoint-every", "1", "--seed", seed) == 0
+        return [r["loss"] for r in _log(tmp_path / name / "defaults", "step")]
+
+    assert losses("a", "0") == losses("b", "0") != losses("c", "1")
+    run = torch.load(tmp_path / "c" / "defaults" / "checkpoint.pt", weights_only=True)["lineage"][-1]
+    assert run["seed"] == 1 and run["downscale"] == 1.0

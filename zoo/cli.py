@@ -398,6 +398,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise ZooError(f"--warmup {args.warmup}: a fraction of each stage, from 0 to below 1")
     if not args.density_lr > 0:
         raise ZooError(f"--density-lr {args.density_lr}: a positive factor")
+    if not args.downscale >= 1:
+        raise ZooError(f"--downscale {args.downscale}: a factor of 1 (none) or more")
     if args.validate_every < 0 or args.validation_crops < 1:
         raise ZooError("--validate-every must be 0 (never) or more, --validation-crops 1 or more")
     try:
@@ -409,15 +411,15 @@ def cmd_train(args: argparse.Namespace) -> None:
     opts = TrainOptions(spec=spec, name=name, stages=stages,
                         iterations=parse_per_stage(args.iterations, "--iterations", int, table),
                         out=Path(args.out) / name, data=args.data or [], batch=args.batch,
-                        crop=args.crop, distortion=args.distortion, device=args.device,
-                        resume=args.resume,
+                        crop=args.crop, downscale=args.downscale, distortion=args.distortion,
+                        device=args.device, resume=args.resume,
                         init=[Path(p) for p in args.init] + ([base.weights] if base else []),
                         fresh=fresh, checkpoint_every=args.checkpoint_every, threads=args.threads,
                         lr=parse_per_stage(args.lr, "--lr", float, table) if args.lr else {},
                         schedule=args.schedule, warmup=args.warmup,
                         cascade=parse_cascade(args.cascade), frame_weights=weights,
                         validate_every=args.validate_every, validation_crops=args.validation_crops,
-                        density_lr=args.density_lr)
+                        density_lr=args.density_lr, seed=args.seed)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=err_console,
                   disable=not err_console.is_terminal) as progress:
@@ -780,8 +782,15 @@ def make_parser(with_plugins: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--crop", type=int, default=128)
+    p.add_argument("--downscale", type=float, default=1.0, metavar="FACTOR",
+                   help="draw each crop from a region up to FACTOR x its side (log-uniform, within "
+                        "the clip), shrunk to it with antialiasing: large clips then also give "
+                        "the detail per pixel of downscaled video (1: crops at full resolution)")
     p.add_argument("--distortion", default="mse", choices=("mse", "ms-ssim"))
     p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the crops drawn and of the training noise (the weights start "
+                        "from the zoo's fixed initialisation)")
     p.add_argument("--export", action="store_true",
                    help="write weights/ and the --model's entry in the zoo's registry.toml")
     p.add_argument("--export-to", metavar="DIR",

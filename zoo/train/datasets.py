@@ -5,9 +5,12 @@ Clips are decoded once into memory as 8-bit 4:2:0 (PyAV for H.264, mp4 and
 avi), at most ``max_frames`` each. A Vimeo-90k list file (``sep_trainlist.txt``,
 one ``00001/0001`` per line, beside ``sequences/``) names 7-frame PNG sequences,
 read (as 4:2:0, like every input) when a crop is drawn from them. Samples are
-random crops of consecutive frames with random flips and temporal reversal. A
-clip smaller than the crop is upscaled to it, and :attr:`ClipDataset.upscaled`
-says so (``train.log`` and the recipe record it). Evaluation data
+random crops of consecutive frames with random flips and temporal reversal. With
+``downscale`` D > 1 a crop is drawn from a region up to D times its side (log-uniform,
+within the clip) and resized to it with an antialiasing filter: a 1080p clip then
+also gives the detail per pixel of the 448x256 frames that Vimeo-90k downscaled from
+its sources. A clip smaller than the crop is upscaled to it, and
+:attr:`ClipDataset.upscaled` says so (``train.log`` and the recipe record it). Evaluation data
 (``shared/data/dev``) is refused: nothing measured may have been trained on.
 """
 
@@ -119,10 +122,14 @@ class Batch:
 class ClipDataset:
     """Random crops of consecutive frames from clips (held in memory) and Vimeo-90k
     sequences (read when drawn). Clips smaller than ``crop`` are upscaled to it and
-    listed in :attr:`upscaled`; clips of one frame are left out, in :attr:`skipped`."""
+    listed in :attr:`upscaled`; clips of one frame are left out, in :attr:`skipped`.
+    ``downscale``: the largest factor by which a crop's region is shrunk to it (1: none)."""
 
-    def __init__(self, files: Sequence[Path], crop: int, max_frames: int = 150) -> None:
-        self.crop = crop
+    def __init__(self, files: Sequence[Path], crop: int, max_frames: int = 150,
+                 downscale: float = 1.0) -> None:
+        if downscale < 1:
+            raise ZooError(f"downscale {downscale}: a factor of 1 or more")
+        self.crop, self.downscale = crop, downscale
         self.clips: list[Clip | Path] = []  #: a decoded clip, or a Vimeo sequence's folder
         self.lengths: list[int] = []
         self.upscaled: dict[str, str] = {}
@@ -155,15 +162,26 @@ class ClipDataset:
             item = self.clips[eligible[rng.integers(len(eligible))]]
             clip = item if isinstance(item, Clip) else read_clip(item)
             start = int(rng.integers(len(clip.frames) - length + 1))
-            size = min(crop, clip.height, clip.width) // 2 * 2
+            size = self._region(rng, min(clip.height, clip.width))
             top = int(rng.integers(clip.height - size + 1)) // 2 * 2
             left = int(rng.integers(clip.width - size + 1)) // 2 * 2
             seq = torch.stack([yuv420_to_rgb(*_crop(planes, top, left, size))[0]
                                for planes in clip.frames[start:start + length]])
             if size < crop:  # listed in self.upscaled
                 seq = F.interpolate(seq, size=(crop, crop), mode="bilinear", align_corners=False)
+            elif size > crop:
+                seq = F.interpolate(seq, size=(crop, crop), mode="bilinear", align_corners=False,
+                                    antialias=True).clamp(0, 1)
             out.append(_augment(seq, rng))
         return Batch(torch.stack(out))
+
+    def _region(self, rng: np.random.Generator, side: int) -> int:
+        """The side of the square region a crop is taken from (even): the crop's own,
+        or with ``downscale`` up to that many times larger, log-uniformly."""
+        most = min(side, self.crop * self.downscale)
+        if self.downscale == 1 or most <= self.crop:
+            return min(self.crop, side) // 2 * 2
+        return int(math.exp(rng.uniform(math.log(self.crop), math.log(most)))) // 2 * 2
 
 
 def _crop(planes, top: int, left: int, size: int):

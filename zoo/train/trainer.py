@@ -30,7 +30,9 @@ stage follows a cascade curriculum (2, then 4, then 7 cascaded P-frames by
 default), optionally weighting each P-frame's distortion; frozen slots run in
 ``eval()`` (their BatchNorm statistics stay put); every ``validate_every`` steps
 the stage's loss, bpp and PSNR on a fixed set of training crops go to
-``train.log`` (``zoo train-plot`` draws them).
+``train.log`` (``zoo train-plot`` draws them), for P-frames with the PSNR of the
+motion-compensated prediction (what the residual adds) and of the last cascaded
+frame (what the cascade loses).
 """
 
 from __future__ import annotations
@@ -258,6 +260,7 @@ class StageLoss(nn.Module):
             loss, stat = self._rd(rate, x, out["x_hat"], q, weight)
             if self.stage.loss is not None:
                 loss = self.stage.loss(x, out, lambda a, b: self._d(a, b, q))
+            stat["prediction_psnr"] = _psnr(F.mse_loss(x, out["aux"]["prediction"].detach().clamp(0, 1)))
             for term in self.terms:
                 value = term.term(x, out)
                 loss = loss + term.weight * value
@@ -265,7 +268,8 @@ class StageLoss(nn.Module):
             losses.append(loss)
             stats.append(stat)
             ref = out["ref"]
-        return sum(losses) / len(losses), {k: float(np.mean([s[k] for s in stats])) for k in stats[0]}
+        mean = {k: float(np.mean([s[k] for s in stats])) for k in stats[0]}
+        return sum(losses) / len(losses), {**mean, "last_psnr": stats[-1]["psnr"]}
 
     def _rd(self, rate: Tensor, x: Tensor, x_hat: Tensor, q: int,
             weight: float = 1.0) -> tuple[Tensor, dict[str, float]]:
@@ -288,13 +292,14 @@ class TrainOptions:
     data: list[str]
     batch: int = 4
     crop: int = 128
+    downscale: float = 1.0  #: crops drawn from regions up to this many times larger (``ClipDataset``)
     distortion: str = "mse"
     device: str = "cpu"
     resume: bool = False
     init: list[Path] | None = None
     fresh: tuple[str, ...] = ()  #: plugins whose modules ``init`` leaves as built (``--init-from``)
     checkpoint_every: int = 50
-    seed: int = 0
+    seed: int = 0  #: the crops drawn and the training noise
     threads: int = 0  #: torch threads (0: PyTorch's default)
     lr: dict[str, float] = field(default_factory=dict)  #: per stage, "*"; else the stage's own
     schedule: str = "cosine"
@@ -415,6 +420,7 @@ class Trainer:
         if opts.threads:
             torch.set_num_threads(opts.threads)
         codec = build_codec(opts.spec).to(opts.device)
+        torch.manual_seed(worker_seed(opts.seed))  # the training noise (crops: per stage, below)
         state: dict[str, Any] = {"done": [], "stage": None, "iteration": 0}
         ckpt = None
         if opts.resume and self.checkpoint.is_file():
@@ -433,7 +439,7 @@ class Trainer:
         if all(name in state["done"] for name in opts.stages):
             return codec
         files = training_files(opts.data)
-        clips = ClipDataset(files, opts.crop)
+        clips = ClipDataset(files, opts.crop, downscale=opts.downscale)
         for name, note in clips.upscaled.items():
             self._log({"event": "upscale", "file": name, "note": note})
         for name, note in clips.skipped.items():
@@ -553,7 +559,9 @@ class Trainer:
             "iterations": {s: _per_stage(opts.iterations, s, 0) for s in opts.stages},
             "lr": {s: _per_stage(opts.lr, s, self.stages[s].lr) for s in opts.stages},
             "schedule": opts.schedule, "warmup": opts.warmup, "density_lr": opts.density_lr,
-            "batch": opts.batch * self.world, "crop": opts.crop, "distortion": opts.distortion,
+            "seed": opts.seed,
+            "batch": opts.batch * self.world, "crop": opts.crop,
+            "downscale": opts.downscale, "distortion": opts.distortion,
             "lambdas": list(Config.from_preset(opts.spec.preset).lambdas),
             "data": data, "hardware": _hardware(opts.device, self.world), "seconds": 0.0}
         if upscaled:
