@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# The figures of docs/results.md, on shared/data/dev (never trained on): every
-# model evaluated once (low-delay sequences, all four qualities, decoded from
-# the written bytes) with its summary recorded in registry.toml, the x264 and
-# x265 anchors, and both ablation tables built from those evaluations.
+# docs/results.md and every piece of it, on shared/data/dev (never trained on): the x264
+# and x265 anchors; the models named in EVAL (default: all) evaluated again in low-delay
+# sequences (all qualities, decoded from the written bytes, summary recorded in
+# registry.toml) and, the Feng ones, in p-frame mode (issue 14's target 5); the other
+# models' existing $OUT/eval-MODEL.json reused (the page marks stale any whose recorded
+# sha256 is not registry.toml's); then the ablation tables, the RD plots, the six targets
+# (scripts/targets.py) and the page (scripts/results_page.py), from those evaluations.
 #
-#   bash scripts/evaluate_zoo.sh     # docs/results/*.json, *.md, *.csv, rd-*.png; registry results
+#   bash scripts/evaluate_zoo.sh                       # every model
+#   EVAL="feng2020-m1 cmfr2025" bash scripts/evaluate_zoo.sh
 set -euo pipefail
+shopt -s nullglob
 cd "$(dirname "$0")/.."
 DEV=${DEV:-../shared/data/dev}
 OUT=${OUT:-docs/results}
@@ -13,18 +18,30 @@ OUT=${OUT:-docs/results}
 QPS=${QPS:-22,27,32,37,42,47,51}
 CMFR="cmfr2025-baseline cmfr2025-cmfr cmfr2025-cmfr-sff cmfr2025"
 FENG="feng2020-m1 feng2020-m2 feng2020-m3 feng2020-m4 feng2020-m5 feng2020-m6"
-mkdir -p "$OUT"
+EVAL="${EVAL:-$CMFR $FENG}"
+files() { local dir=$1; shift; for m in "$@"; do echo "$dir/eval-$m.json"; done; }
+mkdir -p "$OUT/pframe"
 
 zoo bench x264,x265 --data "$DEV" --qps "$QPS" -o "$OUT/anchors.json"
-for model in $CMFR $FENG; do
+for model in $EVAL; do
   zoo eval --model "$model" --data "$DEV" --workers 2 --record -o "$OUT/eval-$model.json"
 done
+for model in $EVAL; do  # target 5: Feng et al.'s Table 1 in p-frame mode
+  if [[ " $FENG " == *" $model "* ]]; then
+    zoo eval --model "$model" --data "$DEV" --mode pframe --workers 2 -o "$OUT/pframe/eval-$model.json"
+  fi
+done
 ANCHORS="$OUT/anchors-x264.json,$OUT/anchors-x265.json"
-zoo ablate --from $(for m in $CMFR; do echo "$OUT/eval-$m.json"; done) --anchors "$ANCHORS" \
-    -o "$OUT/ablation-cmfr"
-zoo ablate --from $(for m in $FENG; do echo "$OUT/eval-$m.json"; done) --anchors "$ANCHORS" \
-    -o "$OUT/ablation-feng"
+zoo ablate --from $(files "$OUT" $CMFR) --anchors "$ANCHORS" -o "$OUT/ablation-cmfr"
+zoo ablate --from $(files "$OUT" $FENG) --anchors "$ANCHORS" -o "$OUT/ablation-feng"
+if ls $(files "$OUT/pframe" $FENG) >/dev/null 2>&1; then  # all six, or the page says "not run"
+  zoo ablate --from $(files "$OUT/pframe" $FENG) -o "$OUT/pframe/ablation-feng"
+fi
 for metric in psnr-rgb ms-ssim; do
   zoo plot "$OUT"/eval-cmfr2025-baseline.json "$OUT"/eval-cmfr2025.json "$OUT"/eval-feng2020-m2.json \
       "$OUT"/anchors-x26?.json --metric "$metric" -o "$OUT/rd-$metric.png"
 done
+python scripts/targets.py --models "$OUT"/eval-*.json --anchors "$OUT/anchors-x264.json" \
+    --pframe "$OUT"/pframe/eval-*.json --plot "$OUT/drift.png" > "$OUT/targets.md.tmp"
+mv "$OUT/targets.md.tmp" "$OUT/targets.md"
+python scripts/results_page.py --results "$OUT" -o docs/results.md
