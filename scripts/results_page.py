@@ -316,9 +316,13 @@ def budget_of(entry: dict) -> dict | None:
     if not runs:
         return None
     budgets = [run_budget(r) for r in runs]
+    steps = [b[1] for b in budgets]
+    for i in range(len(runs) - 1):
+        if runs[i + 1].get("resumed"):  # run i stopped where run i + 1 picked its plan up
+            steps[i] -= budgets[i + 1][1]
     join = lambda key: "/".join(str(v) for v in dict.fromkeys(r.get(key, "-") for r in runs))  # noqa: E731
     return {"runs": len(runs), "stages": "; ".join(b[0] for b in budgets),
-            "steps": sum(b[1] for b in budgets), "crop": join("crop"), "batch": join("batch"),
+            "steps": sum(steps), "crop": join("crop"), "batch": join("batch"),
             "seconds": sum(r.get("seconds", 0.0) for r in runs), "hardware": join("hardware")}
 
 
@@ -336,7 +340,8 @@ def budget_section(inp: Inputs) -> list[str]:
             rows.append(f"| {name} | 0 | {what} | - | - | - | - | - |")
     return ["## Training budget",
             "From each model's `recipe` in `registry.toml` (every run of its lineage; steps: the "
-            "iterations each run made, a resumed run's from where it resumed).", "\n".join(rows)]
+            "iterations each run made: a resumed run's from where it resumed, a run that the next one "
+            "resumed up to where it stopped).", "\n".join(rows)]
 
 
 def anchors_section(inp: Inputs) -> list[str]:
@@ -405,7 +410,8 @@ def demote(markdown: str, levels: int = 2) -> str:
 
 
 def ablation_notes(inp: Inputs, rows: list[str], table: dict | None, json_name: str) -> list[str]:
-    """Where the rows' training budgets differ, and whether their weights are the registry's."""
+    """Where the rows' training budgets differ, what registry.toml's ``caveat`` says of a row's
+    weights, and whether they are the registry's."""
     budgets: dict[str, list[str]] = {}
     for name in rows:
         if b := budget_of(inp.models.get(name, {})):
@@ -414,6 +420,8 @@ def ablation_notes(inp: Inputs, rows: list[str], table: dict | None, json_name: 
            + "; ".join(f"{', '.join(ns)}: {k}" for k, ns in budgets.items()) + "."
            if len(budgets) > 1 else
            f"- Every trained row had the same budget ({next(iter(budgets), 'none recorded')})."]
+    out += [f"- **{name}**: {inp.models[name]['caveat']}" for name in rows
+            if inp.models.get(name, {}).get("caveat")]
     if table is None:
         return out + [f"- No `{json_name}`: the weights behind the rows are unknown."]
     stale = [r["name"] for r in table.get("runs", []) if is_stale(r, r["name"], inp.models)]

@@ -100,6 +100,7 @@ def test_page_includes_every_piece(tmp_path):
     assert "| 1 | pframe/ablation-feng table |" in section(page, "## Feng et al.'s Table 1")
     assert "**STALE rows** (evaluated with other weights" in section(page, "## Feng family")
     assert "Training budgets of the rows differ" in section(page, "## Feng family")
+    assert "- **cmfr2025-cmfr**: its latent emptied" in section(page, "## CMFR family")  # its caveat
     targets = section(page, "## Issue 14's six targets")
     assert "### Targets" in targets and "\n# a comment\n" in targets  # headings demoted, code left alone
     assert "![PSNR-RGB of each P-frame relative to the first](../results/drift.png)" in targets
@@ -130,6 +131,9 @@ def test_weights_and_budgets():
     run = {"stages": ["x", "y"], "iterations": {"x": 10, "y": 20},
            "resumed": {"done": ["x"], "stage": "y", "iteration": 5}}
     assert results_page.run_budget(run) == ("resumed: y 20 from 5", 15)
+    fresh = {"stages": ["x", "y"], "iterations": {"x": 10, "y": 20}}  # interrupted at y 5
+    budget = results_page.budget_of({"recipe": {"runs": [fresh, run]}})
+    assert budget["steps"] == 30 and budget["runs"] == 2
 
 
 def test_the_real_results_folder(tmp_path):
