@@ -8,11 +8,13 @@ member's index, one side integer in the frame record), by the lowest
 rate-distortion cost ``bits + lambda * 255^2 * MSE * pixels`` (criterion
 ``rd``, default) or the best MS-SSIM (criterion ``ms-ssim``); I-frames use the
 first member's intra codec. Members keep no features across a switch: each
-member sees a reference with the decoded frame and flow only.
+member sees a reference with the decoded frame and flow, and its own features of
+that frame (as after an I-frame), never another member's.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable
 
 import torch
@@ -30,9 +32,10 @@ from zoo.slots import Payload, Reference
 CRITERIA = ("rd", "ms-ssim")
 
 
-def _shared(ref: Reference) -> Reference:
-    """What every member may use: the decoded frame and flow, not a member's features."""
-    return Reference(frame=ref.frame, flow=ref.flow)
+def _shared(member: nn.Module, ref: Reference) -> Reference:
+    """What every member may use: the decoded frame and flow, with the member's own
+    features of the frame (``reference``), not another member's."""
+    return replace(member.reference(ref.frame), flow=ref.flow)
 
 
 class Ensemble(CompressionModel):
@@ -54,7 +57,7 @@ class Ensemble(CompressionModel):
 
     def forward(self, x: Tensor, ref: Reference, q: int) -> dict[str, Any]:
         """The member output of lowest cost (members are trained on their own)."""
-        outs = [m(x, _shared(ref), q) for m in self.members]
+        outs = [m(x, _shared(m, ref), q) for m in self.members]
         bits = [sum(float(-torch.log2(l).sum()) for d in o["likelihoods"].values() for l in d.values())
                 for o in outs]
         costs = [self._cost(x, o["x_hat"], b, q) for o, b in zip(outs, bits)]
@@ -63,7 +66,7 @@ class Ensemble(CompressionModel):
     def compress(self, x: Tensor, ref: Reference, q: int) -> tuple[Payload, Tensor, Reference]:
         best = None
         for index, member in enumerate(self.members):
-            payload, x_hat, next_ref = member.compress(x, _shared(ref), q)
+            payload, x_hat, next_ref = member.compress(x, _shared(member, ref), q)
             bits = 8 * sum(len(s) for strings in payload.latents.values() for s in strings)
             cost = self._cost(x, x_hat, bits, q)
             if best is None or cost < best[0]:
@@ -76,7 +79,12 @@ class Ensemble(CompressionModel):
         if not 0 <= index < len(self.members):
             raise ValueError(f"ensemble member {index} does not exist")
         side = {k: v for k, v in payload.side.items() if k != "member"}
-        return self.members[index].decompress(Payload(payload.latents, side), _shared(ref), q)
+        member = self.members[index]
+        return member.decompress(Payload(payload.latents, side), _shared(member, ref), q)
+
+    def reference(self, frame: Tensor) -> Reference:
+        """A given frame's reference: each member derives its own features of it."""
+        return Reference(frame=frame)
 
     def intra_forward(self, x: Tensor, q: int) -> dict[str, Any]:
         return self.members[0].intra_forward(x, q)

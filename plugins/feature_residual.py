@@ -52,4 +52,5 @@ def zoo_residual_domain(config: Config, entropy: EntropyFactory) -> nn.Module:
 @hookimpl
 def zoo_describe() -> PluginInfo:
     return PluginInfo(summary="feature-level residual coding, x̂ = G(E(x̄) + r̂)",
-                      paper="Feng et al., CVPRW 2020 (CLIC P-frame)")
+                      paper="Feng et al., CVPRW 2020 (CLIC P-frame)",
+                      provides=("prediction-only",))

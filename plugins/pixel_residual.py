@@ -46,4 +46,5 @@ def zoo_residual_domain(config: Config, entropy: EntropyFactory) -> nn.Module:
 @hookimpl
 def zoo_describe() -> PluginInfo:
     return PluginInfo(summary="pixel-domain residual coding, x̂ = x̄ + r̂ (DVC)",
-                      paper="Lu et al., CVPR 2019 (DVC); Feng et al., CVPRW 2020")
+                      paper="Lu et al., CVPR 2019 (DVC); Feng et al., CVPRW 2020",
+                      provides=("prediction-only",))

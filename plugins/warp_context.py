@@ -6,6 +6,11 @@ residual domain keeps them, else features extracted from the decoded frame)
 form a three-scale pyramid (at 1, 1/2, 1/4 of the frame, or 1/2, 1/4, 1/8 in
 the lite layout); each scale is warped by the decoded flow, scaled
 to it, and refined. The pixel prediction is the warped reference frame.
+Inferred: each refinement (a residual block) starts as the identity, so that
+untrained the context is the warped features themselves; a random refinement
+added noise of the features' own size, and a residual domain that subtracts
+the context from the target's features (``cmfr``) coded that noise
+(docs/plugins/cmfr.md).
 
 The pyramid is built on first use of ``Context.features``: residual domains
 that never read it (pixel and feature residuals) skip its cost, and those
@@ -22,7 +27,7 @@ from torch import Tensor, nn
 from zoo.core.config import Config
 from zoo.core.hookspecs import hookimpl
 from zoo.core.plugin_info import PluginInfo
-from zoo.nn.layers import LEVELS, block, downscale_flow, feature_extractor, warp
+from zoo.nn.layers import LEVELS, block, downscale_flow, feature_extractor, start_at_zero, warp
 from zoo.slots import Context, Reference, TemporalContext
 
 
@@ -52,7 +57,7 @@ class WarpContext(TemporalContext):
         self.scale = scale
         self.extract = feature_extractor(channels, scale)
         self.down = nn.ModuleList(conv(channels, channels, 3) for _ in range(LEVELS - 1))
-        self.refine = nn.ModuleList(block(channels, scale) for _ in range(LEVELS))
+        self.refine = nn.ModuleList(start_at_zero(block(channels, scale)) for _ in range(LEVELS))
 
     def forward(self, ref: Reference, flow_hat: Tensor) -> Context:
         return LazyContext(warp(ref.frame, flow_hat), build=lambda: self.pyramid(ref, flow_hat))

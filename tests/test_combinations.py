@@ -23,8 +23,12 @@ BUILTIN = "codec-zoo"
 
 
 def _is_fixed(name: str) -> bool:
-    """The plugin's slot modules have no parameters: nothing of it trains."""
-    codec = build_codec(ModelSpec((name,)))
+    """The plugin's slot modules have no parameters: nothing of it trains. One that cannot
+    stand alone (``dvc-mc`` requires a residual domain's tag) is taken as learned."""
+    try:
+        codec = build_codec(ModelSpec((name,)))
+    except ZooError:
+        return False
     own = [m for m in codec.modules() if getattr(m, PLUGIN_TAG, (None,))[0] == name]
     return bool(own) and not any(p.numel() for m in own for p in m.parameters())
 

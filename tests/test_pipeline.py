@@ -15,6 +15,7 @@ from zoo.core.sequence import is_intra, pad, padded_size
 from zoo.errors import ZooError
 from zoo.io import bitstream
 from zoo.nn.gains import GainedEntropyModel
+from zoo.nn.layers import downscale_flow, warp
 from zoo.slots import Context, Reference
 
 
@@ -50,6 +51,19 @@ def test_every_default_slot_builds_and_runs(selection, rgb_frames):
 
     post = selection.build("post_filter", config=config)
     assert torch.equal(post(x, 0), x) and post.in_loop is False
+
+
+@pytest.mark.parametrize("preset", ["lite", "full"])
+def test_the_untrained_context_is_the_warped_reference_features(selection, preset):
+    """Its refinements start as the identity: a residual domain that subtracts the context
+    from the target's features codes the motion's innovation, not a random perturbation."""
+    config = Config.from_preset(preset)
+    scale = config.feature_scale
+    feature = torch.rand(1, config.channels, 64 // scale, 64 // scale)
+    flow = torch.randn(1, 2, 64, 64)
+    ctx = selection.build("temporal_context", config=config)(
+        Reference(frame=torch.rand(1, 3, 64, 64), feature=feature), flow)
+    assert torch.allclose(ctx.features[0], warp(feature, downscale_flow(flow, scale)))
 
 
 def test_forward_gives_likelihoods_for_every_latent(default_model, rgb_frames):

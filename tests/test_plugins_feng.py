@@ -1,4 +1,4 @@
-"""Feng et al.'s plugins: pixel-residual, feature-residual, gmm and grdn."""
+"""Feng et al.'s plugins: pixel-residual, feature-residual, gmm and grdn; DVC's dvc-mc."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from zoo.errors import ZooError
 from zoo.nn.gains import GainedEntropyModel
 from zoo.plugins.gmm import MAX_ABS, GaussianMixtureHyperprior
 from zoo.plugins.grdn import zoo_post_filter
+from zoo.nn.layers import warp
 from zoo.slots import Reference
 
 H, W, Q = 40, 70, 3
@@ -181,3 +182,26 @@ def test_grdn_in_loop_option_picks_the_reference(in_loop):
     filtered, unfiltered = out["x_hat"], out["aux"]["x_rec"].clamp(0, 1)
     assert not torch.equal(filtered, unfiltered)
     assert torch.equal(out["ref"].frame, filtered if in_loop else unfiltered)
+
+
+@pytest.mark.parametrize("residual", ["pixel-residual", "feature-residual"])
+def test_dvc_mc_starts_from_the_warp_and_trains(residual):
+    codec = open_codec(("dvc-mc", residual))
+    x0, x1 = (pad(f) for f in frames(2))
+    flow = torch.randn(1, 2, *x0.shape[-2:])
+    ref = Reference(frame=x0)
+    codec.train()
+    ctx = codec.temporal_context(ref, flow)
+    assert torch.equal(ctx.prediction, warp(x0, flow))  # untrained: DVC's bilinear warp
+    out = codec(x1, ref, Q)
+    (out["x_hat"] - x1).square().mean().backward()
+    mc = codec.temporal_context
+    assert has_grad(mc.tail)  # the zero last convolution first; through it, the rest
+    with pytest.raises(ZooError, match="features"):
+        ctx.features
+
+
+def test_dvc_mc_needs_a_residual_domain_that_reads_the_prediction_alone():
+    for plugins in (("dvc-mc",), ("dvc-mc", "cmfr"), ("dvc-mc", "masked-residual")):
+        with pytest.raises(ZooError, match="requires 'prediction-only'"):
+            open_model(spec=ModelSpec(plugins), untrained=True)

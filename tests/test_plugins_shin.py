@@ -17,6 +17,7 @@ from zoo.core.models import open_model
 from zoo.core.plugin_info import PluginInfo
 from zoo.core.sequence import decode_records, encode_frames, pad
 from zoo.errors import ZooError
+from zoo.train.trainer import STAGES, StageLoss
 from zoo.nn.layers import warp
 from zoo.slots import Reference
 
@@ -134,6 +135,25 @@ def test_an_intra_reference_carries_the_residual_domains_features(combo, own):
     assert torch.equal(enc_ref.feature, model.residual_domain.extract(x_hat))
     assert torch.equal(enc_ref.feature, dec_ref.feature)
     assert model.intra_forward(x0, 1)["ref"].feature.shape == enc_ref.feature.shape
+
+
+@torch.no_grad()
+def test_training_codes_the_first_p_frame_against_the_pipelines_intra_reference():
+    """The trainer's reference of an intra-coded frame is the pipeline's (with cmfr's own
+    features of it): trained against the context's features instead, cmfr learned to
+    subtract two unrelated feature spaces and its latent never carried the frame."""
+    model = open_model(spec=ModelSpec(("dis-flow", "x265-intra", "cmfr")), untrained=True).codec
+    model.train()
+    x0, x1 = (pad(f) for f in frames(2))
+    loss = StageLoss(model, STAGES["residual"], "mse")
+    ref = loss._reference(x0, 1)
+    expected = model.reference(model.intra_forward(x0, 1)["x_hat"].clamp(0, 1))
+    assert ref.feature is not None and torch.equal(ref.feature, expected.feature)
+    torch.manual_seed(0)
+    _, stats = loss(torch.stack((x0, x1), dim=1), None, 1)
+    torch.manual_seed(0)
+    out = model(x1, expected, 1)
+    assert stats["psnr"] == pytest.approx(-10 * float(torch.log10(F.mse_loss(x1, out["x_hat"].clamp(0, 1)))))
 
 
 def fake_residual_domain(conditional: bool) -> ModuleType:

@@ -84,20 +84,22 @@ class PFrameCodec(CompressionModel):
     def intra_forward(self, x: Tensor, q: int) -> dict[str, Any]:
         out = self.intra_coding(x, q)
         return {**out, "likelihoods": {"intra": out["likelihoods"]},
-                "ref": self._intra_reference(out["x_hat"])}
+                "ref": self.reference(out["x_hat"])}
 
     def intra_compress(self, x: Tensor, q: int) -> tuple[Payload, Tensor, Reference]:
         strings, x_hat = self.intra_coding.compress(x, q)
         x_hat = x_hat.clamp(0.0, 1.0)
-        return Payload({"intra": strings}), x_hat, self._intra_reference(x_hat)
+        return Payload({"intra": strings}), x_hat, self.reference(x_hat)
 
     def intra_decompress(self, payload: Payload, size: tuple[int, int],
                          q: int) -> tuple[Tensor, Reference]:
         x_hat = self.intra_coding.decompress(payload.latents["intra"], size, q).clamp(0.0, 1.0)
-        return x_hat, self._intra_reference(x_hat)
+        return x_hat, self.reference(x_hat)
 
-    def _intra_reference(self, x_hat: Tensor) -> Reference:
-        """An I-frame's reference, with the residual domain's features of it if it gives
-        any (``ResidualDomain.intra_feature``; a plugin's module need not subclass it)."""
+    def reference(self, x_hat: Tensor) -> Reference:
+        """The reference a picture gives that no P-frame decoded (an I-frame's; in p-frame
+        mode and in training, a given frame): with the residual domain's features of it if
+        it gives any (``ResidualDomain.intra_feature``; a plugin's module need not subclass
+        it), so that the first P-frame is coded as it will be after an I-frame."""
         intra_feature = getattr(self.residual_domain, "intra_feature", None)
         return Reference(frame=x_hat, feature=intra_feature(x_hat) if intra_feature else None)

@@ -48,7 +48,7 @@ from zoo.io import bitstream
 from zoo.io.bitstream import FrameRecord, Header
 from zoo.io.color import yuv420_to_rgb
 from zoo.io.video import Clip, read_clip
-from zoo.slots import Payload, Reference
+from zoo.slots import Payload
 from .compare import COLOUR
 
 MODES = ("sequence", "pframe")
@@ -463,13 +463,14 @@ def code_pframe_mode(model: OpenModel, clip: Clip, quality: int,
         for planes in clip.frames[1:]:
             enc_timer.last = time.perf_counter()
             current = _device_frame(planes, model)
-            payload, x_hat, _ = model.codec.compress(current, Reference(frame=previous), quality)
+            payload, x_hat, _ = model.codec.compress(current, model.codec.reference(previous), quality)
             enc_timer()
             data = bitstream.dumps(header, [FrameRecord("P", payload,
                                                         picture_crc(x_hat[..., :h, :w].cpu()))])
             dec_timer.last = time.perf_counter()
             _, (record,) = bitstream.loads(data)
-            frame, _ = decoder.codec.decompress(record.payload, Reference(frame=previous), quality)
+            frame, _ = decoder.codec.decompress(record.payload,
+                                                decoder.codec.reference(previous), quality)
             frame = frame[..., :h, :w]
             dec_timer()
             if not torch.equal(frame, x_hat[..., :h, :w]):
@@ -535,7 +536,7 @@ def estimate_point(model: OpenModel, clip: Clip, quality: int, intra_period: int
                 reference, previous = previous, x
                 if reference is None:
                     continue  # frame 0 is only a reference
-                kind, out = "P", codec(x, Reference(frame=reference), quality)
+                kind, out = "P", codec(x, codec.reference(reference), quality)
             else:
                 kind = "I" if is_intra(index, intra_period) else "P"
                 out = codec.intra_forward(x, quality) if kind == "I" else codec(x, ref, quality)

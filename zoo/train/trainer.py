@@ -225,7 +225,7 @@ class StageLoss(nn.Module):
 
     def _reference(self, x: Tensor, q: int) -> Reference:
         with torch.no_grad():
-            return Reference(frame=self.codec.intra_forward(x, q)["x_hat"].clamp(0, 1))
+            return self.codec.reference(self.codec.intra_forward(x, q)["x_hat"].clamp(0, 1))
 
     def forward(self, frames: Tensor, flow: Tensor | None, q: int) -> tuple[Tensor, dict[str, float]]:
         codec, name = self.codec, self.stage.name
