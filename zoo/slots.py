@@ -92,7 +92,8 @@ class MotionRefinement(nn.Module):
 
 
 class TemporalContext(nn.Module):
-    """Slot ``temporal_context``: ``forward(ref, flow_hat) -> Context``."""
+    """Slot ``temporal_context``: ``forward(ref, flow_hat) -> Context``. One that requires a
+    ``prediction-only`` residual domain may give no feature pyramid (reading it raises)."""
 
 
 class Fusion(nn.Module):
