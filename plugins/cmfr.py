@@ -31,14 +31,16 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from compressai.layers import conv1x1
 from torch import Tensor, nn
 
 from zoo.core.config import Config
 from zoo.core.hookspecs import hookimpl
 from zoo.core.plugin_info import PluginInfo
-from zoo.nn.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
-                           feature_extractor, frame_generator, mask_predictor,
-                           preserve_variance, start_at_zero, temporal_prior)
+from zoo.nn.layers import (BLOCK, BLOCK_CHANNELS, BlockAnalysis, BlockSynthesis,
+                           ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
+                           feature_extractor, frame_generator, fusion_start, mask_predictor,
+                           start_at_zero, temporal_prior)
 from zoo.slots import Context, EntropyFactory, FusionFactory
 
 
@@ -56,9 +58,14 @@ class MaskedFeatureResidualCoding(LatentResidualCoder):
         self.scale, self.pixels, n = s, 3 * s * s, c + 3 * s * s
         self.extract = feature_extractor(c, s)
         self.mask = mask_predictor(c, n, s, pixels=False)
-        self.fusion = preserve_variance(fusion(c))  # see zoo.nn.layers.preserve_variance
-        self.analysis = ContextualAnalysis(n, c, m, s, pixels=False)
-        self.synthesis = start_at_zero(ContextualSynthesis(m, c, n, s))
+        if s == 1:  # the papers' layout
+            self.analysis = ContextualAnalysis(n, c, m, s, pixels=False)
+            self.synthesis = start_at_zero(ContextualSynthesis(m, c, n, s))
+        else:  # lite: block transforms (they start decoding the pixel channels, the rest at 0)
+            self.analysis, self.synthesis = BlockAnalysis(n, s, context=True), BlockSynthesis(n, s, context=True)
+            self.project = conv1x1(c, BLOCK_CHANNELS)
+            m, self.latent_stride = BLOCK_CHANNELS, BLOCK
+        self.fusion = fusion_start(s)(fusion(self.analysis.width, self.analysis.levels))
         self.generator = start_at_zero(frame_generator(n, c, s))
         self.prior = temporal_prior(c, c, s)
         self.entropy = entropy(m, "residual", c)
@@ -77,10 +84,11 @@ class MaskedFeatureResidualCoding(LatentResidualCoder):
         return mask * predicted
 
     def analyse(self, x: Tensor, ctx: Context, masked: Tensor) -> Tensor:
-        return self.analysis(self.features(x, self.extract(x)) - masked, ctx.features, self.fusion)
+        return self.analysis(self.features(x, self.extract(x)) - masked, self.conditioning(ctx),
+                             self.fusion)
 
     def synthesise(self, y_hat: Tensor, ctx: Context, masked: Tensor) -> tuple[Tensor, Tensor]:
-        feature = self.synthesis(y_hat, ctx.features, self.fusion) + masked
+        feature = self.synthesis(y_hat, self.conditioning(ctx), self.fusion) + masked
         frame = F.pixel_shuffle(feature[:, :self.pixels], self.scale) + self.generator(feature)
         return frame, feature[:, self.pixels:]
 

@@ -9,15 +9,14 @@ from torch import Tensor, nn
 from zoo.core.config import Config
 from zoo.core.hookspecs import hookimpl
 from zoo.core.plugin_info import PluginInfo
-from zoo.nn.layers import LEVELS
 from zoo.slots import Fusion
 
 
 class ConcatFusion(Fusion):
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, levels: int) -> None:
         super().__init__()
-        self.enc = nn.ModuleList(conv3x3(2 * channels, channels) for _ in range(LEVELS))
-        self.dec = nn.ModuleList(conv3x3(2 * channels, channels) for _ in range(LEVELS))
+        self.enc = nn.ModuleList(conv3x3(2 * channels, channels) for _ in range(levels))
+        self.dec = nn.ModuleList(conv3x3(2 * channels, channels) for _ in range(levels))
 
     def encode(self, level: int, h: Tensor, c: Tensor) -> Tensor:
         return self.enc[level](torch.cat((h, c), dim=1))
@@ -27,8 +26,8 @@ class ConcatFusion(Fusion):
 
 
 @hookimpl(trylast=True)
-def zoo_fusion(config: Config, channels: int) -> nn.Module:
-    return ConcatFusion(channels)
+def zoo_fusion(config: Config, channels: int, levels: int) -> nn.Module:
+    return ConcatFusion(channels, levels)
 
 
 @hookimpl

@@ -15,7 +15,8 @@ from torch import Tensor, nn
 from zoo.core.config import Config
 from zoo.core.hookspecs import hookimpl
 from zoo.core.plugin_info import PluginInfo
-from zoo.nn.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
+from zoo.nn.layers import (BLOCK, BLOCK_CHANNELS, BlockAnalysis, BlockSynthesis,
+                           ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
                            feature_extractor, frame_generator)
 from zoo.slots import Context, EntropyFactory
 
@@ -25,11 +26,15 @@ class FeatureResidual(LatentResidualCoder):
         super().__init__()
         c, m, s = config.channels, config.latent_channels, config.feature_scale
         self.extract = feature_extractor(c, s, identity=True)
-        self.analysis = ContextualAnalysis(c, c, m, s, pixels=False)
-        # Not start_at_zero: with zero biases (preserve_variance) the synthesis of an all-zero
-        # latent is zero already, and a zeroed last layer would leave no gradient at all
-        # while the latent rounds to zero (the mixture model has no mean to round around).
-        self.synthesis = ContextualSynthesis(m, c, c, s)
+        if s == 1:  # the papers' layout
+            self.analysis = ContextualAnalysis(c, c, m, s, pixels=False)
+            # Not start_at_zero: with zero biases (preserve_variance) the synthesis of an
+            # all-zero latent is zero already, and a zeroed last layer would leave no gradient
+            # while the latent rounds to zero (the mixture model has no mean to round around).
+            self.synthesis = ContextualSynthesis(m, c, c, s)
+        else:  # lite: block transforms of the features (their first channels: the pixels)
+            self.analysis, self.synthesis = BlockAnalysis(c, s), BlockSynthesis(c, s)
+            m, self.latent_stride = BLOCK_CHANNELS, BLOCK
         self.generator = frame_generator(c, c, s, identity=True)
         self.entropy = entropy(m, "residual")
 

@@ -8,7 +8,14 @@ CVPR 2020: each latent element is coded with
 
 the K weights, means and scales of element i predicted from the hyper-latent
 ẑ (coded by an ``EntropyBottleneck``). CompressAI's
-``GaussianMixtureConditional`` builds the element's CDF and codes it with rANS.
+``GaussianMixtureConditional`` builds the element's CDF, and its rANS coder codes it.
+
+Inferred (for speed): each element's CDF spans only its mixture's likely values,
+μ ± 6σ over its components, as both sides know them from ẑ, in a few widths;
+the rare value outside it is coded by the coder's escape (bypass) bin. CompressAI
+spans every element's CDF over ±max|ŷ| of the whole latent: 5-10x more entries
+to build and pass to the coder (9.4 s against 1.5 s for a 480x256 P-frame's
+latent at quality 4, one thread).
 
 Inferred: the mixture codes the P-frame residual latent only (option
 ``latents``, default ``["residual"]``), so that a table row with ``gmm``
@@ -19,10 +26,12 @@ convolutions fuse it with the hyperprior's parameters, as the default does.
 
 from __future__ import annotations
 
-import struct
+
+from typing import Iterator
 
 import numpy as np
 import torch
+from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.entropy_models import EntropyBottleneck, GaussianMixtureConditional
 from compressai.latent_codecs import HyperLatentCodec
 from compressai.layers import conv1x1, conv3x3
@@ -31,17 +40,40 @@ from compressai.ops import quantize_ste
 from torch import Tensor, nn
 
 from zoo.core.config import Config
+from zoo.core.guard import CDF_CHUNK, check_symbols, padding
 from zoo.core.hookspecs import hookimpl
 from zoo.core.plugin_info import Option, PluginInfo
 from zoo.slots import EntropyModel, Strings
 
-#: Coded latents are clipped to ±(MAX_ABS - 1): the coder's CDF table holds
-#: 2 * abs_max + 1 entries per element, so this bounds the decoder's memory.
+#: Coded latents are clipped to ±(MAX_ABS - 1), and no element's CDF spans more
+#: than 2 * MAX_ABS + 1 values: this bounds the decoder's memory.
 MAX_ABS = 255
+SPAN = 6.0  #: an element's CDF spans its components' means ± SPAN scales
+
+
+def _chunks(mixture: GaussianMixtureConditional, scales: Tensor, means: Tensor,
+            weights: Tensor) -> Iterator[tuple[Tensor, list[list[int]], list[int]]]:
+    """The rANS tables of the elements whose parameters are given (each (K, N)), in
+    coding order, :data:`CDF_CHUNK` entries at a time (as ``zoo.core.guard`` does):
+    which elements, their CDFs (2a + 1 values, a a power of 2, and the escape bin)
+    and offsets (the value of the first bin). Both sides compute them alike."""
+    if not all(bool(torch.isfinite(p).all()) for p in (scales, means, weights)):
+        raise ValueError("mixture parameters are not finite")
+    lo = (means - SPAN * scales).amin(0).floor().clamp(-MAX_ABS, MAX_ABS - 1)
+    hi = (means + SPAN * scales).amax(0).ceil().clamp(-MAX_ABS + 1, MAX_ABS)
+    half = ((hi - lo) / 2).clamp(min=2).log2().ceil().exp2().clamp(max=MAX_ABS)
+    for a in sorted(int(v) for v in half.unique().tolist()):
+        rows = torch.nonzero(half == a).flatten()
+        step = max(CDF_CHUNK // (2 * a + 3), 1)
+        for part in rows.split(step):
+            first = lo[part]  # bin j codes the value first + j
+            cdf = mixture._build_cdf(scales[:, part].clone(), means[:, part] - (first + a),
+                                     weights[:, part], a)
+            yield part, cdf.tolist(), first.int().tolist()
 
 
 class GaussianMixtureHyperprior(EntropyModel):
-    """Strings: ``[side, y, z]``, ``side`` = abs_max (u16) + the non-zero channel bitmap."""
+    """Strings: ``[side, y, z]``, ``side`` = the bitmap of the channels coded (non-zero)."""
 
     def __init__(self, channels: int, hyper_channels: int, components: int,
                  context_channels: int = 0) -> None:
@@ -78,34 +110,51 @@ class GaussianMixtureHyperprior(EntropyModel):
         y = y.clamp(1 - MAX_ABS, MAX_ABS - 1)
         y_hat = torch.round(y) + 0.0  # -0.0 -> +0.0, as decompress writes zeros
         nonzero = y_hat.abs().amax(dim=(0, 2, 3)) > 0
-        y_string, abs_max = b"", 1
+        y_string = b""
         if nonzero.any():  # the coder cannot code an empty set of channels
-            (y_string, abs_max, _), _ = self.mixture.compress(y, *self._mixture(hyper["params"], context))
+            symbols = y_hat[:, nonzero].reshape(-1).int()
+            encoder = BufferedRansEncoder()
+            for rows, cdfs, offsets in self._chunks(nonzero, *self._mixture(hyper["params"], context)):
+                check_symbols(part := symbols[rows].tolist())
+                encoder.encode_with_indexes(part, list(range(len(cdfs))), cdfs,
+                                            [len(cdfs[0])] * len(cdfs), offsets)
+            y_string = encoder.flush()
         bitmap = np.packbits(nonzero.cpu().numpy()).tobytes()
-        return [struct.pack("<H", abs_max) + bitmap, y_string, *hyper["strings"][0]], y_hat
+        return [bitmap, y_string, *hyper["strings"][0]], y_hat
 
-    def _side(self, side: bytes) -> tuple[int, Tensor]:
-        """abs_max and the non-zero channel mask, validated."""
-        if len(side) != 2 + -(-self.channels // 8):
+    def _chunks(self, nonzero: Tensor, scales: Tensor, means: Tensor, weights: Tensor):
+        """The coded channels' rANS tables (:func:`_chunks`), over channel-major elements."""
+        channels = torch.nonzero(nonzero).flatten().tolist()
+        return _chunks(self.mixture, *self.mixture.reshape_entropy_parameters(
+            scales.cpu(), means.cpu(), weights.cpu(), channels))
+
+    def _side(self, side: bytes) -> Tensor:
+        """The mask of the coded channels, validated."""
+        if len(side) != -(-self.channels // 8):
             raise ValueError(f"mixture side info has {len(side)} bytes")
-        (abs_max,) = struct.unpack_from("<H", side)
-        bits = np.unpackbits(np.frombuffer(side, np.uint8, offset=2))
-        if not 1 <= abs_max <= MAX_ABS or bits[self.channels:].any():
+        bits = np.unpackbits(np.frombuffer(side, np.uint8))
+        if bits[self.channels:].any():
             raise ValueError("mixture side info is out of range")
-        return abs_max, torch.from_numpy(bits[:self.channels].astype(np.int64))
+        return torch.from_numpy(bits[:self.channels].astype(bool))
 
     def decompress(self, strings: Strings, shape: tuple[int, int], *context: Tensor) -> Tensor:
         if len(strings) != 3:
             raise ValueError(f"expected 3 strings, got {len(strings)}")
         side, y_string, z_string = strings
-        abs_max, bitmap = self._side(side)
-        if bool(bitmap.any()) != bool(y_string):
+        nonzero = self._side(side)
+        if bool(nonzero.any()) != bool(y_string):
             raise ValueError("mixture side info and latent string disagree")
         params = self.hyper.decompress([[z_string]], (shape[0] // 4, shape[1] // 4))["params"]
-        if not y_string:
-            return params.new_zeros(1, self.channels, *shape)
-        y_hat = self.mixture.decompress(y_string, abs_max, bitmap, *self._mixture(params, context))
-        return y_hat.to(params.device)
+        y_hat = params.new_zeros(1, self.channels, *shape)
+        if y_string:
+            values = torch.zeros(int(nonzero.sum()) * shape[0] * shape[1])
+            decoder = RansDecoder()
+            decoder.set_stream(bytes(y_string) + bytes(padding(len(y_string), values.numel())))
+            for rows, cdfs, offsets in self._chunks(nonzero, *self._mixture(params, context)):
+                values[rows] = torch.tensor(decoder.decode_stream(
+                    list(range(len(cdfs))), cdfs, [len(cdfs[0])] * len(cdfs), offsets), dtype=values.dtype)
+            y_hat[:, nonzero] = values.view(1, -1, *shape).to(y_hat)
+        return y_hat
 
 
 @hookimpl

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from compressai.layers import conv1x1
 from torch import Tensor, nn
 
 from zoo.core.config import Config
 from zoo.core.hookspecs import hookimpl
 from zoo.core.plugin_info import PluginInfo
-from zoo.nn.layers import (ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
-                           frame_generator, mask_predictor, preserve_variance, start_at_zero,
+from zoo.nn.layers import (BLOCK, BLOCK_CHANNELS, BlockAnalysis, BlockSynthesis,
+                           ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
+                           frame_generator, fusion_start, mask_predictor, start_at_zero,
                            temporal_prior)
 from zoo.slots import Context, EntropyFactory, FusionFactory
 
@@ -36,10 +38,15 @@ class MaskedResidualCoding(LatentResidualCoder):
         c, m, s = config.channels, config.latent_channels, config.feature_scale
         self.scale = s
         self.mask = mask_predictor(c, 3, s, pixels=True)
-        self.fusion = preserve_variance(fusion(c))  # see zoo.nn.layers.preserve_variance
-        self.analysis = ContextualAnalysis(3, c, m, s)
-        self.synthesis = ContextualSynthesis(m, c, c, s)
-        self.generator = start_at_zero(frame_generator(2 * c, c, s))
+        if s == 1:  # the papers' layout: contextual transforms to features, a generator
+            self.analysis = ContextualAnalysis(3, c, m, s)
+            self.synthesis = ContextualSynthesis(m, c, c, s)
+            self.generator = start_at_zero(frame_generator(2 * c, c, s))
+        else:  # lite: block transforms, the residual decoded straight to pixels
+            self.analysis, self.synthesis = BlockAnalysis(3, 1, context=True), BlockSynthesis(3, 1, context=True)
+            self.project = conv1x1(c, BLOCK_CHANNELS)
+            self.generator, m, self.latent_stride = None, BLOCK_CHANNELS, BLOCK
+        self.fusion = fusion_start(s)(fusion(self.analysis.width, self.analysis.levels))
         self.prior = temporal_prior(c, c, s)
         self.entropy = entropy(m, "residual", c)
 
@@ -50,11 +57,12 @@ class MaskedResidualCoding(LatentResidualCoder):
         return mask * ctx.prediction
 
     def analyse(self, x: Tensor, ctx: Context, masked: Tensor) -> Tensor:
-        return self.analysis(x - masked, ctx.features, self.fusion)
+        return self.analysis(x - masked, self.conditioning(ctx), self.fusion)
 
     def synthesise(self, y_hat: Tensor, ctx: Context, masked: Tensor) -> tuple[Tensor, None]:
-        feature = self.synthesis(y_hat, ctx.features, self.fusion)
-        residual = self.generator(torch.cat((feature, ctx.features[0]), dim=1))
+        residual = self.synthesis(y_hat, self.conditioning(ctx), self.fusion)
+        if self.generator is not None:
+            residual = self.generator(torch.cat((residual, ctx.features[0]), dim=1))
         return residual + masked, None
 
 

@@ -17,18 +17,20 @@ from torch import Tensor, nn
 from zoo.core.config import Config
 from zoo.core.hookspecs import hookimpl
 from zoo.core.plugin_info import PluginInfo
-from zoo.nn.layers import LatentResidualCoder, gdn_analysis, gdn_synthesis
+from zoo.nn.layers import (BLOCK, BLOCK_CHANNELS, BlockAnalysis, BlockSynthesis,
+                           LatentResidualCoder, gdn_analysis, gdn_synthesis)
 from zoo.slots import Context, EntropyFactory
 
 
 class PixelResidual(LatentResidualCoder):
     def __init__(self, config: Config, entropy: EntropyFactory) -> None:
         super().__init__()
-        # As wide as makes its transforms as large as feature-residual's (142k against
-        # 144k parameters, lite; 1.35M against 1.36M, full): the two differ in the domain alone.
-        n, m, s = config.pick(lite=44, full=92), config.latent_channels, config.feature_scale
-        self.g_a = gdn_analysis(3, n, m, scale=s)
-        self.g_s = gdn_synthesis(m, n, 3, scale=s)
+        if config.preset == "full":  # 92 wide: as large as feature-residual's (1.35M, 1.36M)
+            m = config.latent_channels
+            self.g_a, self.g_s = gdn_analysis(3, 92, m), gdn_synthesis(m, 92, 3)
+        else:  # block transforms, latent at 1/8; 4 blocks each: feature-residual's size
+            self.g_a, self.g_s = BlockAnalysis(3, 1, blocks=4), BlockSynthesis(3, 1, blocks=4)
+            m, self.latent_stride = BLOCK_CHANNELS, BLOCK
         self.entropy = entropy(m, "residual")
 
     def analyse(self, x: Tensor, ctx: Context, prepared: None) -> Tensor:

@@ -20,19 +20,19 @@ from torch import Tensor, nn
 from zoo.core.config import Config
 from zoo.core.hookspecs import hookimpl
 from zoo.core.plugin_info import PluginInfo
-from zoo.nn.layers import LEVELS, block
+from zoo.nn.layers import block
 from zoo.slots import Fusion
 
 
 class ScaledFeatureFusion(Fusion):
-    def __init__(self, channels: int, scale: int) -> None:
+    def __init__(self, channels: int, levels: int, scale: int) -> None:
         super().__init__()
-        self.enc_proj = nn.ModuleList(conv1x1(channels, channels) for _ in range(LEVELS))
-        self.dec_proj = nn.ModuleList(conv1x1(channels, channels) for _ in range(LEVELS))
-        self.enc_scale = nn.Parameter(torch.ones(LEVELS, channels))
-        self.dec_scale = nn.Parameter(torch.ones(LEVELS, channels))
-        self.enc_post = nn.ModuleList(block(channels, scale) for _ in range(LEVELS))
-        self.dec_post = nn.ModuleList(block(channels, scale) for _ in range(LEVELS))
+        self.enc_proj = nn.ModuleList(conv1x1(channels, channels) for _ in range(levels))
+        self.dec_proj = nn.ModuleList(conv1x1(channels, channels) for _ in range(levels))
+        self.enc_scale = nn.Parameter(torch.ones(levels, channels))
+        self.dec_scale = nn.Parameter(torch.ones(levels, channels))
+        self.enc_post = nn.ModuleList(block(channels, scale) for _ in range(levels))
+        self.dec_post = nn.ModuleList(block(channels, scale) for _ in range(levels))
 
     def encode(self, level: int, h: Tensor, c: Tensor) -> Tensor:
         scale = self.enc_scale[level].view(1, -1, 1, 1)
@@ -44,8 +44,8 @@ class ScaledFeatureFusion(Fusion):
 
 
 @hookimpl
-def zoo_fusion(config: Config, channels: int) -> nn.Module:
-    return ScaledFeatureFusion(channels, config.feature_scale)
+def zoo_fusion(config: Config, channels: int, levels: int) -> nn.Module:
+    return ScaledFeatureFusion(channels, levels, config.feature_scale)
 
 
 @hookimpl

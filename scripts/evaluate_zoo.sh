@@ -9,6 +9,10 @@
 #
 #   bash scripts/evaluate_zoo.sh                       # every model
 #   EVAL="feng2020-m1 cmfr2025" bash scripts/evaluate_zoo.sh
+#   EVAL= BENCH=0 bash scripts/evaluate_zoo.sh          # the pages alone, from the JSON there
+#
+# BENCH=0 reuses the anchors there; PFRAME=0 leaves the p-frame mode evaluations as they
+# are (the page marks stale those whose weights changed).
 set -euo pipefail
 shopt -s nullglob
 cd "$(dirname "$0")/.."
@@ -18,16 +22,18 @@ OUT=${OUT:-docs/results}
 QPS=${QPS:-22,27,32,37,42,47,51}
 CMFR="cmfr2025-baseline cmfr2025-cmfr cmfr2025-cmfr-sff cmfr2025"
 FENG="feng2020-m1 feng2020-m2 feng2020-m3 feng2020-m4 feng2020-m5 feng2020-m6"
-EVAL="${EVAL:-$CMFR $FENG}"
+EVAL="${EVAL-$CMFR $FENG}"
 files() { local dir=$1; shift; for m in "$@"; do echo "$dir/eval-$m.json"; done; }
 mkdir -p "$OUT/pframe"
 
-zoo bench x264,x265 --data "$DEV" --qps "$QPS" -o "$OUT/anchors.json"
+if [ "${BENCH:-1}" != 0 ]; then
+  zoo bench x264,x265 --data "$DEV" --qps "$QPS" -o "$OUT/anchors.json"
+fi
 for model in $EVAL; do
   zoo eval --model "$model" --data "$DEV" --workers 2 --record -o "$OUT/eval-$model.json"
 done
 for model in $EVAL; do  # target 5: Feng et al.'s Table 1 in p-frame mode
-  if [[ " $FENG " == *" $model "* ]]; then
+  if [[ " $FENG " == *" $model "* && "${PFRAME:-1}" != 0 ]]; then
     zoo eval --model "$model" --data "$DEV" --mode pframe --workers 2 -o "$OUT/pframe/eval-$model.json"
   fi
 done

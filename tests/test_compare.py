@@ -84,21 +84,28 @@ def test_a_result_records_protocol_versions_device_bit_split_and_warmup(chain):
     assert "warmup_encode_seconds" in point["summary"]["all"]
 
 
-def test_entropy_estimate_is_marked_and_not_compared_with_decoded_results(tiny_y4m, chain, capsys):
-    out = chain / "estimate.json"
-    assert main(["eval", "--untrained", "--plugins", "masked-residual", "--data", str(tiny_y4m),
-                 "--frames", "2", "--qualities", "0,3", "--entropy-estimate", "-o", str(out)]) == 0
+def test_entropy_estimate_is_marked_and_not_compared_with_decoded_results(tiny_y4m, tmp_path, capsys):
+    # Trained weights: an untrained model's latents are outliers to its hyperprior, which the
+    # coder codes by escape for far fewer bits than their bounded likelihoods estimate.
+    args = ["eval", "--model", "cmfr2025-baseline", "--data", str(tiny_y4m), "--frames", "2",
+            "--qualities", "0,3"]
+    out, written = tmp_path / "estimate.json", tmp_path / "seq.json"
+    assert main([*args, "-o", str(written)]) == 0
+    assert main([*args, "--entropy-estimate", "-o", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["decoded"] is False and "ENTROPY ESTIMATE" in report["description"]
     assert "ENTROPY ESTIMATE" in report["protocol"]["rate"]
-    coded = json.loads((chain / "seq.json").read_text())
+    coded = json.loads(written.read_text())
     # the estimate is close to the coded latents' bytes (the stream adds headers and framing)
     latents = sum(n for f in coded["sequences"][0]["points"][1]["frames"]
                   for part, n in f["bytes_split"].items() if part != "side")
     estimated = report["sequences"][0]["points"][1]["bytes"]
-    assert 0.8 * latents < estimated < 1.05 * latents < coded["sequences"][0]["points"][1]["bytes"]
+    # (within 10 %: the coder's escapes code the rare outlier for fewer bits than its
+    # bounded likelihood says)
+    assert 0.8 * latents < estimated < 1.1 * latents
+    assert latents < coded["sequences"][0]["points"][1]["bytes"]
     capsys.readouterr()
-    assert main(["ablate", "--from", str(chain / "seq.json"), str(out), "-o", str(chain / "e")]) == 2
+    assert main(["ablate", "--from", str(written), str(out), "-o", str(tmp_path / "e")]) == 2
     assert "rate entropy estimate vs bytes written" in capsys.readouterr().err
 
 

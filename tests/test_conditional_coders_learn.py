@@ -16,8 +16,8 @@ from conftest import ROOT, SAMPLE, crop_clip
 from zoo.core.build import ModelSpec, build_codec
 from zoo.io.color import yuv420_to_rgb
 from zoo.io.video import read_clip
-from zoo.nn.layers import (ContextualAnalysis, feature_extractor, frame_generator,
-                            preserve_variance)
+from zoo.nn.layers import (BLOCK, BlockAnalysis, BlockSynthesis, ContextualAnalysis,
+                            feature_extractor, frame_generator, preserve_variance)
 from zoo.slots import Reference
 from zoo.train.trainer import STAGES, StageLoss
 
@@ -104,3 +104,31 @@ def test_start_as_identity_passes_the_frame_through():
     generate = frame_generator(16, 16, 2, identity=True)
     with torch.no_grad():
         assert torch.allclose(generate(extract(frame)), frame, atol=1e-6)
+
+
+def test_the_block_transforms_start_as_an_invertible_pair():
+    x = torch.rand(1, 3, 32, 32)
+    complete = 3 * BLOCK**2  # every colour frequency: exactly invertible
+    with torch.no_grad():
+        assert torch.allclose(BlockSynthesis(3, 1, complete)(BlockAnalysis(3, 1, complete)(x)), x,
+                              atol=1e-5)
+        # features at 1/2 whose first 12 channels are the pixels: those come back, the rest 0
+        features = torch.cat((F.pixel_unshuffle(x, 2), torch.randn(1, 20, 16, 16)), dim=1)
+        out = BlockSynthesis(32, 2, complete)(BlockAnalysis(32, 2, complete)(features))
+    assert torch.allclose(out[:, :12], features[:, :12], atol=1e-5) and not out[:, 12:].any()
+
+
+@pytest.mark.parametrize("plugin", ["pixel-residual", "feature-residual", "masked-residual",
+                                    "cmfr", "conditional"])
+def test_an_untrained_lite_coder_decodes_its_unquantised_latent_nearly_losslessly(plugin, rgb_pair):
+    """The v5 lite coders, trained, reached +0.5 to +2.2 dB over their prediction this
+    way (docs/training.md, v6); the block transforms start complete, their fusion cancelled."""
+    torch.manual_seed(0)
+    codec = build_codec(ModelSpec(("block-motion", "dis-flow", "x265-intra", plugin))).eval()
+    ref, x = rgb_pair
+    rd = codec.residual_domain
+    with torch.no_grad():
+        ctx = codec.temporal_context(codec.reference(ref), torch.zeros(1, 2, 64, 64))
+        prepared = rd.prepare(ctx)
+        x_hat, _ = rd.synthesise(rd.analyse(x, ctx, prepared), ctx, prepared)
+    assert float(10 * torch.log10(1 / F.mse_loss(x_hat, x))) > 40  # 4:2:0 content: nothing lost

@@ -85,7 +85,7 @@ def test_selection_builds_only_from_active_plugins():
     zoo.add("a", fake_plugin("fusion", PluginInfo("a")))
     zoo.add("b", fake_plugin("post_filter", PluginInfo("b")))
     selection = zoo.select(["b"])
-    assert selection.build("fusion", config=None, channels=8) is None  # a is loaded, not active
+    assert selection.build("fusion", config=None, channels=8, levels=3) is None  # a is loaded, not active
     assert selection.build("post_filter", config=None).label == "module from b"
 
 

@@ -45,7 +45,7 @@ def test_every_default_slot_builds_and_runs(selection, rgb_frames):
     scale = config.feature_scale
     assert [f.shape[-1] for f in ctx.features] == [x.shape[-1] // scale // s for s in (1, 2, 4)]
 
-    fusion = selection.build("fusion", config=config, channels=config.channels)
+    fusion = selection.build("fusion", config=config, channels=config.channels, levels=3)
     h = torch.rand(1, config.channels, 16, 16)
     assert fusion.encode(0, h, h).shape == h.shape == fusion.decode(2, h, h).shape
 

@@ -26,7 +26,7 @@ COMBOS = ["masked-residual", "cmfr", "cmfr,sff", "cmfr,sff,refiner", "masked-res
 
 #: What of the codec must receive gradients, per plugin.
 TRAINED_PARTS = {
-    "masked-residual": ("residual_domain.mask", "residual_domain.analysis", "residual_domain.generator"),
+    "masked-residual": ("residual_domain.mask", "residual_domain.analysis", "residual_domain.synthesis"),
     "cmfr": ("residual_domain.mask", "residual_domain.extract", "residual_domain.generator"),
     "sff": ("residual_domain.fusion.enc_scale", "residual_domain.fusion.dec_scale",
             "residual_domain.fusion.enc_proj", "residual_domain.fusion.dec_post"),
@@ -65,10 +65,9 @@ def grad_norm(model: torch.nn.Module, name: str) -> float:
 @pytest.mark.parametrize("combo", COMBOS)
 def test_training_forward(combo):
     model = codec(combo)
-    with torch.no_grad():  # layers that start at zero (start_at_zero) as after a first step
-        for p in model.parameters():
-            if not p.any():
-                p.normal_(std=0.01)
+    with torch.no_grad():  # weights that start at zero (start_at_zero, the block transforms'
+        for p in model.parameters():  # unread channels) as after a first step
+            p.copy_(torch.where(p == 0, 0.01 * torch.randn_like(p), p))
     model.train()
     model.zero_grad()
     x, r = (pad(f) for f in frames(2))

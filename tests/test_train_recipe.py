@@ -50,12 +50,13 @@ def _log(run: Path, event: str) -> list[dict]:
 
 
 def test_a_tiny_model_learns_on_one_crop(tmp_path, clip64):
-    """A few dozen steps on one 64x64 crop: the loss on it falls and its PSNR rises."""
+    """A few dozen steps on one 64x64 crop: the loss on it falls, and its rate with it (the
+    lite block transforms start complete, so rate falls first, not PSNR rises)."""
     assert _train(tmp_path, clip64, "--stages", "joint", "--iterations", "20", "--lr", "1e-3",
                   "--schedule", "constant", "--validate-every", "20", "--validation-crops", "1") == 0
     before, after = _log(tmp_path / "defaults", "validation")
     assert (before["iteration"], after["iteration"]) == (0, 20)
-    assert after["loss"] < 0.7 * before["loss"] and after["psnr"] > before["psnr"] + 3
+    assert after["loss"] < 0.7 * before["loss"] and after["bpp"] < 0.7 * before["bpp"]
 
 
 def test_frozen_slots_keep_their_parameters_and_buffers(tmp_path, clip64):

@@ -100,7 +100,9 @@ class Fusion(nn.Module):
     """Slot ``fusion``: how the context pyramid enters the contextual transforms.
 
     ``encode(level, h, c)`` inside the analysis transform and ``decode(level, h, c)``
-    inside the synthesis transform, at levels 0, 1, 2 (scales 1, 1/2, 1/4);
+    inside the synthesis transform, at the ``levels`` fusion points it was built
+    for: 0, 1, 2 (scales 1, 1/2, 1/4 of the finest features) in the papers'
+    contextual transforms, 0 alone (at 1/8) in the lite block transforms;
     ``h`` and ``c`` both have ``channels`` channels; the result has as many.
     """
 
@@ -111,8 +113,8 @@ class Fusion(nn.Module):
         raise NotImplementedError
 
 
-#: Builds the fusion module for transforms ``channels`` wide.
-FusionFactory = Callable[[int], Fusion]
+#: Builds the fusion module for transforms ``channels`` wide with ``levels`` fusion points.
+FusionFactory = Callable[[int, int], Fusion]
 
 
 class ResidualDomain(nn.Module):

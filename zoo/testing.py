@@ -236,8 +236,8 @@ class _SlotCheck:
                                      latent=latent, context_channels=context_channels)
         return GainedEntropyModel(model, channels, self.config.lambdas)
 
-    def fusion(self, channels: int) -> nn.Module:
-        return self.selection.build("fusion", config=self.config, channels=channels)
+    def fusion(self, channels: int, levels: int) -> nn.Module:
+        return self.selection.build("fusion", config=self.config, channels=channels, levels=levels)
 
     def context(self, ref: Reference) -> Context:
         flow = torch.zeros(1, 2, *ref.frame.shape[-2:])
@@ -349,7 +349,7 @@ class _SlotCheck:
     def fusion_slot(self) -> None:
         where = f"{self.name}: fusion"
         channels = self.config.channels
-        module = self.build("fusion", channels=channels)
+        module = self.build("fusion", channels=channels, levels=3)
         module.train()
         total = torch.zeros(())
         for level in range(3):

@@ -57,7 +57,7 @@ CASES = [
          "frame 2 is truncated", only(Path("."), "s.bin")),
     Case("a bit flipped in a string length", "frame checksums", decode(streams.flipped_length),
          "frame 1 is corrupt", only(Path("."), "s.bin")),
-    Case("GMM side information asking for abs_max 255 everywhere", "entropy side information",
+    Case("GMM side information asking for every channel, garbage strings", "entropy side information",
          decode(lambda: streams.gmm_side_info(128, 128)), "frame 0 differs"),
     Case("GMM of 60 components: CDFs past the budget", "compute budget",
          decode(lambda: streams.gmm_side_info(64, 64, components=60)),

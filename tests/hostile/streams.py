@@ -55,15 +55,14 @@ def header_for(model: OpenModel, width: int, height: int, frames: int, intra_per
                   intra_period=intra_period, implementations=model.implementations)
 
 
-def gmm_side_info(width: int, height: int, frames: int = 1, abs_max: int = 255,
-                  components: int = 3) -> bytes:
-    """I-frames of the ``gmm`` model whose side information asks for the most the format
-    allows: ``abs_max`` for every latent channel, so one CDF of 2 * abs_max + 3 entries per
-    latent (the strings are garbage: the picture differs from the recorded checksum). The
-    mixture codes the intra latent (option ``gmm.latents``)."""
+def gmm_side_info(width: int, height: int, frames: int = 1, components: int = 3) -> bytes:
+    """I-frames of the ``gmm`` model whose side information asks for every latent channel
+    (the strings are garbage: the picture differs from the recorded checksum; the
+    mixture's parameters decoded from them size each element's CDF, up to
+    2 * MAX_ABS + 3 entries). The mixture codes the intra latent (option ``gmm.latents``)."""
     model = untrained(("gmm",), {"gmm": {"latents": ["intra"], "components": components}})
     channels = model.codec.intra_coding.entropy.model.channels
-    side = struct.pack("<H", abs_max) + np.packbits(np.ones(channels, np.uint8)).tobytes()
+    side = np.packbits(np.ones(channels, np.uint8)).tobytes()
     rng = random.Random(0)
     record = FrameRecord("I", Payload({"intra": [side, rng.randbytes(4096), rng.randbytes(64)]}))
     return bitstream.dumps(header_for(model, width, height, frames), [record] * frames)

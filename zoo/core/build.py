@@ -56,8 +56,8 @@ def _assemble(selection: Selection, config: Config, build_model: Callable[[str],
                                 context_channels=context_channels)
         return GainedEntropyModel(model, channels, config.lambdas)
 
-    def fusion(channels: int) -> nn.Module:
-        return selection.build("fusion", config=config, channels=channels)
+    def fusion(channels: int, levels: int) -> nn.Module:
+        return selection.build("fusion", config=config, channels=channels, levels=levels)
 
     return PFrameCodec(
         config,

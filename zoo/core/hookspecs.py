@@ -145,8 +145,9 @@ def zoo_residual_domain(config: "Config", entropy: "EntropyFactory",
 
 
 @hookspec(firstresult=True)
-def zoo_fusion(config: "Config", channels: int) -> "nn.Module | None":
-    """6. How conditional information enters the contextual transforms."""
+def zoo_fusion(config: "Config", channels: int, levels: int) -> "nn.Module | None":
+    """6. How conditional information enters the contextual transforms, at ``levels``
+    fusion points (3 in the papers' layout; 1, at 1/8, in the lite block transforms)."""
 
 
 @hookspec(firstresult=True)
