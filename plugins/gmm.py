@@ -51,7 +51,7 @@ MAX_ABS = 255
 SPAN = 6.0  #: an element's CDF spans its components' means ± SPAN scales
 
 
-def _chunks(mixture: GaussianMixtureConditional, scales: Tensor, means: Tensor,
+def _coding_chunks(mixture: GaussianMixtureConditional, scales: Tensor, means: Tensor,
             weights: Tensor) -> Iterator[tuple[Tensor, list[list[int]], list[int]]]:
     """The rANS tables of the elements whose parameters are given (each (K, N)), in
     coding order, :data:`CDF_CHUNK` entries at a time (as ``zoo.core.guard`` does):
@@ -123,9 +123,9 @@ class GaussianMixtureHyperprior(EntropyModel):
         return [bitmap, y_string, *hyper["strings"][0]], y_hat
 
     def _chunks(self, nonzero: Tensor, scales: Tensor, means: Tensor, weights: Tensor):
-        """The coded channels' rANS tables (:func:`_chunks`), over channel-major elements."""
+        """The coded channels' rANS tables (:func:`_coding_chunks`), channel-major."""
         channels = torch.nonzero(nonzero).flatten().tolist()
-        return _chunks(self.mixture, *self.mixture.reshape_entropy_parameters(
+        return _coding_chunks(self.mixture, *self.mixture.reshape_entropy_parameters(
             scales.cpu(), means.cpu(), weights.cpu(), channels))
 
     def _side(self, side: bytes) -> Tensor:

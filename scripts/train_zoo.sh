@@ -13,16 +13,22 @@
 # budget of the first weights plus that stage: reconstruction 400, residual 800, joint
 # 800, multi-frame 200 steps (cascade 2/4/7) of 2x128² crops; post-filter 800.
 # RECIPE=long (the default) is issue 14's campaign: 1,000 + 3 x 2,000 steps of 2x192²
-# crops, most of the multi-frame stage on 7-frame cascades.
+# crops, most of the multi-frame stage on 7-frame cascades. RECIPE=continue trains the
+# registry's weights (weights/NAME.safetensors) further: joint 1,200 and multi-frame 600
+# steps of 2x128² crops; a post-filter model 400 post-filter steps on its
+# base model's continued P-frame stages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/v3}
 FIXED=block-motion,dis-flow,x265-intra
 
+P_STAGES=reconstruction,residual,joint,multi-frame CONTINUE=
 case "${RECIPE:-long}" in
+  continue) P_STAGES=joint,multi-frame P_ITERS=joint=1200,multi-frame=600; PF_ITERS=post-filter=400
+            BATCH=2; CROP=128; CONTINUE=1 ;;
   budget) P_ITERS=reconstruction=400,residual=800,joint=800,multi-frame=200; PF_ITERS=post-filter=800; BATCH=2; CROP=128 ;;
   long) P_ITERS=reconstruction=1000,residual=2000,joint=2000,multi-frame=2000; PF_ITERS=post-filter=2000; BATCH=2; CROP=192 ;;
-  *) echo "RECIPE is budget or long" >&2; exit 2 ;;
+  *) echo "RECIPE is budget, long or continue" >&2; exit 2 ;;
 esac
 
 plugins() {  # the model's technique plugins (registry.toml adds the fixed parts)
@@ -49,16 +55,17 @@ train() {
 }
 
 model() {
-  local name=$1 from
+  local name=$1 from own=()
   from=$(base "$name")
+  [ -n "$CONTINUE" ] && own=("weights/$name.safetensors")
   if [ -n "$from" ]; then
     until [ -f "$RUNS/$from/done" ]; do sleep 60; done
-    train --plugins "$FIXED,$(plugins "$name")" --init "$RUNS/$from/checkpoint.pt" \
+    train --plugins "$FIXED,$(plugins "$name")" --init "${own[@]}" "$RUNS/$from/checkpoint.pt" \
           --stages post-filter --iterations "$PF_ITERS" --batch "$BATCH" --crop "$CROP" \
           --out "$RUNS/$name"
   else
-    train --plugins "$FIXED,$(plugins "$name")" \
-          --stages reconstruction,residual,joint,multi-frame --iterations "$P_ITERS" --batch "$BATCH" \
+    train --plugins "$FIXED,$(plugins "$name")" ${own[@]+--init "${own[@]}"} \
+          --stages "$P_STAGES" --iterations "$P_ITERS" --batch "$BATCH" \
           --crop "$CROP" --out "$RUNS/$name"
   fi
   ln -sfn "$(realpath "$(ls -d "$RUNS/$name"/*/ | head -1)checkpoint.pt")" "$RUNS/$name/checkpoint.pt"

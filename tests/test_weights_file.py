@@ -91,3 +91,27 @@ def _zoo(cwd: Path, *args: str):
     import sys
     return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=600)
+
+
+def test_fp16_weights_keep_the_constants_fp16_cannot_hold(weights, tmp_path):
+    """A likelihood bound of 1e-9 is 0 in fp16 (then every rate a loss sees is
+    infinite): fp16 files keep such tensors in fp32, and files that rounded them load
+    the value the model was built with."""
+    import safetensors.torch
+    import torch
+
+    from zoo.core.weights import widened
+    codec = build_codec(ModelSpec(tuple(PLUGINS.split(","))))
+    own = codec.state_dict()
+    bounds = [k for k in own if k.endswith("likelihood_lower_bound.bound")]
+    assert bounds and all(float(own[k]) == pytest.approx(1e-9) for k in bounds)
+    stored = safetensors.torch.load_file(str(weights))
+    assert all(stored[k].dtype == torch.float32 and float(stored[k]) > 0 for k in bounds)
+    rounded = {k: v.half() if v.is_floating_point() else v for k, v in stored.items()}
+    assert all(float(rounded[k]) == 0 for k in bounds)
+    trained = next(k for k, v in own.items() if v.is_floating_point() and v.numel() > 100)
+    rounded[trained] = rounded[trained] * 1.5  # as training would have moved it
+    loaded = widened(rounded, own)
+    assert all(float(loaded[k]) == pytest.approx(1e-9) for k in bounds)
+    assert loaded[trained].dtype == own[trained].dtype
+    assert torch.equal(loaded[trained], rounded[trained].float())

@@ -6,7 +6,8 @@ import hashlib
 from pathlib import Path
 
 import safetensors.torch
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from zoo.errors import ZooError
 from zoo.io.atomic import atomic_path
@@ -39,6 +40,31 @@ def verify(path: Path, sha256: str) -> None:
                        f"the registry expects {sha256[:16]}…; refusing to load it")
 
 
+def widened(state: dict[str, Tensor], reference: dict[str, Tensor]) -> dict[str, Tensor]:
+    """``state`` in the dtypes of ``reference`` (a module's own state). A tensor stored
+    in lower precision that equals the module's own value rounded to it is a constant
+    the module was built with (a likelihood bound of 1e-9, a GDN pedestal: fp16 holds
+    them as 0), and keeps the built value; weights exported before :func:`save_weights`
+    kept such tensors in fp32 load exactly, too."""
+    out = {}
+    for k, v in state.items():
+        own = reference.get(k)
+        if own is None or not v.is_floating_point() or own.shape != v.shape:
+            out[k] = v
+        elif v.dtype != own.dtype and torch.equal(own.to(v.dtype), v):
+            out[k] = own.detach().clone()
+        else:
+            out[k] = v.to(own.dtype)
+    return out
+
+
+def _fp16(tensor: Tensor) -> Tensor:
+    """``tensor`` in fp16, unless fp16 would overflow it or round all of it to 0."""
+    half = tensor.half()
+    lost = (half.isinf() & tensor.isfinite()).any() or (tensor.any() and not half.any())
+    return tensor if bool(lost) else half
+
+
 def load_weights(module: nn.Module, path: Path, sha256: str) -> None:
     """Check ``path`` against ``sha256``, then load it into ``module`` (strictly)."""
     verify(path, sha256)
@@ -46,8 +72,7 @@ def load_weights(module: nn.Module, path: Path, sha256: str) -> None:
         state = safetensors.torch.load_file(str(path))
     except Exception as e:
         raise ZooError(f"weights file {path} is not valid safetensors: {e}") from e
-    reference = module.state_dict()
-    state = {k: v.to(reference[k].dtype) if k in reference else v for k, v in state.items()}
+    state = widened(state, module.state_dict())
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as e:
@@ -77,8 +102,9 @@ def given(sha256: str) -> Path | None:
 
 
 def save_weights(module: nn.Module, path: Path, half: bool = False) -> str:
-    """Write ``module``'s state atomically; returns the file's sha256."""
-    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+    """Write ``module``'s state atomically (``half``: fp16, but for the tensors it
+    cannot hold); returns the file's sha256."""
+    state = {k: (_fp16(v) if half and v.is_floating_point() else v).detach().cpu().contiguous()
              for k, v in module.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:

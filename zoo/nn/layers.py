@@ -8,7 +8,9 @@ stride of the finest features (``Config.feature_scale``): 1 keeps the papers'
 full-resolution layers (fusion at 1, 1/2, 1/4); 2 is the lite layout of
 DCVC-RT (Jia et al., CVPR 2025): a pixel-unshuffle first and a pixel-shuffle
 last, every layer between at 1/2 or below (fusion at 1/2, 1/4, 1/8), and
-depthwise-separable residual blocks.
+depthwise-separable residual blocks. In the lite layout the residual domains
+code their latent through :class:`BlockAnalysis` / :class:`BlockSynthesis`
+instead: block transforms to 1/8 that start as the orthonormal colour DCT.
 """
 
 from __future__ import annotations
@@ -274,7 +276,7 @@ def block_basis(size: int = BLOCK) -> Tensor:
     basis = torch.kron(colour, torch.kron(dct, dct))
     u, v = torch.div(torch.arange(size**2), size, rounding_mode="floor"), torch.arange(size**2) % size
     low = (u < size // 2) & (v < size // 2)
-    chroma = [torch.nonzero(mask).flatten() + a * size**2 for a in (1, 2) for mask in (low,)]
+    chroma = [torch.nonzero(low).flatten() + a * size**2 for a in (1, 2)]
     rest = [torch.nonzero(~low).flatten() + a * size**2 for a in (1, 2)]
     return basis[torch.cat((torch.arange(size**2), *chroma, *rest))].float()
 
@@ -295,11 +297,12 @@ class BlockAnalysis(nn.Module):
     1/8, a 1x1 convolution that starts as the orthonormal block transform of the pixels
     (:func:`block_basis`, times :data:`BLOCK_GAIN`; the other channels start unread),
     then, with ``context``, the fusion (one level) of a context at 1/8 and of the
-    latent's width, then depthwise-separable blocks that start as the identity. Untrained it is a complete,
-    invertible transform (JPEG's, with learned quantisation and entropy models), so
-    training starts at an autoencoder that loses nothing (the GDN stack it replaces
-    reached +0.5 to +2.2 dB over the prediction unquantised after training, measured
-    on dev); DCVC-RT (Jia et al., CVPR 2025) codes one latent at 1/8 the same way."""
+    latent's width, then depthwise-separable blocks that start as the identity.
+    Untrained it is a complete, invertible transform (JPEG's, with learned
+    quantisation and entropy models), so training starts at an autoencoder that
+    loses nothing (the lite GDN stack it replaces reached +0.5 to +2.2 dB over the
+    prediction, unquantised, after training; measured on dev); DCVC-RT (Jia et al.,
+    CVPR 2025) codes one latent at 1/8 too."""
 
     def __init__(self, in_channels: int, stride: int, latent_channels: int = BLOCK_CHANNELS,
                  context: bool = False, blocks: int = 2) -> None:

@@ -55,7 +55,7 @@ from torch import Tensor, nn
 from zoo.core.build import ModelSpec, build_codec
 from zoo.core.config import Config
 from zoo.core.manager import PLUGIN_TAG, Zoo
-from zoo.core.weights import sha256_file
+from zoo.core.weights import sha256_file, widened
 from zoo.errors import ZooError
 from zoo.io.atomic import atomic_write
 from zoo.nn.layers import warp
@@ -373,8 +373,8 @@ def load_matching(codec: nn.Module, path: Path, stages: dict[str, Stage] = STAGE
         state = {k: v for k, v in ckpt["model"].items() if k.split(".")[0] in slots}
     own = codec.state_dict()
     kept = _built_by(codec, fresh)
-    fitting = {k: v.to(own[k].dtype) for k, v in state.items()
-               if k in own and own[k].shape == v.shape and k not in kept}
+    fitting = widened({k: v for k, v in state.items()
+                       if k in own and own[k].shape == v.shape and k not in kept}, own)
     own.update(fitting)
     codec.load_state_dict(own)
     return sorted(fitting), lineage
