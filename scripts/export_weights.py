@@ -4,7 +4,8 @@
 
 For each NAME, ``RUNS/NAME/checkpoint.pt`` (written by ``scripts/train_zoo.sh``)
 becomes ``weights/NAME.safetensors`` (fp16); ``registry.toml``'s entry gets the
-sha256 and the recipe (every run that trained the weights, oldest first).
+sha256 and the recipe (every run that trained the weights, oldest first; a run that
+started from registered weights names them with the recipe that trained them).
 """
 
 from __future__ import annotations
@@ -17,6 +18,14 @@ from zoo.core.registry import load_registry
 from zoo.train.trainer import checkpoint_lineage, export, load_checkpoint
 
 
+def with_recipes(lineage: list[dict], models: dict) -> list[dict]:
+    """``lineage`` where each start from a registry model's weights file (by sha256)
+    carries that model's recipe, which the file would otherwise be all that names."""
+    recipes = {m.sha256: m.extra.get("recipe") for m in models.values() if m.sha256}
+    return [{**run, "recipe": recipes[run["sha256"]]}
+            if run.get("init") and recipes.get(run.get("sha256")) else run for run in lineage]
+
+
 def main(runs: Path, names: list[str]) -> None:
     models = load_registry()
     for name in names:
@@ -24,7 +33,7 @@ def main(runs: Path, names: list[str]) -> None:
         codec = build_codec(ModelSpec(tuple(entry.plugins), entry.preset, entry.options))
         ckpt = load_checkpoint(runs / name / "checkpoint.pt")
         codec.load_state_dict(ckpt["model"])
-        recipe = {"precision": "fp16", "runs": checkpoint_lineage(ckpt)}
+        recipe = {"precision": "fp16", "runs": with_recipes(checkpoint_lineage(ckpt), models)}
         path, sha = export(codec, name, recipe, half=True)
         print(f"exported {name}: {path} sha256 {sha}")
 

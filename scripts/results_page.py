@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 
+from zoo.core.registry import training_runs
 from zoo.eval.compare import DEFAULT_MIN_OVERLAP, bd_reports, check_comparable, figure
 from zoo.io.atomic import write_text
 
@@ -312,7 +313,7 @@ def run_budget(run: dict) -> tuple[str, int]:
 
 
 def budget_of(entry: dict) -> dict | None:
-    runs = entry.get("recipe", {}).get("runs", [])
+    runs = training_runs(entry.get("recipe", {}).get("runs", []))
     if not runs:
         return None
     budgets = [run_budget(r) for r in runs]

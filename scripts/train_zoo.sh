@@ -21,6 +21,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/v3}
 FIXED=block-motion,dis-flow,x265-intra
+# The registry's I-frame QPs (registry.toml, docs/plugins/x265-intra.md); the v7 weights
+# were trained against the plugin's default (42..22), so RECIPE=continue keeps that.
+INTRA_QPS=32,27,22,17,12
 
 P_STAGES=reconstruction,residual,joint,multi-frame CONTINUE=
 case "${RECIPE:-long}" in
@@ -50,8 +53,10 @@ base() {  # a model whose P-frame stages a post-filter model starts from
 }
 
 train() {
+  local qps=(--option "x265-intra.qps=$INTRA_QPS")
+  [ -n "$CONTINUE" ] && qps=()
   zoo train --device "${DEVICE:-cpu}" --threads "${THREADS:-1}" --checkpoint-every 100 \
-            --validate-every 200 --resume "$@"
+            --validate-every 200 --resume "${qps[@]}" "$@"
 }
 
 model() {

@@ -6,7 +6,7 @@ import pytest
 
 from zoo.cli import main
 from zoo.core.models import open_model
-from zoo.core.registry import load_registry
+from zoo.core.registry import load_registry, training_runs
 from zoo.core.weights import sha256_file
 from zoo.errors import ZooError
 
@@ -27,7 +27,7 @@ def test_every_registry_model_opens_on_verified_trained_weights(name):
     if entry.weights is None:  # an ensemble: its members' weights
         return
     assert sha256_file(entry.weights) == entry.sha256 == model.sha256
-    runs = entry.extra["recipe"]["runs"]
+    runs = training_runs(entry.extra["recipe"]["runs"])
     trained = {stage for run in runs for stage in run.get("stages", ())}
     assert {"reconstruction", "residual", "joint", "multi-frame"} <= trained
     assert all(run["seconds"] > 0 and run["data"] for run in runs if "stages" in run)

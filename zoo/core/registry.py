@@ -202,3 +202,14 @@ def update_registry(name: str, fields: dict[str, Any], path: Path | None = None)
         body = "\n".join(f"[models.{_toml_key(n)}]\n" + "".join(
             f"{_toml_key(k)} = {_toml_value(v)}\n" for k, v in m.items()) for n, m in table.items())
         write_text(path, head + "\n" + body)
+
+
+def training_runs(runs: list[dict]) -> list[dict]:
+    """The runs that trained the weights, oldest first, each once: a start from
+    registered weights (``init``) stands for the runs of the recipe it carries."""
+    out: list[dict] = []
+    for run in runs:
+        for r in training_runs(run.get("recipe", {}).get("runs", [])) if "init" in run else [run]:
+            if r not in out:
+                out.append(r)
+    return out
