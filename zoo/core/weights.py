@@ -44,8 +44,8 @@ def widened(state: dict[str, Tensor], reference: dict[str, Tensor]) -> dict[str,
     """``state`` in the dtypes of ``reference`` (a module's own state). A tensor stored
     in lower precision that equals the module's own value rounded to it is a constant
     the module was built with (a likelihood bound of 1e-9, a GDN pedestal: fp16 holds
-    them as 0), and keeps the built value; weights exported before :func:`save_weights`
-    kept such tensors in fp32 load exactly, too."""
+    them as 0), and keeps the built value: files written before :func:`save_weights`
+    kept such tensors in fp32 still load them exactly."""
     out = {}
     for k, v in state.items():
         own = reference.get(k)
