@@ -37,7 +37,8 @@ def test_speed_measures_a_model_beside_ssf2020(tmp_path, capsys):
         assert r["exact"] is True
     assert results["ssf2020"]["padded"] == [128, 128] and results["cmfr2025"]["padded"] == [64, 128]
     assert results["ssf2020"]["dec_ratio"] == 1.0 and results["cmfr2025"]["dec_ratio"] > 0
-    assert set(results["cmfr2025"]["decode_parts_s"]) >= {"motion_coding", "residual_domain"}
+    assert set(results["cmfr2025"]["decode_parts_s"]) >= {"motion_coding", "residual_domain",
+                                                           "entropy", "entropy_networks"}
     assert png.stat().st_size > 0
     text = md.read_text()
     assert text.startswith("# Performance\n\nbefore\n") and text.endswith("\n\nafter\n")
@@ -90,3 +91,33 @@ def test_targets_are_data_passed_in_not_code(tmp_path):
     other.write_text('model = "feng2020-m1"\n')
     with pytest.raises(ZooError, match="decode_ratio is missing or not a number"):
         load_targets(other)
+
+
+def test_an_entropy_slot_counts_as_entropy_coding_whatever_its_coder():
+    """gmm codes with its own tables and rANS calls, not a CompressAI entropy model's
+    ``decompress``: the slot module as a whole is timed, its networks apart."""
+    import torch
+    from torch import nn
+
+    from plugins.gmm import GaussianMixtureHyperprior
+    from zoo.eval.speed.measure import Instrumented
+    from zoo.nn.gains import GainedEntropyModel
+
+    class Domain(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.entropy = GainedEntropyModel(GaussianMixtureHyperprior(8, 8, 3), 8, (0.01, 0.02))
+
+        def decompress(self, strings, shape):
+            return self.entropy.decompress(strings, shape, 1)
+
+    root = nn.Module()
+    root.residual_domain = Domain().eval()
+    root.residual_domain.entropy.model.hyper.entropy_bottleneck.update(force=True)
+    torch.manual_seed(0)
+    strings, _ = root.residual_domain.entropy.compress(torch.randn(1, 8, 8, 8) * 4, 1)
+    with Instrumented(root, ["residual_domain"], lambda: None) as watch:
+        root.residual_domain.decompress(strings, (8, 8))
+    spent = watch.snapshot()
+    assert spent["entropy"] > 0 and spent["entropy_networks"] > 0
+    assert spent["entropy"] > spent.get("residual_domain", 0.0)

@@ -26,15 +26,18 @@ zoo.eval.speed.measure --one JOB``) so that peak memory belongs to that configur
 * peak memory: ``getrusage(RUSAGE_SELF).ru_maxrss`` of the process at the end
   (model, frames, encode and decode; the Python and PyTorch baseline of a few
   hundred MiB included), and ``torch.cuda.max_memory_allocated`` on CUDA;
-* entropy share: the time spent inside CompressAI's entropy models'
-  ``decompress`` (CDF tables and indexes turned into lists, the rANS decoder,
-  symbols back to a tensor; not the hyper-synthesis networks) over the P-frame
-  decode time; ``rans_share`` counts the rANS decoder call alone. Untrained
-  latents are mostly zeros, which makes entropy coding look cheaper than it
-  will be with trained weights;
+* entropy share: the time spent inside the entropy models' ``decompress``
+  (zoo models: every entropy-model slot module as a whole, whatever coder it
+  uses; ssf2020: CompressAI's entropy models): CDF tables built and turned into
+  lists, the rANS decoder, symbols back to a tensor; not the networks inside the
+  slot (hyper analysis and synthesis, context fusion: ``entropy_networks``),
+  over the P-frame decode time; ``rans_share`` counts CompressAI's rANS decoder
+  calls alone. Untrained latents are mostly zeros, which makes entropy coding
+  look cheaper than it will be with trained weights;
 * ``decode_parts_s`` / ``encode_parts_s``: seconds per P-frame in each slot
-  (zoo models) or part (ssf2020) and in entropy coding, each exclusive of the
-  others (a lazily built context pyramid counts for ``temporal_context``);
+  (zoo models) or part (ssf2020), in entropy coding and in the entropy models'
+  networks, each exclusive of the others (a lazily built context pyramid counts
+  for ``temporal_context``);
 * ``exact``: the decoded frames equal the encoder's reconstruction;
 * ``--profile-ops``: the top operators (torch profiler, self CPU time) of one
   more decode of the sequence, and the convolutions' multiply-accumulates per
@@ -216,11 +219,14 @@ class _TimedCoder:
 
 
 class Instrumented:
-    """Times, inside ``root``: CompressAI's entropy models (``entropy``: their
-    ``compress`` / ``decompress`` less the rANS call), the rANS coder (``rans``)
-    and the named parts (attributes of ``root``: modules, whose ``forward``,
-    ``compress``, ``decompress`` and ``pyramid`` (a lazily built context) are
-    timed, or methods), each exclusive of the others. Restored on exit."""
+    """Times, inside ``root``: the entropy models (``entropy``: the ``compress`` /
+    ``decompress`` of CompressAI's entropy models and of the zoo's entropy-model
+    slot modules, less the rANS call and the networks inside the slot), those
+    networks (``entropy_networks``: the outermost ``nn.Sequential`` stacks of a
+    slot module), the rANS coder (``rans``) and the named parts (attributes of
+    ``root``: modules, whose ``forward``, ``compress``, ``decompress`` and
+    ``pyramid`` (a lazily built context) are timed, or methods), each exclusive of
+    the others. Restored on exit."""
 
     def __init__(self, root: Any, parts: Iterable[str], sync: Callable[[], None]) -> None:
         self.root, self.parts = root, tuple(parts)
@@ -234,7 +240,14 @@ class Instrumented:
     def __enter__(self) -> Stopwatch:
         from compressai.entropy_models.entropy_models import EntropyModel
         from torch import nn
+
+        from zoo.nn.gains import GainedEntropyModel
         for m in self.root.modules():
+            if isinstance(m, GainedEntropyModel):  # a slot module, whatever its coder
+                for name in ("compress", "decompress"):
+                    self._patch(m, name, "entropy")
+                for net in _outermost(m.model, nn.Sequential):
+                    self._patch(net, "forward", "entropy_networks")
             if isinstance(m, EntropyModel):
                 for name in ("compress", "decompress"):
                     self._patch(m, name, "entropy")
@@ -259,6 +272,15 @@ class Instrumented:
         for undo in reversed(self._undo):
             undo()
         self._undo.clear()
+
+
+def _outermost(module: Any, kind: type) -> Iterator[Any]:
+    """The submodules of ``module`` of type ``kind`` that are not inside another."""
+    for child in module.children():
+        if isinstance(child, kind):
+            yield child
+        else:
+            yield from _outermost(child, kind)
 
 
 # ------------------------------------------------------------------ one configuration
@@ -499,7 +521,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     enc_total, dec_total = sum(enc_s), sum(dec_s)
     for parts in (enc_parts, dec_parts):  # entropy coding: the entropy models and rANS
         parts["entropy"] = parts.get("entropy", 0.0) + parts.get("rans", 0.0)
-    parts_keys = (*codec.parts, "entropy")
+    parts_keys = (*codec.parts, "entropy", "entropy_networks")
     return {
         "model": model, "reference": model == REFERENCE, "width": width, "height": height,
         "pixels": width * height, "padded": list(codec.padded(height, width)), "device": device,
