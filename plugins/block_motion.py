@@ -45,10 +45,11 @@ from torch import Tensor, nn
 from zoo.core.config import Config
 from zoo.core.hookspecs import hookimpl
 from zoo.core.plugin_info import Option, PluginInfo
+from zoo.errors import ZooError
 from zoo.slots import Reference
 
 PEL = 4  #: vectors in quarter pixels
-BLOCKS = (16, 16, 16, 8, 8)  #: block size per quality index
+SMALL_BLOCKS = 2  #: the highest qualities code 8x8 blocks, the others 16x16
 SCALES = torch.exp(torch.linspace(math.log(0.11), math.log(64.0), 64))  #: Laplacian scales
 SPATIAL, TEMPORAL = 0, 1
 
@@ -208,18 +209,27 @@ class BlockMotionCoder(nn.Module):
         return self._dense(v, size)
 
 
+def default_blocks(qualities: int) -> tuple[int, ...]:
+    """Block size per quality index: 16, 16, 16, 8, 8 for five qualities."""
+    return tuple(8 if i >= qualities - SMALL_BLOCKS else 16 for i in range(qualities))
+
+
 @hookimpl
 def zoo_motion_coding(config: Config) -> nn.Module:
     rdo = config.option("block-motion", "rdo", True)
-    return BlockMotionCoder(tuple(config.option("block-motion", "blocks", BLOCKS)),
-                            config.lambdas if rdo else ())
+    blocks = tuple(config.option("block-motion", "blocks", None) or default_blocks(config.qualities))
+    if len(blocks) != config.qualities:
+        raise ZooError(f"block-motion: option blocks must give {config.qualities} block sizes, "
+                       f"one per quality, got {list(blocks)}")
+    return BlockMotionCoder(blocks, config.lambdas if rdo else ())
 
 
 @hookimpl
 def zoo_describe() -> PluginInfo:
     return PluginInfo(summary="block motion vectors, quarter-pel, predictive Laplacian coding "
                               "(no training)", paper="as H.264/HEVC; Lu et al., CVPR 2019 for the slot",
-                      options=(Option("blocks", list, BLOCKS, "block size per quality index",
+                      options=(Option("blocks", list, None, "block size per quality index "
+                                      "(default: 16, and 8 for the two highest qualities)",
                                       item=int),
                                    Option("rdo", bool, True, "rate-distortion optimised vectors "
                                           "(a block sends its prediction where that is cheaper)")))

@@ -67,6 +67,8 @@ class GroupedResidualDenseBlock(nn.Module):
 
 
 class GRDN(PostFilter):
+    per_quality = ("q_scale",)  # follows the model to another quality ladder
+
     def __init__(self, channels: int, growth: int, groups: int, blocks: int, layers: int,
                  in_loop: bool, qualities: int, scale: int) -> None:
         super().__init__()

@@ -4,8 +4,10 @@
 
 For each NAME, ``RUNS/NAME/checkpoint.pt`` (written by ``scripts/train_zoo.sh``)
 becomes ``weights/NAME.safetensors`` (fp16); ``registry.toml``'s entry gets the
-sha256 and the recipe (every run that trained the weights, oldest first; a run that
-started from registered weights names them with the recipe that trained them).
+sha256, the recipe (every run that trained the weights, oldest first; a run that
+started from registered weights names them with the recipe that trained them), and
+the plugin options and quality ladder (``lambdas``, when not the default) the last
+run trained with.
 """
 
 from __future__ import annotations
@@ -30,11 +32,17 @@ def main(runs: Path, names: list[str]) -> None:
     models = load_registry()
     for name in names:
         entry = models[name]
-        codec = build_codec(ModelSpec(tuple(entry.plugins), entry.preset, entry.options))
         ckpt = load_checkpoint(runs / name / "checkpoint.pt")
+        lineage = checkpoint_lineage(ckpt)
+        # the options and quality ladder the last run trained with (runs before they were
+        # recorded: the entry's)
+        last = lineage[-1] if lineage else {}
+        spec = ModelSpec(tuple(entry.plugins), entry.preset, last.get("options", entry.options),
+                         tuple(last.get("lambdas", entry.lambdas)))
+        codec = build_codec(spec)
         codec.load_state_dict(ckpt["model"])
-        recipe = {"precision": "fp16", "runs": with_recipes(checkpoint_lineage(ckpt), models)}
-        path, sha = export(codec, name, recipe, half=True)
+        recipe = {"precision": "fp16", "runs": with_recipes(lineage, models)}
+        path, sha = export(codec, name, recipe, half=True, spec=spec)
         print(f"exported {name}: {path} sha256 {sha}")
 
 

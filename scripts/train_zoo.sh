@@ -16,14 +16,19 @@
 # crops, most of the multi-frame stage on 7-frame cascades. RECIPE=continue trains the
 # registry's weights (weights/NAME.safetensors) further: joint 1,200 and multi-frame 600
 # steps of 2x128² crops; a post-filter model 400 post-filter steps on its
-# base model's continued P-frame stages.
+# base model's continued P-frame stages. ITERS (P-frame stages) and POST_ITERS
+# (post-filter) override a recipe's iterations, e.g. ITERS=joint=800,multi-frame=1400;
+# LAMBDAS and INTRA_QPS another quality ladder and its I-frame QPs (one per quality),
+# e.g. LAMBDAS=0.00015,0.0004,0.001,0.0025,0.0063,0.016 INTRA_QPS=40,36,32,28,24,20
+# (a run from registry weights of another ladder starts its gains where the new
+# lambdas put them: zoo.nn.gains.across_ladders).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/v3}
 FIXED=block-motion,dis-flow,x265-intra
 # The registry's I-frame QPs (registry.toml, docs/plugins/x265-intra.md); the v7 weights
-# were trained against the plugin's default (42..22), so RECIPE=continue keeps that.
-INTRA_QPS=32,27,22,17,12
+# were trained against the plugin's default (42..22), runs from v8 on against these.
+INTRA_QPS=${INTRA_QPS:-32,27,22,17,12}
 
 P_STAGES=reconstruction,residual,joint,multi-frame CONTINUE=
 case "${RECIPE:-long}" in
@@ -33,6 +38,7 @@ case "${RECIPE:-long}" in
   long) P_ITERS=reconstruction=1000,residual=2000,joint=2000,multi-frame=2000; PF_ITERS=post-filter=2000; BATCH=2; CROP=192 ;;
   *) echo "RECIPE is budget, long or continue" >&2; exit 2 ;;
 esac
+P_ITERS=${ITERS:-$P_ITERS} PF_ITERS=${POST_ITERS:-$PF_ITERS}
 
 plugins() {  # the model's technique plugins (registry.toml adds the fixed parts)
   case "$1" in
@@ -53,10 +59,9 @@ base() {  # a model whose P-frame stages a post-filter model starts from
 }
 
 train() {
-  local qps=(--option "x265-intra.qps=$INTRA_QPS")
-  [ -n "$CONTINUE" ] && qps=()
   zoo train --device "${DEVICE:-cpu}" --threads "${THREADS:-1}" --checkpoint-every 100 \
-            --validate-every 200 --resume "${qps[@]}" "$@"
+            --validate-every 200 --resume --option "x265-intra.qps=$INTRA_QPS" \
+            ${LAMBDAS:+--lambdas "$LAMBDAS"} "$@"
 }
 
 model() {

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from zoo.cli import main
 from zoo.core.build import ModelSpec, build_codec
 from zoo.core.sequence import pad
+from zoo.errors import ZooError
 from zoo.io import bitstream
 from zoo.nn.layers import warp
 from zoo.slots import Payload, Reference
@@ -233,6 +234,15 @@ def test_blocks_option_reaches_the_plugin():
     strings, _ = coder.compress(smooth_flow(40, 52, seed=0), 0)
     assert strings[0][0] == 8
     assert codec.motion_coding.decompress(strings, (40, 52), 0).shape == (1, 2, 40, 52)
+
+
+def test_default_blocks_follow_the_quality_ladder():
+    ladder = (0.0002, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016)
+    coder = build_codec(ModelSpec(("block-motion",), lambdas=ladder)).motion_coding
+    assert coder.blocks == (16, 16, 16, 16, 16, 8, 8) and coder.lambdas == ladder
+    assert build_codec(ModelSpec(("block-motion",))).motion_coding.blocks == (16, 16, 16, 8, 8)
+    with pytest.raises(ZooError, match="option blocks must give 7 block sizes"):
+        build_codec(ModelSpec(("block-motion",), options={"block-motion": {"blocks": [8] * 5}}, lambdas=ladder))
 
 
 # ------------------------------------------------------------------ end to end

@@ -41,6 +41,24 @@ def test_encode_then_decode_from_the_file_alone(tiny_y4m, tmp_path):
     assert len(clip.frames) == 2 and clip.fps == read_clip(tiny_y4m).fps
 
 
+def test_a_quality_ladder_of_its_own_travels_in_the_stream(tiny_y4m, tmp_path):
+    """``--lambdas`` sets the number and trade-offs of the qualities; the decoder
+    rebuilds the same ladder from the header alone."""
+    from zoo.core.coding import open_for_header
+    from zoo.io import bitstream
+    bin_path, y4m = tmp_path / "a.bin", tmp_path / "a.y4m"
+    assert main(["encode", str(tiny_y4m), "-o", str(bin_path), "--untrained", "--frames", "2",
+                 "--lambdas", "0.0005,0.002,0.008", "--quality", "2"]) == 0
+    header, _ = bitstream.loads(bin_path.read_bytes())
+    assert header.model["lambdas"] == [0.0005, 0.002, 0.008]
+    model = open_for_header(header)
+    assert model.codec.qualities == 3 and model.spec.lambdas == (0.0005, 0.002, 0.008)
+    assert main(["decode", str(bin_path), "-o", str(y4m)]) == 0
+    assert main(["encode", str(tiny_y4m), "-o", str(tmp_path / "b.bin"), "--untrained",
+                 "--frames", "1", "--lambdas", "0.0018,0.0035,0.0067,0.013,0.025"]) == 0
+    assert "lambdas" not in bitstream.loads((tmp_path / "b.bin").read_bytes())[0].model
+
+
 def test_list_json_shows_plugins_and_models(capsys):
     assert main(["list", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
@@ -71,6 +89,9 @@ def test_options_parse():
     (["run", "--plugins", "grdn", "--option", "grdn.inloop=true", "--untrained"],
      "unknown option grdn.inloop (did you mean grdn.in_loop? grdn's options: in_loop)"),
     (["run"], "no trained weights yet"),
+    (["run", "--untrained", "--lambdas", "0.01,0.002"], "lambdas must increase with the quality"),
+    (["run", "--untrained", "--lambdas", "0,x"], "--lambdas '0,x'"),
+    (["run", "--model", "cmfr2025", "--lambdas", "0.01"], "--lambdas applies to --plugins"),
     (["decode", "missing.bin", "-o", "x.y4m"], "missing.bin"),
 ])
 def test_bad_requests_are_one_line_errors(args, message, tmp_path):

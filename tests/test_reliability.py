@@ -109,6 +109,18 @@ def test_verified_weights_load(weights_file, tmp_path, monkeypatch):
     assert oct(stat.S_IMODE(path.stat().st_mode)) == "0o644"
 
 
+def test_a_registry_entry_names_its_quality_ladder(weights_file, tmp_path, monkeypatch):
+    path, sha = weights_file
+    registry = write_registry(path.parent, path.name, sha)
+    monkeypatch.setenv("ZOO_REGISTRY", str(registry))
+    text = registry.read_text()
+    registry.write_text(text + "lambdas = [0.001, 0.002, 0.004, 0.008, 0.016]\n")
+    assert open_model("tiny-model").codec.config.lambdas == (0.001, 0.002, 0.004, 0.008, 0.016)
+    registry.write_text(text + "lambdas = [0.001, -1]\n")
+    with pytest.raises(ZooError, match=r"models.tiny-model.lambdas must be 1..16 positive numbers"):
+        open_model("tiny-model")
+
+
 @pytest.mark.parametrize("case", ["wrong sha256", "missing file"])
 def test_zoo_run_refuses_unverified_weights(case, weights_file, tiny_y4m, tmp_path):
     path, sha = weights_file
@@ -384,6 +396,8 @@ def test_zoo_decode_of_a_16384_square_header_is_a_one_line_error(coded, tmp_path
     ({"plugins": [], "options": {"refiner": 3}}, "wrong type"),
     ({"plugins": ["no-such-plugin"]}, "unknown plugin 'no-such-plugin'"),
     ({"plugins": [], "preset": "huge", "untrained": True}, "unknown config preset 'huge'"),
+    ({"plugins": [], "lambdas": [0.01] * 17, "untrained": True}, "lambdas must be 1..16"),
+    ({"plugins": [], "lambdas": [0.02, 0.01], "untrained": True}, "lambdas must increase"),
     ({"plugins": ["cmfr"], "untrained": True}, "made with weights"),
 ])
 def test_a_hostile_model_spec_is_refused_without_eating_memory(coded, model, message):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import torch
 
 from zoo.cli import main
@@ -46,6 +48,32 @@ def test_init_loads_only_the_slots_a_checkpoint_trained(tmp_path, tiny_y4m):
     assert torch.equal(own[name], a[name])  # not overwritten by the motion run's initial copy
 
 
+def test_init_carries_the_per_quality_tensors_to_another_ladder(tmp_path):
+    """Gains trained for five lambdas start a six-quality model where those lambdas
+    put them (log-log interpolation); every other tensor loads as it was."""
+    from zoo.core.config import LAMBDAS
+    from zoo.core.weights import save_weights
+    from zoo.nn.gains import across_ladders
+    trained = build_codec(ModelSpec(("masked-residual", "grdn")))
+    gain = trained.residual_domain.entropy.gain
+    with torch.no_grad():
+        gain.mul_(torch.linspace(0.5, 2.0, gain.shape[1]))
+        trained.post_filter.q_scale.copy_(torch.linspace(-1, 1, 5)[:, None])
+        trained.residual_domain.mask[0].weight.add_(1.0)
+    save_weights(trained, tmp_path / "w.safetensors")
+    ladder = (0.0001, 0.0004, 0.001, 0.0025, 0.0063, 0.016)
+    codec = build_codec(ModelSpec(("masked-residual", "grdn"), lambdas=ladder))
+    loaded, _ = load_matching(codec, tmp_path / "w.safetensors")
+    assert "residual_domain.entropy.gain" in loaded and "post_filter.q_scale" in loaded
+    assert torch.allclose(codec.residual_domain.entropy.gain, across_ladders(gain.detach(), LAMBDAS, ladder))
+    q_scale = codec.post_filter.q_scale[:, 0].tolist()  # not all positive: linear in values
+    assert q_scale[3] == pytest.approx(-1 + 0.5 * math.log(0.0025 / 0.0018) / math.log(0.0035 / 0.0018))
+    assert q_scale[5] == pytest.approx(0.5 + 0.5 * math.log(0.016 / 0.013) / math.log(0.025 / 0.013))
+    assert q_scale == sorted(q_scale) and q_scale[0] < -1
+    name = "residual_domain.mask.0.weight"
+    assert torch.equal(codec.state_dict()[name], trained.state_dict()[name])
+
+
 def test_export_records_the_lineage_of_the_weights(tmp_path, tiny_y4m, monkeypatch):
     registry = tmp_path / "registry.toml"
     shutil.copy(Path(__file__).resolve().parents[1] / "registry.toml", registry)
@@ -60,6 +88,7 @@ def test_export_records_the_lineage_of_the_weights(tmp_path, tiny_y4m, monkeypat
     assert [r["stages"] for r in runs] == [["intra", "motion-coding"], ["residual"]]
     assert runs[1]["model"] == ["block-motion", "dis-flow", "x265-intra", "masked-residual"]
     assert runs[1]["iterations"] == {"residual": 2}
+    assert runs[1]["options"] == {"x265-intra": {"qps": [32, 27, 22, 17, 12]}}
     assert runs[1]["crop"] == 64 and runs[1]["lambdas"] == [0.0018, 0.0035, 0.0067, 0.013, 0.025]
     assert runs[1]["lr"] == {"residual": 5e-4} and runs[1]["schedule"] == "cosine"
     assert runs[1]["data"] == {tiny_y4m.name: sha256_file(tiny_y4m)} and "threads" in runs[1]["hardware"]
@@ -80,6 +109,46 @@ def test_export_records_the_lineage_of_the_weights(tmp_path, tiny_y4m, monkeypat
     # only trained registry models get recorded
     assert main(["eval", "--model", "cmfr2025-cmfr", "--untrained", "--data", str(tiny_y4m),
                  "--frames", "2", "--qualities", "0", "--record", "-o", str(tmp_path / "u.json")]) == 2
+
+
+def test_a_model_trains_and_ships_with_a_quality_ladder_of_its_own(tmp_path, tiny_y4m):
+    package = tmp_path / "pkg"
+    assert _train(tmp_path, tiny_y4m, "--plugins", "masked-residual", "--lambdas", "0.001,0.01",
+                  "--stages", "residual", "--iterations", "2", "--export-to", str(package)) == 0
+    entry = tomllib.loads((package / "registry.toml").read_text())["models"]["masked-residual"]
+    assert entry["lambdas"] == [0.001, 0.01] and entry["recipe"]["runs"][-1]["lambdas"] == [0.001, 0.01]
+    weights = package / entry["weights"]
+    assert main(["run", "--plugins", "masked-residual", "--lambdas", "0.001,0.01", "--weights",
+                 str(weights), "--quality", "1", "--input", str(tiny_y4m), "--frames", "2",
+                 "--out", str(tmp_path / "out")]) == 0
+    assert main(["run", "--plugins", "masked-residual", "--weights", str(weights), "--input",
+                 str(tiny_y4m), "--frames", "2", "--out", str(tmp_path / "out")]) == 2
+
+
+def test_export_script_writes_the_options_and_ladder_a_run_trained_with(tmp_path, tiny_y4m,
+                                                                        monkeypatch):
+    """scripts/export_weights.py: a registry model retrained with another ladder and
+    other I-frame QPs opens with them (train_zoo.sh's LAMBDAS and INTRA_QPS)."""
+    import importlib.util
+    from zoo.core.models import open_model
+    root = Path(__file__).resolve().parents[1]
+    registry = tmp_path / "registry.toml"
+    shutil.copy(root / "registry.toml", registry)
+    monkeypatch.setenv("ZOO_REGISTRY", str(registry))
+    name = "cmfr2025-baseline"
+    assert _train(tmp_path, tiny_y4m, "--plugins", "block-motion,dis-flow,x265-intra,masked-residual",
+                  "--lambdas", "0.001,0.01", "--option", "x265-intra.qps=40,30", "--stages",
+                  "residual", "--iterations", "2", "--out", str(tmp_path / "runs" / name)) == 0
+    (run,) = (tmp_path / "runs" / name).iterdir()
+    (tmp_path / "runs" / name / "checkpoint.pt").symlink_to(run / "checkpoint.pt")
+    spec = importlib.util.spec_from_file_location("export_weights", root / "scripts" / "export_weights.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    script.main(tmp_path / "runs", [name])
+    entry = tomllib.loads(registry.read_text())["models"][name]
+    assert entry["lambdas"] == [0.001, 0.01] and entry["options"] == {"x265-intra": {"qps": [40, 30]}}
+    model = open_model(name)
+    assert model.codec.qualities == 2 and model.codec.intra_coding.qps == (40, 30)
 
 
 def test_two_cpu_processes_train_with_distributed_data_parallel(tmp_path, tiny_y4m):

@@ -14,7 +14,7 @@ import time
 import traceback
 import warnings
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -51,12 +51,30 @@ def parse_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     return options
 
 
+def parse_lambdas(text: str | None) -> tuple[float, ...]:
+    """``"0.0009,0.0035"`` -> the quality ladder; empty: the zoo's default."""
+    if not text:
+        return ()
+    from zoo.core.config import check_lambdas
+    try:
+        return check_lambdas([float(t) for t in text.split(",")])
+    except ValueError as e:
+        raise ZooError(f"--lambdas {text!r}: {e}") from None
+
+
+def add_lambdas_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lambdas", metavar="L0,L1,...",
+                   help="the quality ladder: lambda per quality index, increasing (loss = R + "
+                        "lambda * 255^2 * MSE; default: the zoo's five, 0.0018..0.025)")
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--plugins", default="", help="comma-separated plugins to activate")
     group.add_argument("--model", help="a registry model (see `zoo list --models`)")
     p.add_argument("--preset", default="lite", choices=("lite", "full"))
     p.add_argument("--option", action="append", default=[], metavar="PLUGIN.KEY=VALUE")
+    add_lambdas_arg(p)
     p.add_argument("--untrained", action="store_true",
                    help="run a model that has no trained weights, with seeded random weights")
     p.add_argument("--weights", metavar="FILE.safetensors",
@@ -82,17 +100,20 @@ def _weights_arg(args: argparse.Namespace) -> Path | None:
 
 
 def _no_options_on_a_model(args: argparse.Namespace) -> None:
-    """A registry model's options are its own: ``--option`` would otherwise be dropped."""
-    if getattr(args, "model", None) and args.option:
-        raise ZooError(f"--option applies to --plugins: model {args.model!r} has its own options "
-                       f"(give its plugins with --plugins, --option and --weights instead)")
+    """A registry model's options and ladder are its own: ``--option`` and ``--lambdas``
+    would otherwise be dropped."""
+    if getattr(args, "model", None) and (args.option or getattr(args, "lambdas", None)):
+        flag = "--option" if args.option else "--lambdas"
+        raise ZooError(f"{flag} applies to --plugins: model {args.model!r} has its own options "
+                       f"and lambdas (give its plugins with --plugins, --option and --weights instead)")
 
 
 def open_from_args(args: argparse.Namespace):
     from zoo.core.build import ModelSpec
     from zoo.core.models import open_model
     _no_options_on_a_model(args)
-    spec = ModelSpec(_plugin_names(args.plugins), args.preset, parse_options(args.option))
+    spec = ModelSpec(_plugin_names(args.plugins), args.preset, parse_options(args.option),
+                     parse_lambdas(args.lambdas))
     model = open_model(args.model, spec, untrained=args.untrained, device=args.device,
                        weights=_weights_arg(args))
     if model.weights:
@@ -360,6 +381,7 @@ def _train_spec(args: argparse.Namespace):
     from zoo.core.registry import find_model, on_top_of
     _no_options_on_a_model(args)
     plugins, options = _plugin_names(args.plugins), parse_options(args.option)
+    lambdas = parse_lambdas(args.lambdas)
     if args.init_from:
         if args.model:
             raise ZooError("--init-from and --model exclude each other")
@@ -369,11 +391,13 @@ def _train_spec(args: argparse.Namespace):
         if base.weights is None:
             raise ZooError(f"--init-from {base.name}: it has no trained weights to start from")
         spec = on_top_of(base, plugins, options)
+        spec = replace(spec, lambdas=lambdas or spec.lambdas)
         return checked(spec), f"{base.name}-{'-'.join(plugins)}", base, plugins
     entry = find_model(args.model) if args.model else None
     if entry:
         return checked(entry.spec), entry.name, None, ()
-    return checked(ModelSpec(plugins, args.preset, options)), "-".join(plugins) or "defaults", None, ()
+    return (checked(ModelSpec(plugins, args.preset, options, lambdas)), "-".join(plugins) or "defaults",
+            None, ())
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -440,7 +464,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     wall = round(sum(r.get("seconds", 0.0) for r in runs))
     if args.export:
         recipe = {"wall_s": wall, "precision": "fp16" if args.half else "fp32", "runs": runs}
-        path, sha = export(codec, name, recipe, half=args.half)
+        path, sha = export(codec, name, recipe, half=args.half,
+                           spec=spec if spec.lambdas else None)  # a ladder of its own is recorded
         console.print(f"exported {path} (sha256 {sha}) and recorded it in the registry")
     if args.export_to:
         fragment = Path(args.export_to) / "registry.toml"
@@ -465,7 +490,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     specs = collect_sequences(args.data, args.frames, args.intra_period)
     request = ModelRequest(args.model, None if args.model else
                            ModelSpec(_plugin_names(args.plugins), args.preset,
-                                     parse_options(args.option)),
+                                     parse_options(args.option), parse_lambdas(args.lambdas)),
                            args.untrained, args.device, _weights_arg(args))
     model = open_from_args(args)
     if args.record and not (model.trained and model.name):
@@ -752,6 +777,7 @@ def make_parser(with_plugins: bool = False) -> argparse.ArgumentParser:
     group.add_argument("--model")
     p.add_argument("--preset", default="lite", choices=("lite", "full"))
     p.add_argument("--option", action="append", default=[], metavar="PLUGIN.KEY=VALUE")
+    add_lambdas_arg(p)
     p.add_argument("--stages", help="comma-separated stages (default: all that apply)")
     p.add_argument("--iterations", default="1000", help="N, or stage=N,stage=N")
     p.add_argument("--lr", help="base learning rate: LR, or stage=LR,stage=LR (default: each stage's own)")

@@ -10,7 +10,7 @@ from torch import nn
 
 from zoo.errors import ZooError
 from zoo.nn.gains import GainedEntropyModel
-from .config import Config
+from .config import LAMBDAS, Config
 from .guard import guard_coders
 from .manager import Selection, Zoo
 from .pipeline import PFrameCodec
@@ -25,14 +25,22 @@ def _no_members(name: str) -> nn.Module:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What a codec is made of: plugins, preset and plugin options."""
+    """What a codec is made of: plugins, preset, plugin options and its quality ladder
+    (``lambdas``, the rate-distortion trade-off per quality index; empty: the zoo's
+    default, :data:`zoo.core.config.LAMBDAS`)."""
 
     plugins: tuple[str, ...] = ()
     preset: str = "lite"
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lambdas: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:  # the default ladder, given, is the default: one spelling
+        ladder = tuple(self.lambdas)
+        object.__setattr__(self, "lambdas", () if ladder == LAMBDAS else ladder)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"plugins": list(self.plugins), "preset": self.preset, "options": self.options}
+        return {"plugins": list(self.plugins), "preset": self.preset, "options": self.options,
+                **({"lambdas": list(self.lambdas)} if self.lambdas else {})}
 
 
 def build_codec(spec: ModelSpec, build_model: Callable[[str], nn.Module] | None = None,
@@ -40,7 +48,7 @@ def build_codec(spec: ModelSpec, build_model: Callable[[str], nn.Module] | None 
     """A fresh codec for ``spec``; ``build_model`` serves composed models' members."""
     build_model = build_model or _no_members
     selection = (zoo or Zoo.load()).select(spec.plugins)
-    config = Config.from_preset(spec.preset, spec.options)
+    config = Config.from_preset(spec.preset, spec.options, spec.lambdas)
     with torch.random.fork_rng():
         torch.manual_seed(INIT_SEED)
         return guard_coders(_assemble(selection, config, build_model))

@@ -18,6 +18,7 @@ from zoo.io.color import rgb_to_yuv420, yuv420_to_rgb
 from zoo.io.video import Clip
 from .budget import BuildBudget
 from .build import ModelSpec
+from .config import check_lambdas
 from .metrics import bits_per_pixel, ms_ssim_rgb, psnr_rgb, psnr_yuv
 from .models import OpenModel, open_recorded
 from .sequence import decode_records, encode_frames, padded_size
@@ -78,9 +79,13 @@ def model_for_spec(spec: dict, device: str = "cpu") -> OpenModel:
             or not (isinstance(plugins, list) and all(isinstance(p, str) for p in plugins)) \
             or not (isinstance(options, dict) and all(isinstance(o, dict) for o in options.values())):
         raise ZooError("header is corrupt (a model spec field has the wrong type)")
+    try:
+        lambdas = check_lambdas(spec["lambdas"]) if "lambdas" in spec else ()
+    except ValueError as e:
+        raise ZooError(f"header is corrupt ({e})") from None
     text = json.dumps(spec, separators=(",", ":"))
     with BuildBudget(f"the bitstream's model {text if len(text) <= 100 else text[:99] + '…'}"):
-        return open_recorded(name, ModelSpec(tuple(plugins), preset, options),
+        return open_recorded(name, ModelSpec(tuple(plugins), preset, options, lambdas),
                              untrained=bool(spec.get("untrained")), weights=spec.get("weights"),
                              device=device)
 

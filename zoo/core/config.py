@@ -21,6 +21,19 @@ PRESETS: dict[str, dict[str, Any]] = {
 #: 117-1626, about DCVC-DC's range (85-2048), so the lowest quality reaches the
 #: rates where x264 works at QP 37-42.
 LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250)
+MAX_QUALITIES = 16
+
+
+def check_lambdas(values: Any) -> tuple[float, ...]:
+    """A quality ladder (lambda per quality index) as a tuple; ValueError unless it
+    holds 1..16 finite, positive, strictly increasing numbers."""
+    if not isinstance(values, (list, tuple)) or not 1 <= len(values) <= MAX_QUALITIES or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf")
+            for v in values):
+        raise ValueError(f"lambdas must be 1..{MAX_QUALITIES} positive numbers, got {values!r}"[:200])
+    if any(b <= a for a, b in zip(values, values[1:])):
+        raise ValueError(f"lambdas must increase with the quality index, got {list(values)!r}"[:200])
+    return tuple(float(v) for v in values)
 
 
 @dataclass(frozen=True)
@@ -46,10 +59,14 @@ class Config:
 
     @classmethod
     def from_preset(cls, preset: str = "lite",
-                    options: Mapping[str, Mapping[str, Any]] | None = None) -> "Config":
+                    options: Mapping[str, Mapping[str, Any]] | None = None,
+                    lambdas: tuple[float, ...] = ()) -> "Config":
+        """The preset's sizes, ``options``, and the quality ladder ``lambdas``
+        (empty: :data:`LAMBDAS`)."""
         if preset not in PRESETS:
             raise ZooError(f"unknown config preset {preset!r} (choose from {', '.join(PRESETS)})")
-        return cls(preset=preset, options=dict(options or {}), **PRESETS[preset])
+        return cls(preset=preset, options=dict(options or {}), lambdas=tuple(lambdas) or LAMBDAS,
+                   **PRESETS[preset])
 
     @property
     def qualities(self) -> int:

@@ -104,7 +104,7 @@ def open_model(name: str | None = None, spec: ModelSpec | None = None, *,
     if weights is not None:
         sha = give(weights)
         entry = ModelEntry(weights.stem, spec.plugins, spec.preset, spec.options, weights.resolve(),
-                           sha, source="--weights")
+                           sha, source="--weights", lambdas=spec.lambdas)
     elif not name:
         entry = match_spec(spec, registry)
         spec = entry.spec if entry else spec

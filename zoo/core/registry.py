@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Mapping
 from zoo.errors import ZooError, ZooWarning
 from zoo.io.atomic import write_text
 from .build import ModelSpec
+from .config import check_lambdas
 from .manager import Zoo, plugin_folder
 
 REGISTRY_ENV = "ZOO_REGISTRY"
@@ -38,10 +39,11 @@ class ModelEntry:
     description: str = ""
     source: str = "registry.toml"
     extra: dict[str, Any] = field(default_factory=dict)  #: recipe, results, ...
+    lambdas: tuple[float, ...] = ()  #: its quality ladder; empty: the zoo's default
 
     @property
     def spec(self) -> ModelSpec:
-        return ModelSpec(self.plugins, self.preset, self.options)
+        return ModelSpec(self.plugins, self.preset, self.options, self.lambdas)
 
 
 def registry_path() -> Path:
@@ -54,6 +56,14 @@ def registry_path() -> Path:
     return Path(sys.prefix) / "share" / "codec-zoo" / "registry.toml"
 
 
+def _is_ladder(value: Any) -> bool:
+    try:
+        check_lambdas(value)
+    except ValueError:
+        return False
+    return True
+
+
 #: The fields of a model entry the zoo reads: what each must be. Others go to ``extra``.
 _SCHEMA: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "plugins": ("a list of plugin names",
@@ -61,6 +71,7 @@ _SCHEMA: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "preset": ("a string", lambda v: isinstance(v, str)),
     "options": ("a table of tables (plugin -> its options)",
                 lambda v: isinstance(v, dict) and all(isinstance(o, dict) for o in v.values())),
+    "lambdas": ("1..16 positive numbers increasing with the quality index", _is_ladder),
     "weights": ("a path (a string)", lambda v: isinstance(v, str)),
     "sha256": ("a string", lambda v: isinstance(v, str)),
     "paper": ("a string", lambda v: isinstance(v, str)),
@@ -84,6 +95,7 @@ def _entry(name: str, source: str, folder: Path, fields: Mapping[str, Any]) -> M
     weights = known.pop("weights", None)
     return ModelEntry(name=name, plugins=tuple(known.pop("plugins", ())),
                       options=dict(known.pop("options", None) or {}),
+                      lambdas=tuple(known.pop("lambdas", ())),
                       weights=folder / weights if weights else None, source=source,
                       extra={k: v for k, v in fields.items() if k not in _SCHEMA}, **known)
 
@@ -149,8 +161,8 @@ def find_model(name: str, registry: dict[str, ModelEntry] | None = None) -> Mode
 def on_top_of(entry: ModelEntry, plugins: Iterable[str], options: Mapping[str, Mapping[str, Any]],
               zoo: Zoo | None = None) -> ModelSpec:
     """The spec of ``plugins`` put on registry model ``entry``: its plugins but those
-    filling a slot one of ``plugins`` fills, then ``plugins``; its preset; its options,
-    updated by ``options``."""
+    filling a slot one of ``plugins`` fills, then ``plugins``; its preset and quality
+    ladder; its options, updated by ``options``."""
     zoo = zoo or Zoo.load()
     new = [zoo.get(name) for name in plugins]
     taken = {slot for plugin in new for slot in plugin.slots}
@@ -158,14 +170,14 @@ def on_top_of(entry: ModelEntry, plugins: Iterable[str], options: Mapping[str, M
     merged = {k: dict(v) for k, v in entry.options.items() if k in kept}
     for plugin, values in options.items():
         merged.setdefault(plugin, {}).update(values)
-    return ModelSpec((*kept, *(p.name for p in new)), entry.preset, merged)
+    return ModelSpec((*kept, *(p.name for p in new)), entry.preset, merged, entry.lambdas)
 
 
 def match_spec(spec: ModelSpec, registry: dict[str, ModelEntry]) -> ModelEntry | None:
-    """The registry model with exactly this plugin set, preset and options."""
+    """The registry model with exactly this plugin set, preset, options and quality ladder."""
     return next((e for e in registry.values()
                  if set(e.plugins) == set(spec.plugins) and e.preset == spec.preset
-                 and e.options == spec.options), None)
+                 and e.options == spec.options and e.spec.lambdas == spec.lambdas), None)
 
 
 def _toml_value(value: Any) -> str:

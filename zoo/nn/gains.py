@@ -12,10 +12,33 @@ from torch import Tensor, nn
 
 from zoo.slots import Strings
 
+#: The class attribute that names a module's per-quality tensors (one row per quality
+#: index), which :func:`across_ladders` carries to another quality ladder.
+PER_QUALITY = "per_quality"
+
+
+def across_ladders(rows: Tensor, old: tuple[float, ...], new: tuple[float, ...]) -> Tensor:
+    """Per-quality ``rows`` trained for ladder ``old`` (one row per lambda), as the
+    rows of ladder ``new``: interpolated piecewise-linearly in log lambda, the end
+    segments extended; in log values where every value is positive (gains), else
+    in values."""
+    x_old = torch.tensor(old, dtype=torch.float64).log()
+    if len(old) == 1:
+        return rows[:1].expand(len(new), *rows.shape[1:]).clone()
+    x_new = torch.tensor(new, dtype=torch.float64).log()
+    i = (torch.searchsorted(x_old, x_new) - 1).clamp(0, len(old) - 2)
+    t = ((x_new - x_old[i]) / (x_old[i + 1] - x_old[i])).view(-1, *[1] * (rows.dim() - 1))
+    positive = bool((rows > 0).all())
+    v = (rows.double().log() if positive else rows.double())
+    out = v[i] + t * (v[i + 1] - v[i])
+    return (out.exp() if positive else out).to(rows.dtype)
+
 
 class GainedEntropyModel(nn.Module):
     """Wraps an entropy-model slot module; every method takes the quality ``q`` and,
     for a latent with a temporal prior, its ``context``."""
+
+    per_quality = ("gain", "inverse_gain")
 
     def __init__(self, model: nn.Module, channels: int, lambdas: tuple[float, ...]) -> None:
         super().__init__()

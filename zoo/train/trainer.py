@@ -53,18 +53,24 @@ from pytorch_msssim import ms_ssim
 from torch import Tensor, nn
 
 from zoo.core.build import ModelSpec, build_codec
-from zoo.core.config import Config
+from zoo.core.config import LAMBDAS, Config
 from zoo.core.manager import PLUGIN_TAG, Zoo
+from zoo.core.registry import load_registry
 from zoo.core.weights import sha256_file, widened
 from zoo.errors import ZooError
 from zoo.io.atomic import atomic_write
+from zoo.nn.gains import PER_QUALITY, across_ladders
 from zoo.nn.layers import warp
 from zoo.slots import Reference
 from .auxiliary import auxiliary, densities
 from .datasets import ClipDataset, SyntheticMotion, load_stills, pin, training_files, worker_seed
 
-#: Lambdas for (1 - MS-SSIM), CompressAI's convention for its ms-ssim models.
+#: Lambdas for (1 - MS-SSIM), CompressAI's convention for its ms-ssim models (the
+#: default ladder's); another ladder's are its MSE lambdas times MS_SSIM_PER_MSE,
+#: the ratio of CompressAI's two conventions (1,269 at the top quality, within 6 %
+#: of the others).
 MS_SSIM_LAMBDAS = (2.40, 4.58, 8.73, 16.64, 31.73)
+MS_SSIM_PER_MSE = MS_SSIM_LAMBDAS[-1] / LAMBDAS[-1]
 P_SLOTS = ("motion_estimation", "motion_coding", "motion_refinement", "temporal_context",
            "residual_domain")
 SCHEDULES = ("constant", "cosine", "step")
@@ -133,7 +139,7 @@ def stage_table(spec: ModelSpec) -> dict[str, Stage]:
     """The built-in stages, then those the model's active plugins register
     (``zoo_register_stages``)."""
     table = dict(STAGES)
-    config = Config.from_preset(spec.preset, spec.options)
+    config = Config.from_preset(spec.preset, spec.options, spec.lambdas)
     for plugin, args, fields in Zoo.load().select(spec.plugins).collect(
             "zoo_register_stages", config=config):
         stage = _registered(Stage, plugin, args, {"frames": 2, "lr": 1e-4, **fields})
@@ -151,7 +157,7 @@ def stage_table(spec: ModelSpec) -> dict[str, Stage]:
 
 def loss_terms(spec: ModelSpec, stages: dict[str, Stage]) -> list[LossTerm]:
     """The loss terms the model's active plugins register (``zoo_register_losses``)."""
-    config = Config.from_preset(spec.preset, spec.options)
+    config = Config.from_preset(spec.preset, spec.options, spec.lambdas)
     terms = []
     for plugin, args, fields in Zoo.load().select(spec.plugins).collect(
             "zoo_register_losses", config=config):
@@ -219,9 +225,11 @@ class StageLoss(nn.Module):
         self.terms = terms  #: plugins' loss terms, added per coded P-frame
 
     def _d(self, x: Tensor, x_hat: Tensor, q: int) -> Tensor:
+        lambdas = self.codec.config.lambdas
         if self.distortion == "ms-ssim":
-            return MS_SSIM_LAMBDAS[q] * (1 - ms_ssim(x, x_hat.clamp(0, 1), data_range=1.0, win_size=7))
-        return self.codec.config.lambdas[q] * 255**2 * F.mse_loss(x, x_hat)
+            weight = MS_SSIM_LAMBDAS[q] if lambdas == LAMBDAS else lambdas[q] * MS_SSIM_PER_MSE
+            return weight * (1 - ms_ssim(x, x_hat.clamp(0, 1), data_range=1.0, win_size=7))
+        return lambdas[q] * 255**2 * F.mse_loss(x, x_hat)
 
     def _reference(self, x: Tensor, q: int) -> Reference:
         with torch.no_grad():
@@ -357,7 +365,10 @@ def load_matching(codec: nn.Module, path: Path, stages: dict[str, Stage] = STAGE
     reused instead of retrained. From a checkpoint, only the slots its runs
     trained (the rest are still their initial values); from safetensors, every
     tensor whose name and shape fit. The modules the plugins ``fresh`` built stay
-    as they are. Returns the names loaded and the lineage."""
+    as they are. Per-quality tensors trained for another quality ladder (that of the
+    checkpoint's last run, or of the registry model whose weights file it is; else
+    the default) are carried to the codec's (``zoo.nn.gains.across_ladders``).
+    Returns the names loaded and the lineage."""
     if path.suffix == ".safetensors":
         import safetensors.torch
         try:
@@ -366,11 +377,15 @@ def load_matching(codec: nn.Module, path: Path, stages: dict[str, Stage] = STAGE
             raise ZooError(f"{path} is not a safetensors file this zoo can load "
                            f"({type(e).__name__})") from e
         lineage = [{"init": str(path), "sha256": sha256_file(path)}]
+        ladder = next((e.spec.lambdas for e in load_registry().values()
+                       if e.sha256 == lineage[0]["sha256"]), ())
     else:
         ckpt = load_checkpoint(path)
         lineage = checkpoint_lineage(ckpt)
         slots = trained_slots(lineage, stages)
         state = {k: v for k, v in ckpt["model"].items() if k.split(".")[0] in slots}
+        ladder = tuple(lineage[-1].get("lambdas", ())) if lineage else ()
+    state = _to_ladder(codec, state, tuple(ladder) or LAMBDAS)
     own = codec.state_dict()
     kept = _built_by(codec, fresh)
     fitting = widened({k: v for k, v in state.items()
@@ -378,6 +393,20 @@ def load_matching(codec: nn.Module, path: Path, stages: dict[str, Stage] = STAGE
     own.update(fitting)
     codec.load_state_dict(own)
     return sorted(fitting), lineage
+
+
+def _to_ladder(codec: nn.Module, state: dict[str, Tensor], ladder: tuple[float, ...]) -> dict[str, Tensor]:
+    """``state`` with the per-quality tensors of ``ladder`` carried to the codec's."""
+    new = codec.config.lambdas if hasattr(codec, "config") else ladder
+    if new == ladder:
+        return state
+    state = dict(state)
+    for prefix, module in codec.named_modules():
+        for name in getattr(module, PER_QUALITY, ()):
+            key = f"{prefix}.{name}" if prefix else name
+            if key in state and state[key].shape[0] == len(ladder):
+                state[key] = across_ladders(state[key].float(), ladder, new)
+    return state
 
 
 def _built_by(codec: nn.Module, plugins: tuple[str, ...]) -> set[str]:
@@ -555,14 +584,14 @@ class Trainer:
         """This run, as the last entry of the lineage: its options and data (by sha256)."""
         opts = self.opts
         record: dict[str, Any] = {
-            "model": list(opts.spec.plugins), "stages": list(opts.stages),
+            "model": list(opts.spec.plugins), "options": opts.spec.options, "stages": list(opts.stages),
             "iterations": {s: _per_stage(opts.iterations, s, 0) for s in opts.stages},
             "lr": {s: _per_stage(opts.lr, s, self.stages[s].lr) for s in opts.stages},
             "schedule": opts.schedule, "warmup": opts.warmup, "density_lr": opts.density_lr,
             "seed": opts.seed,
             "batch": opts.batch * self.world, "crop": opts.crop,
             "downscale": opts.downscale, "distortion": opts.distortion,
-            "lambdas": list(Config.from_preset(opts.spec.preset).lambdas),
+            "lambdas": list(Config.from_preset(opts.spec.preset, lambdas=opts.spec.lambdas).lambdas),
             "data": data, "hardware": _hardware(opts.device, self.world), "seconds": 0.0}
         if upscaled:
             record["upscaled"] = upscaled
