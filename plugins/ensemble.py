@@ -6,7 +6,7 @@ ensembles #2 and #4. Stated: an ensemble of whole models chosen per frame.
 Inferred: the choice is made by the encoder and signalled per frame (the
 member's index, one side integer in the frame record), by the lowest
 rate-distortion cost ``bits + lambda * 255^2 * MSE * pixels`` (criterion
-``rd``, default) or the best MS-SSIM (criterion ``ms-ssim``); I-frames use the
+``rd``, default; the members' lambda, who must share one quality ladder) or the best MS-SSIM (criterion ``ms-ssim``); I-frames use the
 first member's intra codec. Members keep no features across a switch: each
 member sees a reference with the decoded frame and flow, and its own features of
 that frame (as after an I-frame), never another member's.
@@ -106,7 +106,11 @@ def zoo_compose(config: Config, build_model: Callable[[str], nn.Module]) -> nn.M
         raise ZooError("ensemble needs at least two members: --option ensemble.members=A,B")
     if criterion not in CRITERIA:
         raise ZooError(f"ensemble criterion {criterion!r} is not one of {', '.join(CRITERIA)}")
-    return Ensemble([build_model(name) for name in members], criterion, config.lambdas)
+    built = [build_model(name) for name in members]
+    ladders = {m.config.lambdas for m in built}
+    if len(ladders) > 1:  # one quality index must mean one trade-off in every member
+        raise ZooError(f"ensemble members {', '.join(members)} have different quality ladders")
+    return Ensemble(built, criterion, ladders.pop())
 
 
 @hookimpl
