@@ -17,7 +17,8 @@
 # registry's weights (weights/NAME.safetensors) further: joint 1,200 and multi-frame 600
 # steps of 2x128² crops; a post-filter model 400 post-filter steps on its
 # base model's continued P-frame stages. ITERS (P-frame stages) and POST_ITERS
-# (post-filter) override a recipe's iterations, e.g. ITERS=joint=800,multi-frame=1400;
+# (post-filter) override a recipe's iterations, e.g. ITERS=joint=800,multi-frame=1400,
+# and CROP_SIZE its crops;
 # LAMBDAS and INTRA_QPS another quality ladder and its I-frame QPs (one per quality),
 # e.g. LAMBDAS=0.00015,0.0004,0.001,0.0025,0.0063,0.016 INTRA_QPS=40,36,32,28,24,20
 # (a run from registry weights of another ladder starts its gains where the new
@@ -38,7 +39,7 @@ case "${RECIPE:-long}" in
   long) P_ITERS=reconstruction=1000,residual=2000,joint=2000,multi-frame=2000; PF_ITERS=post-filter=2000; BATCH=2; CROP=192 ;;
   *) echo "RECIPE is budget, long or continue" >&2; exit 2 ;;
 esac
-P_ITERS=${ITERS:-$P_ITERS} PF_ITERS=${POST_ITERS:-$PF_ITERS}
+P_ITERS=${ITERS:-$P_ITERS} PF_ITERS=${POST_ITERS:-$PF_ITERS} CROP=${CROP_SIZE:-$CROP}
 
 plugins() {  # the model's technique plugins (registry.toml adds the fixed parts)
   case "$1" in
