@@ -52,11 +52,14 @@ SPAN = 6.0  #: an element's CDF spans its components' means ± SPAN scales
 
 
 def _coding_chunks(mixture: GaussianMixtureConditional, scales: Tensor, means: Tensor,
-            weights: Tensor) -> Iterator[tuple[Tensor, list[list[int]], list[int]]]:
+            weights: Tensor) -> Iterator[tuple[Tensor, list[int], list[list[int]], list[int]]]:
     """The rANS tables of the elements whose parameters are given (each (K, N)), in
     coding order, :data:`CDF_CHUNK` entries at a time (as ``zoo.core.guard`` does):
-    which elements, their CDFs (2a + 1 values, a a power of 2, and the escape bin)
-    and offsets (the value of the first bin). Both sides compute them alike."""
+    which elements, the table each element uses, the distinct tables (CDFs of 2a + 1
+    values, a a power of 2, and the escape bin) and their offsets (the value of the
+    first bin). Elements whose quantised CDF and offset are equal share one table:
+    the coded bytes are the same, and the tables turned into Python lists, which
+    cost most of the decode, are fewer. Both sides compute them alike."""
     if not all(bool(torch.isfinite(p).all()) for p in (scales, means, weights)):
         raise ValueError("mixture parameters are not finite")
     lo = (means - SPAN * scales).amin(0).floor().clamp(-MAX_ABS, MAX_ABS - 1)
@@ -69,7 +72,11 @@ def _coding_chunks(mixture: GaussianMixtureConditional, scales: Tensor, means: T
             first = lo[part]  # bin j codes the value first + j
             cdf = mixture._build_cdf(scales[:, part].clone(), means[:, part] - (first + a),
                                      weights[:, part], a)
-            yield part, cdf.tolist(), first.int().tolist()
+            rows_ = np.ascontiguousarray(torch.cat((cdf, first.int()[:, None]), 1).numpy())
+            _, taken, index = np.unique(rows_.view(np.dtype((np.void, rows_.shape[1] * 4))),
+                                        return_index=True, return_inverse=True)
+            tables = rows_[taken]
+            yield part, index.ravel().tolist(), tables[:, :-1].tolist(), tables[:, -1].tolist()
 
 
 class GaussianMixtureHyperprior(EntropyModel):
@@ -114,10 +121,9 @@ class GaussianMixtureHyperprior(EntropyModel):
         if nonzero.any():  # the coder cannot code an empty set of channels
             symbols = y_hat[:, nonzero].reshape(-1).int()
             encoder = BufferedRansEncoder()
-            for rows, cdfs, offsets in self._chunks(nonzero, *self._mixture(hyper["params"], context)):
+            for rows, index, cdfs, offsets in self._chunks(nonzero, *self._mixture(hyper["params"], context)):
                 check_symbols(part := symbols[rows].tolist())
-                encoder.encode_with_indexes(part, list(range(len(cdfs))), cdfs,
-                                            [len(cdfs[0])] * len(cdfs), offsets)
+                encoder.encode_with_indexes(part, index, cdfs, [len(cdfs[0])] * len(cdfs), offsets)
             y_string = encoder.flush()
         bitmap = np.packbits(nonzero.cpu().numpy()).tobytes()
         return [bitmap, y_string, *hyper["strings"][0]], y_hat
@@ -150,9 +156,9 @@ class GaussianMixtureHyperprior(EntropyModel):
             values = torch.zeros(int(nonzero.sum()) * shape[0] * shape[1])
             decoder = RansDecoder()
             decoder.set_stream(bytes(y_string) + bytes(padding(len(y_string), values.numel())))
-            for rows, cdfs, offsets in self._chunks(nonzero, *self._mixture(params, context)):
+            for rows, index, cdfs, offsets in self._chunks(nonzero, *self._mixture(params, context)):
                 values[rows] = torch.tensor(decoder.decode_stream(
-                    list(range(len(cdfs))), cdfs, [len(cdfs[0])] * len(cdfs), offsets), dtype=values.dtype)
+                    index, cdfs, [len(cdfs[0])] * len(cdfs), offsets), dtype=values.dtype)
             y_hat[:, nonzero] = values.view(1, -1, *shape).to(y_hat)
         return y_hat
 

@@ -35,6 +35,7 @@ def test_speed_measures_a_model_beside_ssf2020(tmp_path, capsys):
         assert r["enc_fps"] > 0 and r["dec_fps"] > 0 and r["peak_rss_gib"] > 0
         assert 0 <= r["rans_share"] <= r["entropy_share"] <= 1
         assert r["exact"] is True
+        assert r["allocator"] == "keep"  # zoo.core.allocator, on glibc
     assert results["ssf2020"]["padded"] == [128, 128] and results["cmfr2025"]["padded"] == [64, 128]
     assert results["ssf2020"]["dec_ratio"] == 1.0 and results["cmfr2025"]["dec_ratio"] > 0
     assert set(results["cmfr2025"]["decode_parts_s"]) >= {"motion_coding", "residual_domain",
@@ -43,7 +44,7 @@ def test_speed_measures_a_model_beside_ssf2020(tmp_path, capsys):
     text = md.read_text()
     assert text.startswith("# Performance\n\nbefore\n") and text.endswith("\n\nafter\n")
     assert "old table" not in text and "| cmfr2025 | 72x48 | cpu |" in text
-    assert "speed.png" in text
+    assert "speed.png" in text and "allocator keep (zoo.core.allocator)" in text
     assert "cmfr2025" in capsys.readouterr().out
 
 
@@ -121,3 +122,11 @@ def test_an_entropy_slot_counts_as_entropy_coding_whatever_its_coder():
     spent = watch.snapshot()
     assert spent["entropy"] > 0 and spent["entropy_networks"] > 0
     assert spent["entropy"] > spent.get("residual_domain", 0.0)
+
+
+def test_the_allocator_is_left_alone_when_asked(monkeypatch):
+    from zoo.core import allocator
+    monkeypatch.setenv("ZOO_ALLOCATOR", "system")
+    assert allocator.configure() == "system"
+    monkeypatch.setenv("ZOO_ALLOCATOR", "keep")
+    assert allocator.configure() == "keep"

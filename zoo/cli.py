@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from zoo.core import allocator
 from zoo.errors import ZooError, ZooWarning
 
 SAMPLE = Path(__file__).parent / "samples" / "carphone_176x144.mp4"
@@ -992,6 +993,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     for message, category, module in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category, module=module)
     argv = sys.argv[1:] if argv is None else list(argv)
+    allocator.configure()
     parser = make_parser()
     command = next((a for a in argv if not a.startswith("-")), None)
     if command not in _subcommands(parser) and (command or {"-h", "--help"} & set(argv)):

@@ -65,6 +65,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from zoo.core.allocator import configure
 from zoo.errors import ZooError
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "carphone_176x144.mp4"
@@ -649,7 +650,8 @@ def _child(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m {CHILD}")
     parser.add_argument("--one", required=True, help="a job, as JSON")
     args = parser.parse_args(argv)
-    result = measure(json.loads(args.one))
+    allocator = configure()
+    result = measure(json.loads(args.one)) | {"allocator": allocator}
     print(json.dumps(result, allow_nan=True), flush=True)
     return 0
 

@@ -209,7 +209,8 @@ def markdown(report: dict, t: Targets | None = None, plot: str | None = None) ->
              f"Machine: {m['processor']}, {m['cpus']} CPUs, {m.get('cuda', 'no GPU')}; "
              f"PyTorch {m['torch']}, CompressAI {m['compressai']}, "
              f"{report['results'][0].get('threads', m['default_threads']) if report['results'] else '?'}"
-             f" threads; {report['date']}; load average before/after "
+             f" threads, allocator {report['results'][0].get('allocator', '?') if report['results'] else '?'}"
+             f" (zoo.core.allocator); {report['date']}; load average before/after "
              f"{(report['load_average']['before'] or ['?'])[0]} / "
              f"{(report['load_average']['after'] or ['?'])[0]}.", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
