@@ -1,6 +1,7 @@
 """Export trained registry models from their training runs into the zoo's registry.
 
     python scripts/export_weights.py RUNS NAME...
+    python scripts/export_weights.py RUNS NAME... --to DIR
 
 For each NAME, ``RUNS/NAME/checkpoint.pt`` (written by ``scripts/train_zoo.sh``)
 becomes ``weights/NAME.safetensors`` (fp16); ``registry.toml``'s entry gets the
@@ -8,15 +9,20 @@ sha256, the recipe (every run that trained the weights, oldest first; a run that
 started from registered weights names them with the recipe that trained them), and
 the plugin options and quality ladder (``lambdas``, when not the default) the last
 run trained with.
+
+``--to DIR`` looks at a campaign still running: the newest checkpoint of NAME's run
+becomes ``DIR/NAME.safetensors`` (fp16), ``registry.toml`` is left alone, and the
+``zoo eval`` options that open it are printed.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 from zoo.core.build import ModelSpec, build_codec
 from zoo.core.registry import load_registry
+from zoo.core.weights import save_weights
 from zoo.train.trainer import checkpoint_lineage, export, load_checkpoint
 
 
@@ -28,11 +34,27 @@ def with_recipes(lineage: list[dict], models: dict) -> list[dict]:
             if run.get("init") and recipes.get(run.get("sha256")) else run for run in lineage]
 
 
-def main(runs: Path, names: list[str]) -> None:
+def checkpoint_path(runs: Path, name: str) -> Path:
+    """NAME's checkpoint: the finished run's link, else the one its run is writing."""
+    done = runs / name / "checkpoint.pt"
+    return done if done.exists() else max((runs / name).glob("*/checkpoint.pt"),
+                                          key=lambda p: p.stat().st_mtime)
+
+
+def eval_options(spec: ModelSpec, path: Path) -> str:
+    """The ``zoo eval`` options that open ``path`` as ``spec``."""
+    options = [f"--option {plugin}.{key}={','.join(map(str, v)) if isinstance(v, list) else v}"
+               for plugin, values in spec.options.items() for key, v in values.items()]
+    ladder = [f"--lambdas {','.join(map(str, spec.lambdas))}"] if spec.lambdas else []
+    return " ".join([f"--plugins {','.join(spec.plugins)} --preset {spec.preset}", *options,
+                     *ladder, f"--weights {path}"])
+
+
+def main(runs: Path, names: list[str], to: Path | None = None) -> None:
     models = load_registry()
     for name in names:
         entry = models[name]
-        ckpt = load_checkpoint(runs / name / "checkpoint.pt")
+        ckpt = load_checkpoint(checkpoint_path(runs, name) if to else runs / name / "checkpoint.pt")
         lineage = checkpoint_lineage(ckpt)
         # the options and quality ladder the last run trained with (runs before they were
         # recorded: the entry's)
@@ -41,10 +63,22 @@ def main(runs: Path, names: list[str]) -> None:
                          tuple(last.get("lambdas", entry.lambdas)))
         codec = build_codec(spec)
         codec.load_state_dict(ckpt["model"])
+        if to:
+            codec.update(force=True)
+            sha = save_weights(codec, path := to / f"{name}.safetensors", half=True)
+            at = ckpt["progress"]
+            print(f"{name} ({at.get('stage')} step {at.get('iteration')}; done: {', '.join(at['done'])}):"
+                  f" {path} sha256 {sha}\n  zoo eval {eval_options(spec, path)}")
+            continue
         recipe = {"precision": "fp16", "runs": with_recipes(lineage, models)}
         path, sha = export(codec, name, recipe, half=True, spec=spec)
         print(f"exported {name}: {path} sha256 {sha}")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path)
+    parser.add_argument("names", nargs="+")
+    parser.add_argument("--to", type=Path, help="a running campaign's checkpoints, as files here")
+    args = parser.parse_args()
+    main(args.runs, args.names, args.to)

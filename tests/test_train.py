@@ -126,9 +126,10 @@ def test_a_model_trains_and_ships_with_a_quality_ladder_of_its_own(tmp_path, tin
 
 
 def test_export_script_writes_the_options_and_ladder_a_run_trained_with(tmp_path, tiny_y4m,
-                                                                        monkeypatch):
+                                                                        monkeypatch, capsys):
     """scripts/export_weights.py: a registry model retrained with another ladder and
-    other I-frame QPs opens with them (train_zoo.sh's LAMBDAS and INTRA_QPS)."""
+    other I-frame QPs opens with them (train_zoo.sh's LAMBDAS and INTRA_QPS); with
+    ``--to``, a running campaign's checkpoint becomes a file, the registry untouched."""
     import importlib.util
     from zoo.core.models import open_model
     root = Path(__file__).resolve().parents[1]
@@ -140,10 +141,14 @@ def test_export_script_writes_the_options_and_ladder_a_run_trained_with(tmp_path
                   "--lambdas", "0.001,0.01", "--option", "x265-intra.qps=40,30", "--stages",
                   "residual", "--iterations", "2", "--out", str(tmp_path / "runs" / name)) == 0
     (run,) = (tmp_path / "runs" / name).iterdir()
-    (tmp_path / "runs" / name / "checkpoint.pt").symlink_to(run / "checkpoint.pt")
     spec = importlib.util.spec_from_file_location("export_weights", root / "scripts" / "export_weights.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    before = registry.read_text()  # --to: the run's checkpoint as a file, the registry untouched
+    script.main(tmp_path / "runs", [name], to=tmp_path / "peek")
+    assert registry.read_text() == before and (tmp_path / "peek" / f"{name}.safetensors").exists()
+    assert "--option x265-intra.qps=40,30 --lambdas 0.001,0.01 --weights" in capsys.readouterr().out
+    (tmp_path / "runs" / name / "checkpoint.pt").symlink_to(run / "checkpoint.pt")
     script.main(tmp_path / "runs", [name])
     entry = tomllib.loads(registry.read_text())["models"][name]
     assert entry["lambdas"] == [0.001, 0.01] and entry["options"] == {"x265-intra": {"qps": [40, 30]}}
