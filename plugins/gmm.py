@@ -72,10 +72,10 @@ def _coding_chunks(mixture: GaussianMixtureConditional, scales: Tensor, means: T
             first = lo[part]  # bin j codes the value first + j
             cdf = mixture._build_cdf(scales[:, part].clone(), means[:, part] - (first + a),
                                      weights[:, part], a)
-            rows_ = np.ascontiguousarray(torch.cat((cdf, first.int()[:, None]), 1).numpy())
-            _, taken, index = np.unique(rows_.view(np.dtype((np.void, rows_.shape[1] * 4))),
+            keyed = np.ascontiguousarray(torch.cat((cdf, first.int()[:, None]), 1).numpy())
+            _, taken, index = np.unique(keyed.view(np.dtype((np.void, keyed.shape[1] * 4))),
                                         return_index=True, return_inverse=True)
-            tables = rows_[taken]
+            tables = keyed[taken]  # each distinct (CDF, offset) row once
             yield part, index.ravel().tolist(), tables[:, :-1].tolist(), tables[:, -1].tolist()
 
 
