@@ -99,6 +99,7 @@ def test_export_records_the_lineage_of_the_weights(tmp_path, tiny_y4m, monkeypat
     # goes into its registry entry beside the recipe
     assert main(["run", "--model", "cmfr2025-baseline", "--input", str(tiny_y4m), "--frames", "2",
                  "--out", str(tmp_path / "out")]) == 0
+    assert "results" not in entry  # the summary the registry had was of other weights
     assert main(["eval", "--model", "cmfr2025-baseline", "--data", str(tiny_y4m), "--frames", "2",
                  "--qualities", "0,3", "--record", "-o", str(tmp_path / "eval.json")]) == 0
     entry = tomllib.loads(registry.read_text())["models"]["cmfr2025-baseline"]

@@ -202,13 +202,14 @@ def _toml_key(key: str) -> str:
 def update_registry(name: str, fields: dict[str, Any], path: Path | None = None) -> None:
     """Set ``fields`` of model ``name`` in ``registry.toml`` (atomically, and under a
     lock so that concurrent exports do not lose each other's updates), keeping
-    the file's leading comment and every other model as it was."""
+    the file's leading comment and every other model as it was; a field set to
+    ``None`` is removed."""
     path = path or registry_path()
     with open(path.with_name(path.name + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         text = path.read_text() if path.is_file() else ""
         table = tomllib.loads(text).get("models", {})
-        table[name] = {**table.get(name, {}), **fields}
+        table[name] = {k: v for k, v in {**table.get(name, {}), **fields}.items() if v is not None}
         head = "".join(line + "\n" for line in text.split("[models.")[0].splitlines()
                        if line.startswith("#"))
         body = "\n".join(f"[models.{_toml_key(n)}]\n" + "".join(
