@@ -202,3 +202,23 @@ def test_dvc_mc_needs_a_residual_domain_that_reads_the_prediction_alone():
     for plugins in (("dvc-mc",), ("dvc-mc", "cmfr"), ("dvc-mc", "masked-residual")):
         with pytest.raises(ZooError, match="requires 'prediction-only'"):
             open_model(spec=ModelSpec(plugins), untrained=True)
+
+
+def test_shared_mixture_tables_code_the_bytes_of_a_table_per_element():
+    """Elements with equal CDFs share one rANS table: the stream is the one a table
+    per element gives (docs/plugins/gmm.md), and there are fewer tables."""
+    from compressai.ans import BufferedRansEncoder
+    model = GaussianMixtureHyperprior(8, 8, 3).eval()
+    model.hyper.entropy_bottleneck.update(force=True)
+    y = torch.randn(1, 8, 16, 16, generator=torch.Generator().manual_seed(5))
+    strings, y_hat = model.compress(y)
+    nonzero = y_hat.abs().amax(dim=(0, 2, 3)) > 0
+    symbols = y_hat[:, nonzero].reshape(-1).int()
+    params = model.hyper.decompress([[strings[2]]], (4, 4))["params"]
+    encoder, shared = BufferedRansEncoder(), 0
+    for rows, index, cdfs, offsets in model._chunks(nonzero, *model._mixture(params, ())):
+        shared += len(rows) - len(cdfs)
+        encoder.encode_with_indexes(symbols[rows].tolist(), list(range(len(index))),
+                                    [cdfs[i] for i in index], [len(cdfs[0])] * len(index),
+                                    [offsets[i] for i in index])
+    assert encoder.flush() == strings[1] and shared > 0
