@@ -93,8 +93,8 @@ class BlockMotionCoder(nn.Module):
 
     def _scale_indexes(self, residual: Tensor) -> Tensor:
         """(B, 2) index into :data:`SCALES` of each component's fitted scale (mean |r|)."""
-        fitted = residual.abs().flatten(2).mean(-1).clamp_min(SCALES[0])
-        return (fitted.log()[..., None] - SCALES.log()).abs().argmin(-1)
+        fitted = residual.abs().flatten(2).mean(-1).clamp_min(float(SCALES[0]))
+        return (fitted.log()[..., None] - SCALES.to(fitted).log()).abs().argmin(-1)
 
     def _likelihoods(self, residual: Tensor, indexes: Tensor) -> Tensor:
         scales = SCALES.to(residual)[indexes][..., None, None].expand_as(residual)
@@ -167,8 +167,8 @@ class BlockMotionCoder(nn.Module):
             costs.append(self._bits(residuals[-1], indexes[-1]).flatten(1).sum(1) + cost)
             modes.append(mode)
             vectors.append(chosen)
-        best, sample = torch.stack(costs).argmin(0), torch.arange(v.shape[0])
-        return (torch.stack(vectors)[best, sample], torch.tensor(modes)[best],
+        best, sample = torch.stack(costs).argmin(0), torch.arange(v.shape[0], device=v.device)
+        return (torch.stack(vectors)[best, sample], torch.tensor(modes, device=v.device)[best],
                 torch.stack(residuals)[best, sample], torch.stack(indexes)[best, sample])
 
     @staticmethod

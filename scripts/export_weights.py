@@ -3,7 +3,8 @@
     python scripts/export_weights.py RUNS NAME...
     python scripts/export_weights.py RUNS NAME... --to DIR
 
-For each NAME, ``RUNS/NAME/checkpoint.pt`` (written by ``scripts/train_zoo.sh``)
+For each NAME, ``RUNS/NAME/checkpoint.pt`` (written by ``scripts/train_zoo.sh``; of a
+run that did not finish, its newest checkpoint, and the recipe says where it stopped)
 becomes ``weights/NAME.safetensors`` (fp16); ``registry.toml``'s entry gets the
 sha256, the recipe (every run that trained the weights, oldest first; a run that
 started from registered weights names them with the recipe that trained them), and
@@ -41,6 +42,15 @@ def checkpoint_path(runs: Path, name: str) -> Path:
                                           key=lambda p: p.stat().st_mtime)
 
 
+def stopped(lineage: list[dict], progress: dict) -> list[dict]:
+    """``lineage`` whose last run, if it stopped before the end (a time limit), says
+    where: its recipe then does not claim iterations it never ran."""
+    if not lineage or set(lineage[-1].get("stages", ())) <= set(progress.get("done", ())):
+        return lineage
+    at = {"stage": progress.get("stage"), "iteration": progress.get("iteration")}
+    return [*lineage[:-1], {**lineage[-1], "stopped_at": at}]
+
+
 def eval_options(spec: ModelSpec, path: Path) -> str:
     """The ``zoo eval`` options that open ``path`` as ``spec``."""
     options = [f"--option {plugin}.{key}={','.join(map(str, v)) if isinstance(v, list) else v}"
@@ -54,8 +64,8 @@ def main(runs: Path, names: list[str], to: Path | None = None) -> None:
     models = load_registry()
     for name in names:
         entry = models[name]
-        ckpt = load_checkpoint(checkpoint_path(runs, name) if to else runs / name / "checkpoint.pt")
-        lineage = checkpoint_lineage(ckpt)
+        ckpt = load_checkpoint(checkpoint_path(runs, name))
+        lineage = stopped(checkpoint_lineage(ckpt), ckpt["progress"])
         # the options and quality ladder the last run trained with (runs before they were
         # recorded: the entry's)
         last = lineage[-1] if lineage else {}

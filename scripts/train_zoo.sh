@@ -18,7 +18,8 @@
 # steps of 2x128² crops; a post-filter model 400 post-filter steps on its
 # base model's continued P-frame stages. ITERS (P-frame stages) and POST_ITERS
 # (post-filter) override a recipe's iterations, e.g. ITERS=joint=800,multi-frame=1400,
-# and CROP_SIZE its crops;
+# CROP_SIZE its crops and BATCH_SIZE its batch; DATA the training clips (a folder or
+# globs, default: zoo train's own); CHECKPOINT_EVERY (100) the steps between checkpoints;
 # LAMBDAS and INTRA_QPS another quality ladder and its I-frame QPs (one per quality),
 # e.g. LAMBDAS=0.00015,0.0004,0.001,0.0025,0.0063,0.016 INTRA_QPS=40,36,32,28,24,20
 # (a run from registry weights of another ladder starts its gains where the new
@@ -39,7 +40,7 @@ case "${RECIPE:-long}" in
   long) P_ITERS=reconstruction=1000,residual=2000,joint=2000,multi-frame=2000; PF_ITERS=post-filter=2000; BATCH=2; CROP=192 ;;
   *) echo "RECIPE is budget, long or continue" >&2; exit 2 ;;
 esac
-P_ITERS=${ITERS:-$P_ITERS} PF_ITERS=${POST_ITERS:-$PF_ITERS} CROP=${CROP_SIZE:-$CROP}
+P_ITERS=${ITERS:-$P_ITERS} PF_ITERS=${POST_ITERS:-$PF_ITERS} CROP=${CROP_SIZE:-$CROP} BATCH=${BATCH_SIZE:-$BATCH}
 
 plugins() {  # the model's technique plugins (registry.toml adds the fixed parts)
   case "$1" in
@@ -60,9 +61,9 @@ base() {  # a model whose P-frame stages a post-filter model starts from
 }
 
 train() {
-  zoo train --device "${DEVICE:-cpu}" --threads "${THREADS:-1}" --checkpoint-every 100 \
+  zoo train --device "${DEVICE:-cpu}" --threads "${THREADS:-1}" --checkpoint-every "${CHECKPOINT_EVERY:-100}" \
             --validate-every 200 --resume --option "x265-intra.qps=$INTRA_QPS" \
-            ${LAMBDAS:+--lambdas "$LAMBDAS"} "$@"
+            ${LAMBDAS:+--lambdas "$LAMBDAS"} ${DATA:+--data $DATA} "$@"
 }
 
 model() {
@@ -88,6 +89,6 @@ case "${1:-}" in
   stream) shift; for name in "$@"; do model "$name"; done ;;
   export)
     shift
-    python scripts/export_weights.py "$RUNS" "$@" ;;
+    python3 scripts/export_weights.py "$RUNS" "$@" ;;
   *) sed -n '2,14p' "$0" >&2; exit 2 ;;
 esac

@@ -155,6 +155,11 @@ def test_export_script_writes_the_options_and_ladder_a_run_trained_with(tmp_path
     assert entry["lambdas"] == [0.001, 0.01] and entry["options"] == {"x265-intra": {"qps": [40, 30]}}
     model = open_model(name)
     assert model.codec.qualities == 2 and model.codec.intra_coding.qps == (40, 30)
+    assert "stopped_at" not in entry["recipe"]["runs"][-1]  # the run finished
+    # a run stopped by a time limit (scripts/train_gpu.sh) does not claim its iterations
+    run = {"stages": ["joint", "multi-frame"], "iterations": {"joint": 150, "multi-frame": 450}}
+    assert script.stopped([run], {"done": ["joint"], "stage": "multi-frame", "iteration": 200}) == [
+        {**run, "stopped_at": {"stage": "multi-frame", "iteration": 200}}]
 
 
 def test_two_cpu_processes_train_with_distributed_data_parallel(tmp_path, tiny_y4m):

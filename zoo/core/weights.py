@@ -51,7 +51,7 @@ def widened(state: dict[str, Tensor], reference: dict[str, Tensor]) -> dict[str,
         own = reference.get(k)
         if own is None or not v.is_floating_point() or own.shape != v.shape:
             out[k] = v
-        elif v.dtype != own.dtype and torch.equal(own.to(v.dtype), v):
+        elif v.dtype != own.dtype and torch.equal(own.to(v.device, v.dtype), v):
             out[k] = own.detach().clone()
         else:
             out[k] = v.to(own.dtype)
