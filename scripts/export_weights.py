@@ -75,7 +75,8 @@ def main(runs: Path, names: list[str], to: Path | None = None) -> None:
         codec.load_state_dict(ckpt["model"])
         if to:
             codec.update(force=True)
-            sha = save_weights(codec, path := to / f"{name}.safetensors", half=True)
+            sha = save_weights(codec, path := to / f"{name}.safetensors", half=True,
+                               spec=spec.to_dict())
             at = ckpt["progress"]
             print(f"{name} ({at.get('stage')} step {at.get('iteration')}; done: {', '.join(at['done'])}):"
                   f" {path} sha256 {sha}\n  zoo eval {eval_options(spec, path)}")

@@ -84,13 +84,14 @@ def test_the_guide_walk_through_runs(tiny_y4m, tmp_path, registry):
     entry = tomllib.loads((tmp_path / "exported" / "registry.toml").read_text())["models"][
         "feng2020-m1-sharpen"]
     assert entry["plugins"] == [*find_model("feng2020-m1").plugins, "sharpen"]
-    evaluated = commands[5].split("--plugins ")[1].split()[0]
-    assert evaluated.split(",") == entry["plugins"]  # the guide names the model trained
+    assert "--plugins" not in commands[5]  # the file names the model it holds
+    report = json.loads((tmp_path / "sharpen.json").read_text())
+    assert report["model"]["plugins"] == entry["plugins"]
+    assert report["model"]["lambdas"] == entry["lambdas"] == list(find_model("feng2020-m1").lambdas)
     assert entry["sha256"] == sha256_file(weights) and entry["weights"] == f"weights/{weights.name}"
     assert entry["recipe"]["precision"] == "fp16"
     assert entry["recipe"]["runs"][0]["init"].endswith("feng2020-m1.safetensors")
     assert entry["recipe"]["runs"][-1]["stages"] == ["sharpen"]  # only the new plugin's stage
-    report = json.loads((tmp_path / "sharpen.json").read_text())
     assert report["model"]["weights"] == {"file": weights.name, "sha256": entry["sha256"]}
     assert (tmp_path / "decoded.y4m").is_file()
 

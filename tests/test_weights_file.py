@@ -115,3 +115,22 @@ def test_fp16_weights_keep_the_constants_fp16_cannot_hold(weights, tmp_path):
     assert all(float(loaded[k]) == pytest.approx(1e-9) for k in bounds)
     assert loaded[trained].dtype == own[trained].dtype
     assert torch.equal(loaded[trained], rounded[trained].float())
+
+
+def test_a_weights_file_names_the_model_it_holds(tmp_path, tiny_y4m, capsys):
+    """The spec saved in a file's metadata opens it with ``--weights`` alone; other plugins
+    than the file's get a one-line error and exit code 2."""
+    spec = ModelSpec(tuple(PLUGINS.split(",")), lambdas=(0.001, 0.01))
+    path = tmp_path / "ladder.safetensors"
+    codec = build_codec(spec)
+    codec.update(force=True)
+    save_weights(codec, path, half=True, spec=spec.to_dict())
+    assert main(["run", "--weights", str(path), "--input", str(tiny_y4m), "--frames", "2",
+                 "--quality", "1", "--out", str(tmp_path)]) == 0
+    report = json.loads(next((tmp_path / "pixel-residual-grdn").glob("*.json")).read_text())
+    assert report["model"]["lambdas"] == [0.001, 0.01] and report["decoded_equals_encoder"] is True
+    capsys.readouterr()
+    assert main(["run", "--plugins", "feature-residual", "--weights", str(path), "--input",
+                 str(tiny_y4m), "--frames", "2", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "holds the model pixel-residual,grdn" in err

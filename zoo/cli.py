@@ -80,7 +80,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="run a model that has no trained weights, with seeded random weights")
     p.add_argument("--weights", metavar="FILE.safetensors",
                    help="the model's trained weights from this file instead of the registry's "
-                        "(its sha256 is printed and recorded)")
+                        "(its sha256 is printed and recorded); the plugins, options and ladder "
+                        "the file records (zoo train --export-to) fill what the command leaves out")
     p.add_argument("--quality", type=int, default=None, help="quality index (default: the highest)")
     p.add_argument("--frames", type=int, default=None, help="code at most N frames")
     p.add_argument("--intra-period", type=int, default=0, help="0: only the first frame is intra")
@@ -465,16 +466,14 @@ def cmd_train(args: argparse.Namespace) -> None:
     wall = round(sum(r.get("seconds", 0.0) for r in runs))
     if args.export:
         recipe = {"wall_s": wall, "precision": "fp16" if args.half else "fp32", "runs": runs}
-        path, sha = export(codec, name, recipe, half=args.half,
-                           spec=spec if spec.lambdas else None)  # a ladder of its own is recorded
+        path, sha = export(codec, name, recipe, half=args.half, spec=spec)
         console.print(f"exported {path} (sha256 {sha}) and recorded it in the registry")
     if args.export_to:
         fragment = Path(args.export_to) / "registry.toml"
         recipe = {"wall_s": wall, "precision": "fp16", "runs": runs}
         path, sha = export(codec, name, recipe, half=True, registry=fragment, spec=spec)
         console.print(f"exported {path} (sha256 {sha}) and its registry entry {fragment}; "
-                      f"evaluate it with: zoo eval --plugins {','.join(spec.plugins)} "
-                      f"--weights {path} ...", highlight=False, soft_wrap=True)
+                      f"evaluate it with: zoo eval --weights {path} ...", highlight=False, soft_wrap=True)
 
 
 def cmd_train_plot(args: argparse.Namespace) -> None:

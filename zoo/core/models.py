@@ -16,7 +16,7 @@ from .build import ModelSpec, build_codec
 from .manager import Plugin, Zoo
 from .options import check_options
 from .registry import ModelEntry, find_model, load_registry, match_spec
-from .weights import fingerprint, give, given, load_weights
+from .weights import file_spec, fingerprint, give, given, load_weights
 
 
 @dataclass
@@ -79,6 +79,23 @@ def checked(spec: ModelSpec, zoo: Zoo | None = None) -> ModelSpec:
     return replace(spec, options=check_options(active, spec.options, zoo.plugins.values()))
 
 
+def _with_file_spec(spec: ModelSpec | None, path: Path) -> ModelSpec | None:
+    """``spec`` completed from the model a weights file records: all of it when no
+    plugins are given, else its ladder and options where ``spec`` has none; other
+    plugins than the file's are an error."""
+    recorded = file_spec(path) if give(path) else None
+    if recorded is None:
+        return spec
+    own = ModelSpec(tuple(recorded["plugins"]), recorded.get("preset", "lite"),
+                    recorded.get("options", {}), tuple(recorded.get("lambdas", ())))
+    if spec is None or not spec.plugins:
+        return own
+    if set(spec.plugins) != set(own.plugins):
+        raise ZooError(f"--weights {path.name} holds the model {','.join(own.plugins)}, "
+                       f"not {','.join(spec.plugins)}: give its plugins, or none")
+    return ModelSpec(spec.plugins, spec.preset, spec.options or own.options, spec.lambdas or own.lambdas)
+
+
 def open_model(name: str | None = None, spec: ModelSpec | None = None, *,
                untrained: bool = False, zoo: Zoo | None = None, device: str = "cpu",
                weights: Path | None = None) -> OpenModel:
@@ -86,7 +103,9 @@ def open_model(name: str | None = None, spec: ModelSpec | None = None, *,
     on ``device`` (its weights verified and loaded first, its CDFs built there).
 
     ``weights``: a safetensors file of the model's trained weights, used instead of
-    the registry's; its name and sha256 go into streams and results. A model
+    the registry's; its name and sha256 go into streams and results. Without a
+    ``name``, the model the file records (plugins, preset, options, ladder) fills
+    what ``spec`` leaves out. A model
     without trained weights opens only with ``untrained=True``; its weights are
     then the seeded initial ones, identical in every process. The options must
     fit the plugins' schemas; a spec a bitstream header cannot hold (over 4 KB
@@ -94,6 +113,8 @@ def open_model(name: str | None = None, spec: ModelSpec | None = None, *,
     """
     where = check_device(device)
     zoo = zoo or Zoo.load()
+    if weights is not None and name is None:
+        spec = _with_file_spec(spec, weights)
     if spec is not None and name is None:
         spec = checked(spec, zoo)  # unknown names, clashes and options first, before any weights
     if weights is not None and untrained:

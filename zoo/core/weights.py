@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
+from typing import Any
 
+import safetensors
 import safetensors.torch
 import torch
 from torch import Tensor, nn
@@ -101,12 +104,34 @@ def given(sha256: str) -> Path | None:
     return _GIVEN.get(sha256)
 
 
-def save_weights(module: nn.Module, path: Path, half: bool = False) -> str:
+#: The safetensors metadata key under which a weights file names the model it holds.
+SPEC_KEY = "codec_zoo.spec"
+
+
+def save_weights(module: nn.Module, path: Path, half: bool = False,
+                 spec: dict[str, Any] | None = None) -> str:
     """Write ``module``'s state atomically (``half``: fp16, but for the tensors it
-    cannot hold); returns the file's sha256."""
+    cannot hold), with ``spec`` (a ``ModelSpec.to_dict()``: plugins, preset, options,
+    ladder) in its metadata; returns the file's sha256."""
     state = {k: (_fp16(v) if half and v.is_floating_point() else v).detach().cpu().contiguous()
              for k, v in module.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        safetensors.torch.save_file(state, str(tmp))
+        safetensors.torch.save_file(state, str(tmp), metadata={SPEC_KEY: json.dumps(spec)} if spec else None)
     return sha256_file(path)
+
+
+def file_spec(path: Path) -> dict[str, Any] | None:
+    """The model spec a weights file records (:func:`save_weights`), or None."""
+    try:
+        with safetensors.safe_open(str(path), "pt") as f:
+            text = (f.metadata() or {}).get(SPEC_KEY)
+    except Exception as e:
+        raise ZooError(f"weights file {path} is not valid safetensors: {e}") from e
+    try:
+        spec = json.loads(text) if text else None
+    except json.JSONDecodeError:
+        spec = None
+    if spec is not None and not (isinstance(spec, dict) and isinstance(spec.get("plugins"), list)):
+        raise ZooError(f"weights file {path}: its {SPEC_KEY} metadata is not a model spec")
+    return spec
