@@ -18,8 +18,9 @@
 # steps of 2x128² crops; a post-filter model 400 post-filter steps on its
 # base model's continued P-frame stages. ITERS (P-frame stages) and POST_ITERS
 # (post-filter) override a recipe's iterations, e.g. ITERS=joint=800,multi-frame=1400,
-# CROP_SIZE its crops and BATCH_SIZE its batch; DATA the training clips (a folder or
-# globs, default: zoo train's own); CHECKPOINT_EVERY (100) the steps between checkpoints;
+# STAGES a P-frame model's stages (e.g. multi-frame), CROP_SIZE its crops and
+# BATCH_SIZE its batch; DATA the training clips (a folder or globs, default: zoo
+# train's own); CHECKPOINT_EVERY (100) the steps between checkpoints;
 # LAMBDAS and INTRA_QPS another quality ladder and its I-frame QPs (one per quality),
 # e.g. LAMBDAS=0.00015,0.0004,0.001,0.0025,0.0063,0.016 INTRA_QPS=40,36,32,28,24,20
 # (a run from registry weights of another ladder starts its gains where the new
@@ -41,6 +42,7 @@ case "${RECIPE:-long}" in
   *) echo "RECIPE is budget, long or continue" >&2; exit 2 ;;
 esac
 P_ITERS=${ITERS:-$P_ITERS} PF_ITERS=${POST_ITERS:-$PF_ITERS} CROP=${CROP_SIZE:-$CROP} BATCH=${BATCH_SIZE:-$BATCH}
+P_STAGES=${STAGES:-$P_STAGES}
 
 plugins() {  # the model's technique plugins (registry.toml adds the fixed parts)
   case "$1" in
