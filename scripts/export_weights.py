@@ -45,10 +45,12 @@ def checkpoint_path(runs: Path, name: str) -> Path:
 def stopped(lineage: list[dict], progress: dict) -> list[dict]:
     """``lineage`` whose last run, if it stopped before the end (a time limit), says
     where: its recipe then does not claim iterations it never ran."""
-    if not lineage or set(lineage[-1].get("stages", ())) <= set(progress.get("done", ())):
+    done = progress.get("done", ())
+    left = [stage for stage in lineage[-1].get("stages", ()) if stage not in done] if lineage else []
+    if not left:
         return lineage
-    at = {"stage": progress.get("stage"), "iteration": progress.get("iteration")}
-    return [*lineage[:-1], {**lineage[-1], "stopped_at": at}]
+    iteration = progress.get("iteration", 0) if progress.get("stage") == left[0] else 0
+    return [*lineage[:-1], {**lineage[-1], "stopped_at": {"stage": left[0], "iteration": iteration}}]
 
 
 def eval_options(spec: ModelSpec, path: Path) -> str:

@@ -49,15 +49,21 @@ PATH=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PAT
 export RUNS=${RUNS:-/tmp/gpu-runs} ZOO_REGISTRY=$OUT/registry.toml  # exports: $OUT/weights
 mkdir -p "$OUT" "$RUNS"
 cp registry.toml "$ZOO_REGISTRY"
-pids=()
+declare -A pids=()
 for model in $MODELS; do
-  timeout "$LIMIT" bash scripts/train_zoo.sh model "$model" >"$RUNS/$model.log" 2>&1 & pids+=($!)
+  timeout "$LIMIT" bash scripts/train_zoo.sh model "$model" >"$RUNS/$model.log" 2>&1 & pids[$model]=$!
 done
-for pid in "${pids[@]}"; do wait "$pid" || true; done  # a run stopped by LIMIT is exported too
-bash scripts/train_zoo.sh export $MODELS
-for model in $MODELS; do
+trained=() status=0
+for model in $MODELS; do  # a run stopped by LIMIT (124) is exported too, a failed one not
+  rc=0; wait "${pids[$model]}" || rc=$?
+  if [ "$rc" = 0 ] || [ "$rc" = 124 ]; then trained+=("$model")
+  else echo "$model failed (exit $rc): see $RUNS/$model.log" >&2; status=1; fi
+done
+[ ${#trained[@]} -gt 0 ] && bash scripts/train_zoo.sh export "${trained[@]}"
+for model in "${trained[@]}"; do
   zoo train-plot "$(ls -d "$RUNS/$model"/*/ | head -1)" -o "$RUNS/$model/curves.png" || true
 done
 tar -czf "$OUT/runs.tar.gz" -C "$RUNS" --exclude='*.pt' .
 rm -f "$OUT"/*.lock
-echo "fp16 weights in $OUT/weights: $(ls "$OUT/weights" | tr '\n' ' ')"
+echo "fp16 weights in $OUT/weights: ${trained[*]}"
+exit "$status"

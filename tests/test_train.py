@@ -162,6 +162,27 @@ def test_export_script_writes_the_options_and_ladder_a_run_trained_with(tmp_path
         {**run, "stopped_at": {"stage": "multi-frame", "iteration": 200}}]
 
 
+def test_the_gpu_script_trains_exports_and_packs_a_few_steps_on_cpu(tmp_path):
+    """scripts/train_gpu.sh as a device machine runs it, on the CPU: the checkout's
+    registry and weights untouched, fp16 weights with their entry and the logs under OUT."""
+    root = Path(__file__).resolve().parents[1]
+    before = (root / "registry.toml").read_text()
+    env = {**{k: v for k, v in os.environ.items() if k not in ("STAGES", "ITERS", "LIMIT")},
+           "OUT": str(tmp_path / "out"), "RUNS": str(tmp_path / "runs"),
+           "DEVICE": "cpu", "ITERS": "small", "INSTALL": "0", "MODELS": "cmfr2025-baseline",
+           "DATA": str(root / "zoo" / "samples" / "carphone_176x144.mp4"), "OMP_NUM_THREADS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(["bash", str(root / "scripts" / "train_gpu.sh")], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (root / "registry.toml").read_text() == before
+    weights = tmp_path / "out" / "weights" / "cmfr2025-baseline.safetensors"
+    entry = tomllib.loads((tmp_path / "out" / "registry.toml").read_text())["models"]["cmfr2025-baseline"]
+    assert entry["sha256"] == sha256_file(weights) and "stopped_at" not in entry["recipe"]["runs"][-1]
+    assert entry["recipe"]["runs"][-1]["stages"] == ["joint", "multi-frame"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["registry.toml", "runs.tar.gz", "weights"]
+
+
 def test_two_cpu_processes_train_with_distributed_data_parallel(tmp_path, tiny_y4m):
     torchrun = Path(sys.executable).with_name("torchrun")
     out = tmp_path / "runs"

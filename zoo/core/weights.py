@@ -116,8 +116,9 @@ def save_weights(module: nn.Module, path: Path, half: bool = False,
     state = {k: (_fp16(v) if half and v.is_floating_point() else v).detach().cpu().contiguous()
              for k, v in module.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {SPEC_KEY: json.dumps(spec)} if spec else None
     with atomic_path(path) as tmp:
-        safetensors.torch.save_file(state, str(tmp), metadata={SPEC_KEY: json.dumps(spec)} if spec else None)
+        safetensors.torch.save_file(state, str(tmp), metadata)
     return sha256_file(path)
 
 
