@@ -16,6 +16,7 @@ import torch
 
 from zoo.cli import main
 from zoo.core.build import ModelSpec, build_codec
+from zoo.core.registry import find_model
 from zoo.core.weights import sha256_file
 from zoo.train.trainer import load_matching
 
@@ -88,8 +89,8 @@ def test_export_records_the_lineage_of_the_weights(tmp_path, tiny_y4m, monkeypat
     assert [r["stages"] for r in runs] == [["intra", "motion-coding"], ["residual"]]
     assert runs[1]["model"] == ["block-motion", "dis-flow", "x265-intra", "masked-residual"]
     assert runs[1]["iterations"] == {"residual": 2}
-    assert runs[1]["options"] == {"x265-intra": {"qps": [32, 27, 22, 17, 12]}}
-    assert runs[1]["crop"] == 64 and runs[1]["lambdas"] == [0.0018, 0.0035, 0.0067, 0.013, 0.025]
+    assert runs[1]["options"] == find_model("cmfr2025-baseline").spec.options  # the entry's QPs
+    assert runs[1]["crop"] == 64 and runs[1]["lambdas"] == list(find_model("cmfr2025-baseline").lambdas)
     assert runs[1]["lr"] == {"residual": 5e-4} and runs[1]["schedule"] == "cosine"
     assert runs[1]["data"] == {tiny_y4m.name: sha256_file(tiny_y4m)} and "threads" in runs[1]["hardware"]
     assert runs[1]["upscaled"] == {tiny_y4m.name: "72x48 upscaled to crops of 64x64"}
@@ -122,8 +123,12 @@ def test_a_model_trains_and_ships_with_a_quality_ladder_of_its_own(tmp_path, tin
     assert main(["run", "--plugins", "masked-residual", "--lambdas", "0.001,0.01", "--weights",
                  str(weights), "--quality", "1", "--input", str(tiny_y4m), "--frames", "2",
                  "--out", str(tmp_path / "out")]) == 0
-    assert main(["run", "--plugins", "masked-residual", "--weights", str(weights), "--input",
-                 str(tiny_y4m), "--frames", "2", "--out", str(tmp_path / "out")]) == 2
+    # the file records its ladder: --lambdas may be left out, but not contradicted
+    assert main(["run", "--weights", str(weights), "--quality", "1", "--input", str(tiny_y4m),
+                 "--frames", "2", "--out", str(tmp_path / "out")]) == 0
+    assert main(["run", "--plugins", "masked-residual", "--lambdas", "0.001,0.002,0.004",
+                 "--weights", str(weights), "--input", str(tiny_y4m), "--frames", "2",
+                 "--out", str(tmp_path / "out")]) == 2
 
 
 def test_export_script_writes_the_options_and_ladder_a_run_trained_with(tmp_path, tiny_y4m,
