@@ -83,7 +83,7 @@ def _with_file_spec(spec: ModelSpec | None, path: Path) -> ModelSpec | None:
     """``spec`` completed from the model a weights file records: all of it when no
     plugins are given, else its ladder and options where ``spec`` has none; other
     plugins than the file's are an error."""
-    recorded = file_spec(path) if give(path) else None
+    recorded = file_spec(path)
     if recorded is None:
         return spec
     own = ModelSpec(tuple(recorded["plugins"]), recorded.get("preset", "lite"),
@@ -113,6 +113,7 @@ def open_model(name: str | None = None, spec: ModelSpec | None = None, *,
     """
     where = check_device(device)
     zoo = zoo or Zoo.load()
+    sha = give(weights) if weights is not None else None  # exists, .safetensors; its sha256
     if weights is not None and name is None:
         spec = _with_file_spec(spec, weights)
     if spec is not None and name is None:
@@ -123,7 +124,6 @@ def open_model(name: str | None = None, spec: ModelSpec | None = None, *,
     entry = find_model(name, registry) if name else None
     spec = entry.spec if entry else (spec or ModelSpec())
     if weights is not None:
-        sha = give(weights)
         entry = ModelEntry(weights.stem, spec.plugins, spec.preset, spec.options, weights.resolve(),
                            sha, source="--weights", lambdas=spec.lambdas)
     elif not name:

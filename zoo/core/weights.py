@@ -132,7 +132,7 @@ def file_spec(path: Path) -> dict[str, Any] | None:
     try:
         spec = json.loads(text) if text else None
     except json.JSONDecodeError:
-        spec = None
+        spec = {}
     if spec is not None and not (isinstance(spec, dict) and isinstance(spec.get("plugins"), list)):
         raise ZooError(f"weights file {path}: its {SPEC_KEY} metadata is not a model spec")
     return spec
