@@ -20,17 +20,24 @@ as H.264/HEVC code motion:
   the change of the block's translated prediction, 255²·SSE/3 weighted by the
   quality's λ as in the training loss; flat or static areas, where the flow is
   noise, stop paying for it;
-- the prediction errors are coded with a discretised Laplacian whose scale (one
-  per component and frame, from CompressAI's scale table) the encoder fits and
-  writes in the header: CompressAI's rANS coder through ``GaussianConditional``
-  with the Laplacian's distribution function;
+- a skip flag per block says whether it sends its prediction (both components of
+  the error zero), coded with one probability per frame that the encoder fits
+  and writes in the header (H.264's P_Skip and HEVC's merge in spirit: on static
+  content most blocks skip, and a flag costs a fraction of a bit where two zero
+  errors cost two or more);
+- the prediction errors of the other blocks are coded with a discretised
+  Laplacian whose scale (one per component and frame, from CompressAI's scale
+  table) the encoder fits and writes in the header: flags and errors in one
+  string of CompressAI's rANS coder, the Laplacian's tables built by a
+  ``GaussianConditional`` with the Laplacian's distribution function;
 - the decoder interpolates the vectors bilinearly to a dense flow, a smooth
   (overlapped-block-like) field that the motion refinement slot may refine.
 
-Stated: block motion with predictive coding and rate-constrained vector choice
-(H.264/HEVC). Inferred: the block sizes per quality, the Laplacian, the bilinear
-interpolation, and measuring the distortion against the flow's own prediction
-(the motion slot does not see the frame being coded).
+Stated: block motion with predictive coding, skipped blocks and rate-constrained
+vector choice (H.264/HEVC). Inferred: the block sizes per quality, the Laplacian,
+one skip probability per frame (no context), the bilinear interpolation, and
+measuring the distortion against the flow's own prediction (the motion slot does
+not see the frame being coded).
 """
 
 from __future__ import annotations
@@ -39,10 +46,13 @@ import math
 
 import torch
 import torch.nn.functional as F
+from compressai._CXX import pmf_to_quantized_cdf
+from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.entropy_models import GaussianConditional
 from torch import Tensor, nn
 
 from zoo.core.config import Config
+from zoo.core.guard import check_symbols, padding, trimmed
 from zoo.core.hookspecs import hookimpl
 from zoo.core.plugin_info import Option, PluginInfo
 from zoo.errors import ZooError
@@ -51,7 +61,9 @@ from zoo.slots import Reference
 PEL = 4  #: vectors in quarter pixels
 SMALL_BLOCKS = 2  #: the highest qualities code 8x8 blocks, the others 16x16
 SCALES = torch.exp(torch.linspace(math.log(0.11), math.log(64.0), 64))  #: Laplacian scales
+SKIPS = torch.sigmoid(torch.linspace(-6.0, 6.0, 64))  #: probabilities that a block skips
 SPATIAL, TEMPORAL = 0, 1
+HEADER = 5  #: bytes: block size, mode, the two Laplacian scale indexes, the skip index
 
 
 class LaplacianConditional(GaussianConditional):
@@ -79,6 +91,12 @@ class BlockMotionCoder(nn.Module):
             for name, value in list(module.named_buffers(recurse=False)):
                 delattr(module, name)
                 module.register_buffer(name, value, persistent=False)
+        # rANS tables: the Laplacian's, one per scale, then a flag's (0 coded, 1 skipped)
+        # for each skip probability; fixed, kept as the lists the coder takes.
+        lengths = self.laplace._cdf_length.tolist()
+        cdfs = [row[:n] for row, n in zip(self.laplace._quantized_cdf.tolist(), lengths)]
+        cdfs += [pmf_to_quantized_cdf([1.0 - p, p, 0.0], 16) for p in SKIPS.tolist()]
+        self._tables = (cdfs, lengths + [4] * len(SKIPS), self.laplace._offset.tolist() + [0] * len(SKIPS))
 
     def _vectors(self, flow: Tensor, block: int) -> Tensor:
         return torch.round(F.avg_pool2d(flow, block, ceil_mode=True) * PEL)
@@ -91,18 +109,37 @@ class BlockMotionCoder(nn.Module):
             out[TEMPORAL] = self._vectors(ref.flow, block)
         return out
 
-    def _scale_indexes(self, residual: Tensor) -> Tensor:
-        """(B, 2) index into :data:`SCALES` of each component's fitted scale (mean |r|)."""
-        fitted = residual.abs().flatten(2).mean(-1).clamp_min(float(SCALES[0]))
-        return (fitted.log()[..., None] - SCALES.to(fitted).log()).abs().argmin(-1)
+    @staticmethod
+    def _skipped(residual: Tensor) -> Tensor:
+        """(B, h, w): the blocks whose error is zero in both components."""
+        return (residual == 0).all(1)
 
-    def _likelihoods(self, residual: Tensor, indexes: Tensor) -> Tensor:
-        scales = SCALES.to(residual)[indexes][..., None, None].expand_as(residual)
-        return self.laplace.likelihood_lower_bound(self.laplace._likelihood(residual, scales))
+    def _fit(self, residual: Tensor) -> tuple[Tensor, Tensor]:
+        """Per sample, the index into :data:`SCALES` of each component's scale (the mean
+        |error| of the coded blocks), (B, 2), and into :data:`SKIPS` of the skip
+        probability that codes the flags in the fewest bits, (B,)."""
+        skipped = self._skipped(residual).flatten(1)
+        coded = (~skipped).sum(1).clamp_min(1)[:, None]
+        fitted = (residual.abs().flatten(2).sum(-1) / coded).clamp_min(float(SCALES[0]))
+        scales = (fitted.log()[..., None] - SCALES.to(fitted).log()).abs().argmin(-1)
+        n, k = skipped.shape[1], skipped.sum(1, keepdim=True).to(fitted)
+        p = SKIPS.to(fitted)
+        skips = (-k * p.log2() - (n - k) * (1 - p).log2()).argmin(-1)
+        return scales, skips
 
-    def _bits(self, residual: Tensor, indexes: Tensor) -> Tensor:
-        """(B, h, w) bits of each block's two residual components."""
-        return -torch.log2(self._likelihoods(residual, indexes)).sum(1)
+    def _likelihoods(self, residual: Tensor, scales: Tensor, skips: Tensor) -> dict[str, Tensor]:
+        """The flags' likelihoods, (B, 1, h, w), and the coded blocks' errors', (B, 2, h, w),
+        1 where a block skips."""
+        skipped = self._skipped(residual)[:, None]
+        p = SKIPS.to(residual)[skips].view(-1, 1, 1, 1)
+        sizes = SCALES.to(residual)[scales][..., None, None].expand_as(residual)
+        errors = self.laplace.likelihood_lower_bound(self.laplace._likelihood(residual, sizes))
+        return {"skip": torch.where(skipped, p, 1 - p),
+                "y": torch.where(skipped, torch.ones_like(errors), errors)}
+
+    def _bits(self, residual: Tensor, scales: Tensor, skips: Tensor) -> Tensor:
+        """(B, h, w) bits of each block: its flag and, if coded, its two errors."""
+        return sum(-torch.log2(lik).sum(1) for lik in self._likelihoods(residual, scales, skips).values())
 
     @staticmethod
     def _translated(frame: Tensor, v: Tensor, block: int, top: int, left: int) -> Tensor:
@@ -124,12 +161,12 @@ class BlockMotionCoder(nn.Module):
         return error.unflatten(-2, (-1, block)).unflatten(-1, (-1, block)).sum((-3, -1))
 
     def _rd_choice(self, v: Tensor, prediction: Tensor, ref: Reference, q: int,
-                   spatial: bool) -> tuple[Tensor, Tensor]:
+                   spatial: bool, fit: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         """Per block in coding order, its own vector or its prediction, whichever costs
         less in bits + λ·255²·SSE/3 (SSE: the change of the block's translated
-        prediction); the chosen vectors and each sample's distortion term."""
+        prediction; bits: under the scales and skip probability ``fit``); the chosen
+        vectors and each sample's distortion term."""
         block, lam = self.blocks[q], self.lambdas[q] * 255**2 / 3
-        indexes = self._scale_indexes(v - prediction)
         target = self._translated(ref.frame, v, block, 0, 0)
         chosen, cost = v.clone(), v.new_zeros(v.shape[0])
 
@@ -140,7 +177,7 @@ class BlockMotionCoder(nn.Module):
             y0, x0 = top * block, left * block
             error = pred - target[..., y0:y0 + pred.shape[-2], x0:x0 + pred.shape[-1]]
             sse = self._block_sums(error.square().sum(1), block)
-            skip = self._bits(torch.zeros_like(own), indexes) + lam * sse < self._bits(own - p, indexes)
+            skip = self._bits(torch.zeros_like(own), *fit) + lam * sse < self._bits(own - p, *fit)
             chosen[..., top:top + h, left:left + w] = torch.where(skip[:, None], p, own)
             cost.add_((lam * sse * skip).flatten(1).sum(1))
 
@@ -154,54 +191,77 @@ class BlockMotionCoder(nn.Module):
         return chosen, cost
 
     def _choose(self, flow: Tensor, q: int, ref: Reference | None) -> tuple[Tensor, ...]:
-        """Vectors, and per sample the cheaper prediction's mode, residual and scale indexes."""
+        """Vectors, and per sample the cheaper prediction's mode, residual, scale and skip
+        indexes. The rate-distortion choice runs twice, the second time under the scales
+        and skip probability of the first's choice."""
         v = self._vectors(flow, self.blocks[q])
         rd = bool(self.lambdas) and ref is not None and ref.frame is not None
-        modes, vectors, residuals, indexes, costs = [], [], [], [], []
+        modes, vectors, residuals, fits, costs = [], [], [], [], []
         for mode, prediction in self._predictions(v, self.blocks[q], ref).items():
-            chosen, cost = self._rd_choice(v, prediction, ref, q, mode == SPATIAL) if rd else (v, 0.0)
+            chosen, cost, fit = v, 0.0, self._fit(v - prediction)
+            for _ in range(2 if rd else 0):
+                chosen, cost = self._rd_choice(v, prediction, ref, q, mode == SPATIAL, fit)
+                fit = self._fit(chosen - prediction if mode == TEMPORAL else
+                                chosen - self._predictions(chosen, self.blocks[q], None)[SPATIAL])
             if mode == SPATIAL:  # the left neighbours are the chosen vectors
                 prediction = self._predictions(chosen, self.blocks[q], None)[SPATIAL]
             residuals.append(chosen - prediction)
-            indexes.append(self._scale_indexes(residuals[-1]))
-            costs.append(self._bits(residuals[-1], indexes[-1]).flatten(1).sum(1) + cost)
+            fits.append(self._fit(residuals[-1]))
+            costs.append(self._bits(residuals[-1], *fits[-1]).flatten(1).sum(1) + cost)
             modes.append(mode)
             vectors.append(chosen)
         best, sample = torch.stack(costs).argmin(0), torch.arange(v.shape[0], device=v.device)
         return (torch.stack(vectors)[best, sample], torch.tensor(modes, device=v.device)[best],
-                torch.stack(residuals)[best, sample], torch.stack(indexes)[best, sample])
+                torch.stack(residuals)[best, sample], torch.stack([f[0] for f in fits])[best, sample],
+                torch.stack([f[1] for f in fits])[best, sample])
 
     @staticmethod
     def _dense(v: Tensor, size: tuple[int, int]) -> Tensor:
         return F.interpolate(v / PEL, size=size, mode="bilinear", align_corners=False)
 
     def forward(self, flow: Tensor, q: int, ref: Reference | None = None) -> dict:
-        v, _, r, idx = self._choose(flow.detach(), q, ref)
-        return {"x_hat": self._dense(v, flow.shape[-2:]), "likelihoods": {"y": self._likelihoods(r, idx)}}
+        v, _, r, scales, skips = self._choose(flow.detach(), q, ref)
+        return {"x_hat": self._dense(v, flow.shape[-2:]), "likelihoods": self._likelihoods(r, scales, skips)}
 
     def compress(self, flow: Tensor, q: int,
                  ref: Reference | None = None) -> tuple[list[bytes], Tensor]:
-        v, mode, r, idx = self._choose(flow, q, ref)
+        v, mode, r, scales, skips = self._choose(flow, q, ref)
         if v.shape[0] != 1:
             raise ValueError("block motion codes one frame at a time")
-        indexes = idx[..., None, None].expand_as(r).int()
-        body = self.laplace.compress(r, indexes)[0]
-        header = bytes((self.blocks[q], int(mode[0]), int(idx[0, 0]), int(idx[0, 1])))
-        return [header + body], self._dense(v, flow.shape[-2:])
+        skipped = self._skipped(r)[0]
+        flags = skipped.flatten().int().tolist()
+        errors = [r[0, c][~skipped].int().tolist() for c in range(2)]
+        encoder = BufferedRansEncoder()
+        for symbols, index in ((flags, len(SCALES) + int(skips[0])),
+                               (errors[0], int(scales[0, 0])), (errors[1], int(scales[0, 1]))):
+            check_symbols(symbols)
+            encoder.encode_with_indexes(symbols, [index] * len(symbols), *self._tables)
+        header = bytes((self.blocks[q], int(mode[0]), int(scales[0, 0]), int(scales[0, 1]), int(skips[0])))
+        return [header + trimmed(encoder.flush())], self._dense(v, flow.shape[-2:])
 
     def decompress(self, strings: list[bytes], size: tuple[int, int], q: int,
                    ref: Reference | None = None) -> Tensor:
-        if len(strings) != 1 or len(strings[0]) < 4:
-            raise ValueError("a block-motion record is one string of at least 4 bytes")
-        block, mode, ix, iy = strings[0][:4]
-        if block != self.blocks[q] or mode not in (SPATIAL, TEMPORAL) or max(ix, iy) >= len(SCALES):
+        if len(strings) != 1 or len(strings[0]) < HEADER:
+            raise ValueError(f"a block-motion record is one string of at least {HEADER} bytes")
+        block, mode, ix, iy, skip = strings[0][:HEADER]
+        if (block != self.blocks[q] or mode not in (SPATIAL, TEMPORAL)
+                or max(ix, iy, skip) >= len(SCALES)):
             raise ValueError("block-motion header does not match this model")
+        if mode == TEMPORAL and (ref is None or ref.flow is None):
+            raise ValueError("block-motion record predicts from a flow the reference lacks")
         grid = (math.ceil(size[0] / block), math.ceil(size[1] / block))
-        indexes = torch.tensor((ix, iy)).view(1, 2, 1, 1).expand(1, 2, *grid).int()
-        r = self.laplace.decompress([strings[0][4:]], indexes).float()
+        body = strings[0][HEADER:]
+        decoder = RansDecoder()
+        decoder.set_stream(body + bytes(padding(len(body), 3 * grid[0] * grid[1])))
+        flags = torch.tensor(decoder.decode_stream([len(SCALES) + skip] * grid[0] * grid[1], *self._tables))
+        if not bool(((flags == 0) | (flags == 1)).all()):
+            raise ValueError("block-motion skip flags are corrupt")
+        coded = flags.view(grid) == 0
+        r = torch.zeros(1, 2, *grid)
+        for c, index in enumerate((ix, iy)):
+            r[0, c][coded] = torch.tensor(decoder.decode_stream([index] * int(coded.sum()), *self._tables),
+                                          dtype=torch.float32)
         if mode == TEMPORAL:
-            if ref is None or ref.flow is None:
-                raise ValueError("block-motion record predicts from a flow the reference lacks")
             v = r + self._vectors(ref.flow, block)
         else:
             first = r[..., :, :1].cumsum(-2)

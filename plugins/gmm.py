@@ -40,7 +40,7 @@ from compressai.ops import quantize_ste
 from torch import Tensor, nn
 
 from zoo.core.config import Config
-from zoo.core.guard import CDF_CHUNK, check_symbols, padding
+from zoo.core.guard import CDF_CHUNK, check_symbols, padding, trimmed
 from zoo.core.hookspecs import hookimpl
 from zoo.core.plugin_info import Option, PluginInfo
 from zoo.slots import EntropyModel, Strings
@@ -124,7 +124,7 @@ class GaussianMixtureHyperprior(EntropyModel):
             for rows, index, cdfs, offsets in self._chunks(nonzero, *self._mixture(hyper["params"], context)):
                 check_symbols(part := symbols[rows].tolist())
                 encoder.encode_with_indexes(part, index, cdfs, [len(cdfs[0])] * len(cdfs), offsets)
-            y_string = encoder.flush()
+            y_string = trimmed(encoder.flush())
         bitmap = np.packbits(nonzero.cpu().numpy()).tobytes()
         return [bitmap, y_string, *hyper["strings"][0]], y_hat
 

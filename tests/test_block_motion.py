@@ -46,7 +46,8 @@ def reference(flow: torch.Tensor | None, size: tuple[int, int]) -> Reference:
 
 
 def estimated_bits(coder, flow, q, ref=None) -> float:
-    return float(-torch.log2(coder(flow, q, ref)["likelihoods"]["y"]).sum())
+    """forward's bits: the skip flags and the coded blocks' errors."""
+    return float(sum(-torch.log2(lik).sum() for lik in coder(flow, q, ref)["likelihoods"].values()))
 
 
 # ------------------------------------------------------------------ round trip
@@ -85,7 +86,7 @@ def test_forwards_bits_estimate_the_real_string(coder, q, ref_seed):
     flow = smooth_flow(*size, seed=7) + 0.2 * noise
     strings, _ = coder.compress(flow, q, ref)
     real = 8 * len(strings[0])
-    estimate = estimated_bits(coder, flow, q, ref) + 32  # + the 4-byte header
+    estimate = estimated_bits(coder, flow, q, ref) + 40  # + the 5-byte header
     assert abs(real - estimate) <= 0.1 * estimate + 8 * 8, (real, estimate)
 
 
@@ -111,10 +112,23 @@ def test_a_known_shift_is_recovered_through_dis_and_block_motion(codec, rgb_fram
     assert 8 * len(strings[0]) / x[0, 0].numel() < 0.02  # bpp
 
 
+def test_one_moving_block_codes_its_vector_and_skips_the_rest(coder):
+    """A skip flag per block: the still blocks cost a fraction of a bit each."""
+    size = (128, 192)  # 8 x 12 blocks of 16
+    flow = torch.zeros(1, 2, *size)
+    flow[..., 48:64, 80:96] = torch.tensor((3.0, -2.0)).view(1, 2, 1, 1)
+    strings, flow_hat = coder.compress(flow, 0)
+    assert len(strings[0]) <= 18  # the Laplacian alone: 24 bytes
+    assert torch.equal(coder.decompress(strings, size, 0), flow_hat)
+    assert float(flow_hat[0, :, 56, 88].sub(torch.tensor((3.0, -2.0))).abs().max()) < 0.5
+    skip = coder(flow, 0)["likelihoods"]["skip"]
+    assert skip.shape == (1, 1, 8, 12) and float(-torch.log2(skip).sum()) < 3 * 8
+
+
 def test_zero_flow_costs_a_few_bytes(coder):
     for q in range(len(coder.blocks)):
         strings, flow_hat = coder.compress(torch.zeros(1, 2, 64, 128), q)
-        assert len(strings[0]) <= 12 and not flow_hat.any()
+        assert len(strings[0]) <= 9 and not flow_hat.any()
 
 
 def test_temporal_mode_is_chosen_when_the_flow_repeats(coder):
@@ -137,11 +151,12 @@ def test_short_or_foreign_records_are_value_errors(coder):
     strings, _ = coder.compress(smooth_flow(*size, seed=4), 0)
     record = strings[0]
     for bad in ([record[:3]], [b""], [], [record, record]):
-        with pytest.raises(ValueError, match="at least 4 bytes"):
+        with pytest.raises(ValueError, match="at least 5 bytes"):
             coder.decompress(bad, size, 0)
     wrong = [bytes((8,)) + record[1:],            # another block size than this quality's
              record[:1] + b"\x02" + record[2:],   # no such mode
-             record[:2] + b"\x40" + record[3:]]   # scale index past the table
+             record[:2] + b"\x40" + record[3:],  # scale index past the table
+             record[:4] + b"\x40" + record[5:]]  # skip index past the table
     for bad in wrong:
         with pytest.raises(ValueError, match="header does not match"):
             coder.decompress([bad], size, 0)

@@ -69,7 +69,7 @@ def test_the_chunked_mixture_codes_the_same_bytes_as_compressais(monkeypatch):
     params = (scales, means, weights)
     (string, abs_max, bitmap), _ = plain.compress(y, *(p.clone() for p in params))
     (chunked_string, *_), y_hat = chunked.compress(y, *(p.clone() for p in params))
-    assert chunked_string == string
+    assert chunked_string == guard.trimmed(string)
     decoded = chunked.decompress(string, abs_max, bitmap, *(p.clone() for p in params))
     assert torch.equal(decoded, y_hat) and torch.equal(decoded, torch.round(y))
     with pytest.raises(ValueError, match="not finite"):

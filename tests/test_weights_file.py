@@ -134,3 +134,22 @@ def test_a_weights_file_names_the_model_it_holds(tmp_path, tiny_y4m, capsys):
                  str(tiny_y4m), "--frames", "2", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "holds the model pixel-residual,grdn" in err
+
+
+def test_options_given_with_a_weights_file_add_to_those_it_records(tmp_path, tiny_y4m):
+    """``--weights FILE --option ...``: the command's options go over the file's, key by key;
+    the file's other options stay."""
+    spec = ModelSpec(("block-motion", "dis-flow", "x265-intra", "pixel-residual"),
+                     options={"x265-intra": {"qps": [44, 30], "preset": "fast"}}, lambdas=(0.001, 0.01))
+    path = tmp_path / "qps.safetensors"
+    codec = build_codec(spec)
+    codec.update(force=True)
+    save_weights(codec, path, half=True, spec=spec.to_dict())
+    stream = tmp_path / "a.bin"
+    assert main(["encode", "--weights", str(path), "--option", "x265-intra.qps=40,32",
+                 "--option", "block-motion.blocks=32,16", str(tiny_y4m), "--frames", "2",
+                 "-o", str(stream)]) == 0
+    header, _ = bitstream.loads(stream.read_bytes())
+    assert header.model["options"] == {"x265-intra": {"qps": [40, 32], "preset": "fast"},
+                                       "block-motion": {"blocks": [32, 16]}}
+    assert main(["decode", str(stream), "-o", str(tmp_path / "a.y4m")]) == 0

@@ -80,8 +80,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="run a model that has no trained weights, with seeded random weights")
     p.add_argument("--weights", metavar="FILE.safetensors",
                    help="the model's trained weights from this file instead of the registry's "
-                        "(its sha256 is printed and recorded); the plugins, options and ladder "
-                        "the file records (zoo train --export-to) fill what the command leaves out")
+                        "(its sha256 is printed and recorded); the plugins, ladder and options "
+                        "the file records (zoo train --export-to) fill what the command leaves "
+                        "out (--option goes over the file's options, key by key)")
     p.add_argument("--quality", type=int, default=None, help="quality index (default: the highest)")
     p.add_argument("--frames", type=int, default=None, help="code at most N frames")
     p.add_argument("--intra-period", type=int, default=0, help="0: only the first frame is intra")

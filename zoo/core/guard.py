@@ -5,7 +5,10 @@ passes the container's checksums could make it read past its end and crash the
 process. Zero bytes appended to every string cover the most it can read — a
 32-bit word per symbol, plus, in its bypass loop, at most 15 words per word of
 input — so the decoder always stays inside memory it owns. A valid string
-decodes as before: rANS never reads beyond what the encoder wrote.
+decodes as before: rANS never reads beyond what the encoder wrote. The same
+padding lets the encoder drop a string's trailing zero bytes (:func:`trimmed`):
+a short message ends in the high bytes of the coder's final state, zero while
+few symbols have been coded, and the padding gives them back.
 
 Encoding: a NaN or infinite latent becomes the symbol -2**31, on which the rANS
 encoder loops forever; symbols no latent can have are refused instead.
@@ -28,13 +31,22 @@ from torch import Tensor, nn
 
 #: Largest |symbol| the rANS encoder is given (a latent ~16M quantisation steps out).
 MAX_SYMBOL = 1 << 24
+#: Bytes of zeros every decoded string gets at least (:func:`padding`).
+MIN_PADDING = 256
 #: CDF entries the mixture coder builds at a time (about 100 MB of tensors and lists).
 CDF_CHUNK = 1 << 20
 
 
 def padding(string_length: int, symbols: int) -> int:
     """Bytes of zeros enough for any decoding of ``symbols`` symbols."""
-    return 64 * string_length + 8 * symbols + 256
+    return 64 * string_length + 8 * symbols + MIN_PADDING
+
+
+def trimmed(string: bytes) -> bytes:
+    """``string`` without its trailing zero bytes, as long as :func:`padding` gives them all
+    back (at most :data:`MIN_PADDING`); a rANS string decodes the same either way."""
+    short = string.rstrip(b"\0")
+    return short if len(string) - len(short) <= MIN_PADDING else string
 
 
 def check_symbols(symbols: list[int]) -> None:
@@ -55,14 +67,15 @@ class GuardedDecoder:
 
 
 class GuardedEncoder:
-    """Wraps a CompressAI ``RansEncoder``: same interface, impossible symbols refused."""
+    """Wraps a CompressAI ``RansEncoder``: same interface, impossible symbols refused, the
+    strings :func:`trimmed`."""
 
     def __init__(self, encoder: Any) -> None:
         self.encoder = encoder
 
     def encode_with_indexes(self, symbols: list[int], *args: Any) -> bytes:
         check_symbols(symbols)
-        return self.encoder.encode_with_indexes(symbols, *args)
+        return trimmed(self.encoder.encode_with_indexes(symbols, *args))
 
 
 class ChunkedMixtureConditional(GaussianMixtureConditional):
@@ -92,7 +105,7 @@ class ChunkedMixtureConditional(GaussianMixtureConditional):
             encoder.encode_with_indexes(symbols[done:done + n], list(range(n)), cdfs,
                                         [len(cdfs[0])] * n, [0] * n)
             done += n
-        return (encoder.flush(), abs_max, zero_bitmap), y_quantized
+        return (trimmed(encoder.flush()), abs_max, zero_bitmap), y_quantized
 
     def decompress(self, strings, abs_max, zero_bitmap, scales, means, weights):
         nonzero = torch.nonzero(zero_bitmap).flatten().tolist()

@@ -80,20 +80,23 @@ def checked(spec: ModelSpec, zoo: Zoo | None = None) -> ModelSpec:
 
 
 def _with_file_spec(spec: ModelSpec | None, path: Path) -> ModelSpec | None:
-    """``spec`` completed from the model a weights file records: all of it when no
-    plugins are given, else its ladder and options where ``spec`` has none; other
-    plugins than the file's are an error."""
+    """``spec`` completed from the model a weights file records: its plugins and preset
+    when ``spec`` names no plugins, its ladder where ``spec`` has none, and its options
+    under ``spec``'s (key by key); other plugins than the file's are an error."""
     recorded = file_spec(path)
     if recorded is None:
         return spec
     own = ModelSpec(tuple(recorded["plugins"]), recorded.get("preset", "lite"),
                     recorded.get("options", {}), tuple(recorded.get("lambdas", ())))
-    if spec is None or not spec.plugins:
+    if spec is None:
         return own
-    if set(spec.plugins) != set(own.plugins):
+    if spec.plugins and set(spec.plugins) != set(own.plugins):
         raise ZooError(f"--weights {path.name} holds the model {','.join(own.plugins)}, "
                        f"not {','.join(spec.plugins)}: give its plugins, or none")
-    return ModelSpec(spec.plugins, spec.preset, spec.options or own.options, spec.lambdas or own.lambdas)
+    options = {plugin: {**own.options.get(plugin, {}), **spec.options.get(plugin, {})}
+               for plugin in {**own.options, **spec.options}}
+    plugins, preset = (spec.plugins, spec.preset) if spec.plugins else (own.plugins, own.preset)
+    return ModelSpec(plugins, preset, options, spec.lambdas or own.lambdas)
 
 
 def open_model(name: str | None = None, spec: ModelSpec | None = None, *,
