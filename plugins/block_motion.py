@@ -206,7 +206,7 @@ class BlockMotionCoder(nn.Module):
             if mode == SPATIAL:  # the left neighbours are the chosen vectors
                 prediction = self._predictions(chosen, self.blocks[q], None)[SPATIAL]
             residuals.append(chosen - prediction)
-            fits.append(self._fit(residuals[-1]))
+            fits.append(fit)  # the last choice's scales and skip probability
             costs.append(self._bits(residuals[-1], *fits[-1]).flatten(1).sum(1) + cost)
             modes.append(mode)
             vectors.append(chosen)
