@@ -8,8 +8,13 @@ block vectors 32.0 dB at 0.023 bpp; ``scripts/motion_coding_check.py``, tables i
 docs/plugins/block-motion.md), so this plugin puts a conventional coder in its slot,
 as H.264/HEVC code motion:
 
-- the dense flow is averaged over blocks of ``blocks[q]`` pixels (16 or 8) and
-  rounded to quarter-pel vectors;
+- the dense flow is averaged over blocks of ``blocks[q]`` pixels (16 or 8); with a
+  reference frame, the vectors are then fitted (option ``fit``: Adam steps, lr
+  0.2 px) so that the decoder's prediction, the reference warped by the vectors'
+  bilinear interpolation, matches the dense flow's own (averages, then
+  interpolation, blur motion edges: on 12 pairs of six training clips, 16x16 blocks,
+  the prediction is 29.6 dB by averages and 31.2 dB after 20 steps, the dense
+  flow's 32.3 dB); then they are rounded to quarter-pel vectors;
 - each vector is predicted from its left neighbour (the first column from the one
   above), or, when the reference carries the previous frame's decoded flow, from
   that flow's vector at the same block (temporal prediction): the encoder takes
@@ -35,9 +40,9 @@ as H.264/HEVC code motion:
 
 Stated: block motion with predictive coding, skipped blocks and rate-constrained
 vector choice (H.264/HEVC). Inferred: the block sizes per quality, the Laplacian,
-one skip probability per frame (no context), the bilinear interpolation, and
-measuring the distortion against the flow's own prediction (the motion slot does
-not see the frame being coded).
+one skip probability per frame (no context), the bilinear interpolation, the
+fitted vectors, and measuring the distortion against the flow's own prediction (the
+motion slot does not see the frame being coded).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from zoo.core.guard import check_symbols, padding, trimmed
 from zoo.core.hookspecs import hookimpl
 from zoo.core.plugin_info import Option, PluginInfo
 from zoo.errors import ZooError
+from zoo.nn.layers import warp
 from zoo.slots import Reference
 
 PEL = 4  #: vectors in quarter pixels
@@ -64,6 +70,7 @@ SCALES = torch.exp(torch.linspace(math.log(0.11), math.log(64.0), 64))  #: Lapla
 SKIPS = torch.sigmoid(torch.linspace(-6.0, 6.0, 64))  #: probabilities that a block skips
 SPATIAL, TEMPORAL = 0, 1
 HEADER = 5  #: bytes: block size, mode, the two Laplacian scale indexes, the skip index
+FIT_LR = 0.2  #: pixels: Adam's step size when the vectors are fitted
 
 
 class LaplacianConditional(GaussianConditional):
@@ -81,10 +88,11 @@ class BlockMotionCoder(nn.Module):
     """``forward(flow, q, ref)``, ``compress(flow, q, ref)``, ``decompress(strings, size, q, ref)``;
     no parameters."""
 
-    def __init__(self, blocks: tuple[int, ...], lambdas: tuple[float, ...] = ()) -> None:
+    def __init__(self, blocks: tuple[int, ...], lambdas: tuple[float, ...] = (), fit: int = 0) -> None:
         super().__init__()
         self.blocks = tuple(blocks)
         self.lambdas = tuple(lambdas)  #: per quality; empty: no rate-distortion choice
+        self.fit = fit  #: Adam steps fitting the vectors to the dense flow's prediction
         self.laplace = LaplacianConditional(SCALES.tolist(), tail_mass=1e-6)
         self.laplace.update()
         for module in self.laplace.modules():  # fixed tables and bounds: not state to save
@@ -100,6 +108,20 @@ class BlockMotionCoder(nn.Module):
 
     def _vectors(self, flow: Tensor, block: int) -> Tensor:
         return torch.round(F.avg_pool2d(flow, block, ceil_mode=True) * PEL)
+
+    def _fitted(self, flow: Tensor, block: int, frame: Tensor) -> Tensor:
+        """Quarter-pel vectors whose interpolated flow warps ``frame`` as ``flow`` does
+        (MSE, ``self.fit`` Adam steps from the block averages)."""
+        with torch.inference_mode(False), torch.enable_grad():
+            flow, frame = flow.detach().clone(), frame.detach().clone()
+            target = warp(frame, flow)
+            v = F.avg_pool2d(flow, block, ceil_mode=True).requires_grad_(True)
+            adam = torch.optim.Adam([v], lr=FIT_LR)
+            for _ in range(self.fit):
+                adam.zero_grad()
+                F.mse_loss(warp(frame, self._dense(v * PEL, flow.shape[-2:])), target).backward()
+                adam.step()
+        return torch.round(v.detach() * PEL)
 
     def _predictions(self, v: Tensor, block: int, ref: Reference | None) -> dict[int, Tensor]:
         """Left neighbour (above for the first column); the previous flow's vector if known."""
@@ -194,8 +216,9 @@ class BlockMotionCoder(nn.Module):
         """Vectors, and per sample the cheaper prediction's mode, residual, scale and skip
         indexes. The rate-distortion choice runs twice, the second time under the scales
         and skip probability of the first's choice."""
-        v = self._vectors(flow, self.blocks[q])
         rd = bool(self.lambdas) and ref is not None and ref.frame is not None
+        v = (self._fitted(flow, self.blocks[q], ref.frame) if self.fit and ref is not None
+             and ref.frame is not None else self._vectors(flow, self.blocks[q]))
         modes, vectors, residuals, fits, costs = [], [], [], [], []
         for mode, prediction in self._predictions(v, self.blocks[q], ref).items():
             chosen, cost, fit = v, 0.0, self._fit(v - prediction)
@@ -281,7 +304,10 @@ def zoo_motion_coding(config: Config) -> nn.Module:
     if len(blocks) != config.qualities:
         raise ZooError(f"block-motion: option blocks must give {config.qualities} block sizes, "
                        f"one per quality, got {list(blocks)}")
-    return BlockMotionCoder(blocks, config.lambdas if rdo else ())
+    fit = config.option("block-motion", "fit", 20)
+    if not isinstance(fit, int) or isinstance(fit, bool) or fit < 0:
+        raise ZooError(f"block-motion: option fit must be a number of steps >= 0, got {fit!r}")
+    return BlockMotionCoder(blocks, config.lambdas if rdo else (), fit)
 
 
 @hookimpl
@@ -292,4 +318,6 @@ def zoo_describe() -> PluginInfo:
                                       "(default: 16, and 8 for the two highest qualities)",
                                       item=int),
                                    Option("rdo", bool, True, "rate-distortion optimised vectors "
-                                          "(a block sends its prediction where that is cheaper)")))
+                                          "(a block sends its prediction where that is cheaper)"),
+                                   Option("fit", int, 20, "Adam steps fitting the vectors to the "
+                                          "dense flow's prediction (0: block averages)")))

@@ -2,7 +2,8 @@
 # docs/results.md and every piece of it, on shared/data/dev (never trained on): the x264
 # and x265 anchors; the models named in EVAL (default: all) evaluated again in low-delay
 # sequences (all qualities, decoded from the written bytes, summary recorded in
-# registry.toml) and, the Feng ones, in p-frame mode (issue 14's target 5); the other
+# registry.toml) and, the Feng ones (MSE- and MS-SSIM-trained), in p-frame mode (issue 14's
+# target 5); the other
 # models' existing $OUT/eval-MODEL.json reused (the page marks stale any whose recorded
 # sha256 is not registry.toml's); then the ablation tables, the RD plots, the six targets
 # (scripts/targets.py) and the page (scripts/results_page.py), from those evaluations.
@@ -22,7 +23,9 @@ OUT=${OUT:-docs/results}
 QPS=${QPS:-22,27,32,37,42,47,51}
 CMFR="cmfr2025-baseline cmfr2025-cmfr cmfr2025-cmfr-sff cmfr2025"
 FENG="feng2020-m1 feng2020-m2 feng2020-m3 feng2020-m4 feng2020-m5 feng2020-m6"
-EVAL="${EVAL-$CMFR $FENG}"
+FENG_MS="feng2020-msssim-m1 feng2020-msssim-m2 feng2020-msssim-m3 feng2020-msssim-m4"
+FENG_MS="$FENG_MS feng2020-msssim-m5 feng2020-msssim-m6"
+EVAL="${EVAL-$CMFR $FENG $FENG_MS}"
 files() { local dir=$1; shift; for m in "$@"; do echo "$dir/eval-$m.json"; done; }
 mkdir -p "$OUT/pframe"
 
@@ -33,16 +36,22 @@ for model in $EVAL; do
   zoo eval --model "$model" --data "$DEV" --workers 2 --record -o "$OUT/eval-$model.json"
 done
 for model in $EVAL; do  # target 5: Feng et al.'s Table 1 in p-frame mode
-  if [[ " $FENG " == *" $model "* && "${PFRAME:-1}" != 0 ]]; then
+  if [[ " $FENG $FENG_MS " == *" $model "* && "${PFRAME:-1}" != 0 ]]; then
     zoo eval --model "$model" --data "$DEV" --mode pframe --workers 2 -o "$OUT/pframe/eval-$model.json"
   fi
 done
 ANCHORS="$OUT/anchors-x264.json,$OUT/anchors-x265.json"
 zoo ablate --from $(files "$OUT" $CMFR) --anchors "$ANCHORS" -o "$OUT/ablation-cmfr"
 zoo ablate --from $(files "$OUT" $FENG) --anchors "$ANCHORS" -o "$OUT/ablation-feng"
-if ls $(files "$OUT/pframe" $FENG) >/dev/null 2>&1; then  # all six, or the page says "not run"
-  zoo ablate --from $(files "$OUT/pframe" $FENG) -o "$OUT/pframe/ablation-feng"
-fi
+zoo ablate --from $(files "$OUT" $FENG_MS) --anchors "$ANCHORS" -o "$OUT/ablation-feng-msssim"
+pframe_table() {  # STEM MODEL...: all six, or the page says "not run"
+  local stem=$1; shift
+  if ls $(files "$OUT/pframe" "$@") >/dev/null 2>&1; then
+    zoo ablate --from $(files "$OUT/pframe" "$@") -o "$OUT/pframe/ablation-$stem"
+  fi
+}
+pframe_table feng $FENG
+pframe_table feng-msssim $FENG_MS
 for metric in psnr-rgb ms-ssim; do
   zoo plot "$OUT"/eval-cmfr2025-baseline.json "$OUT"/eval-cmfr2025.json "$OUT"/eval-feng2020-m2.json \
       "$OUT"/anchors-x26?.json --metric "$metric" -o "$OUT/rd-$metric.png"

@@ -7,7 +7,9 @@ Reported per method: the mean bits per pixel of the real strings (``compress``,
 not the likelihoods' estimate) and the mean PSNR-RGB of the warped prediction
 against the current frame, over all pairs. Rows: no motion (the previous frame
 as it is), DIS uncoded (the upper bound of any coder of this flow),
-``block-motion`` at each quality (with and without its rate-distortion vector choice), and the motion coding of a registry model
+``block-motion`` at each quality (as it codes by default; without its rate-distortion
+vector choice; with the flow's block averages as vectors, not fitted), and the motion
+coding of a registry model
 (``--model``, trained weights, verified) at each quality. No motion refinement:
 the prediction from the coded flow alone.
 
@@ -128,11 +130,11 @@ def main() -> None:
     options = {"block-motion": {"blocks": [int(b) for b in args.blocks.split(",")]}} if args.blocks else {}
     codec = build_codec(ModelSpec(("dis-flow", "x265-intra", "block-motion"), options=options)).eval()
     blocks = codec.motion_coding.blocks
-    plain = build_codec(ModelSpec(("dis-flow", "x265-intra", "block-motion"),
-                                  options={"block-motion": {**options.get("block-motion", {}), "rdo": False}}))
-    coders: dict[str, tuple[Coder, int]] = {
-        "block-motion": (codec.motion_coding.compress, codec.qualities),
-        "block-motion, rdo off": (plain.motion_coding.compress, plain.qualities)}
+    coders: dict[str, tuple[Coder, int]] = {"block-motion": (codec.motion_coding.compress, codec.qualities)}
+    for name, change in (("rdo off", {"rdo": False}), ("block averages", {"fit": 0})):
+        other = build_codec(ModelSpec(("dis-flow", "x265-intra", "block-motion"),
+                                      options={"block-motion": {**options.get("block-motion", {}), **change}}))
+        coders[f"block-motion, {name}"] = (other.motion_coding.compress, other.qualities)
     if args.model:
         learned = open_model(args.model).codec
         compress = learned.motion_coding.compress

@@ -24,7 +24,9 @@
 # LAMBDAS and INTRA_QPS another quality ladder and its I-frame QPs (one per quality),
 # e.g. LAMBDAS=0.00015,0.0004,0.001,0.0025,0.0063,0.016 INTRA_QPS=40,36,32,28,24,20
 # (a run from registry weights of another ladder starts its gains where the new
-# lambdas put them: zoo.nn.gains.across_ladders).
+# lambdas put them: zoo.nn.gains.across_ladders). DISTORTION=ms-ssim trains with
+# 1 - MS-SSIM; the feng2020-msssim-mN models are feng2020-mN trained so, and with
+# RECIPE=continue they start from feng2020-mN's (MSE) weights.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/v3}
@@ -54,24 +56,34 @@ plugins() {  # the model's technique plugins (registry.toml adds the fixed parts
     feng2020-m2) echo pixel-residual,gmm,grdn ;;
     feng2020-m3) echo feature-residual,gmm ;;
     feng2020-m4) echo feature-residual,gmm,grdn ;;
+    feng2020-msssim-m*) plugins "feng2020-${1#feng2020-msssim-}" ;;
     *) echo "unknown model $1" >&2; exit 2 ;;
   esac
 }
 
 base() {  # a model whose P-frame stages a post-filter model starts from
-  case "$1" in feng2020-m2) echo feng2020-m1 ;; feng2020-m4) echo feng2020-m3 ;; esac
+  case "$1" in
+    feng2020-m2) echo feng2020-m1 ;; feng2020-m4) echo feng2020-m3 ;;
+    feng2020-msssim-m2) echo feng2020-msssim-m1 ;; feng2020-msssim-m4) echo feng2020-msssim-m3 ;;
+  esac
+}
+
+weights() {  # the registry weights a continued run of the model starts from
+  local own="weights/$1.safetensors"
+  [ -f "$own" ] || own="weights/feng2020-${1#feng2020-msssim-}.safetensors"
+  echo "$own"
 }
 
 train() {
   zoo train --device "${DEVICE:-cpu}" --threads "${THREADS:-1}" --checkpoint-every "${CHECKPOINT_EVERY:-100}" \
             --validate-every 200 --resume --option "x265-intra.qps=$INTRA_QPS" \
-            ${LAMBDAS:+--lambdas "$LAMBDAS"} ${DATA:+--data $DATA} "$@"
+            ${LAMBDAS:+--lambdas "$LAMBDAS"} ${DATA:+--data $DATA} --distortion "${DISTORTION:-mse}" "$@"
 }
 
 model() {
   local name=$1 from own=()
   from=$(base "$name")
-  [ -n "$CONTINUE" ] && own=("weights/$name.safetensors")
+  [ -n "$CONTINUE" ] && own=("$(weights "$name")")
   if [ -n "$from" ]; then
     until [ -f "$RUNS/$from/done" ]; do sleep 60; done
     train --plugins "$FIXED,$(plugins "$name")" --init "${own[@]}" "$RUNS/$from/checkpoint.pt" \

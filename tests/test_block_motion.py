@@ -32,6 +32,12 @@ def coder(codec):
     return codec.motion_coding
 
 
+@pytest.fixture(scope="module")
+def averaging():
+    """A coder whose vectors are the flow's block averages (not fitted)."""
+    return build_codec(ModelSpec(("block-motion",), options={"block-motion": {"fit": 0}})).motion_coding
+
+
 def smooth_flow(height: int, width: int, seed: int, amplitude: float = 4.0) -> torch.Tensor:
     """A smooth random flow (B=1), as camera and object motion give, in pixels."""
     g = torch.Generator().manual_seed(seed)
@@ -131,8 +137,8 @@ def test_zero_flow_costs_a_few_bytes(coder):
         assert len(strings[0]) <= 9 and not flow_hat.any()
 
 
-def test_temporal_mode_is_chosen_when_the_flow_repeats(coder):
-    size = (64, 128)
+def test_temporal_mode_is_chosen_when_the_flow_repeats(averaging):
+    coder, size = averaging, (64, 128)
     previous = coder.compress(smooth_flow(*size, seed=11), 1)[1]
     temporal, flow_hat = coder.compress(previous, 1, reference(previous, size))
     spatial, _ = coder.compress(previous, 1)
@@ -141,6 +147,30 @@ def test_temporal_mode_is_chosen_when_the_flow_repeats(coder):
     assert torch.equal(coder.decompress(temporal, size, 1, reference(previous, size)), flow_hat)
     # a reference without a flow (the first P-frame) leaves only spatial prediction
     assert coder.compress(previous, 1, reference(None, size))[0] == spatial
+
+
+def test_fitted_vectors_predict_as_the_dense_flow_does(coder, averaging):
+    """Across a motion edge, block averages blur the flow; fitted vectors warp the
+    reference closer to the dense flow's prediction, and decode bit-exactly."""
+    size = (64, 96)
+    g = torch.Generator().manual_seed(3)
+    frame = F.interpolate(torch.rand(1, 3, 16, 24, generator=g), size=size, mode="bicubic",
+                          align_corners=False).clamp(0, 1)
+    flow = torch.zeros(1, 2, *size)
+    flow[..., :, 40:] = torch.tensor((2.5, -1.5)).view(1, 2, 1, 1)  # the edge inside blocks
+    ref = Reference(frame=frame)
+    target = warp(frame, flow)
+    errors = {}
+    for name, c in (("fitted", coder), ("averaged", averaging)):
+        strings, flow_hat = c.compress(flow, 0, ref)
+        assert torch.equal(c.decompress(strings, size, 0, ref), flow_hat)
+        errors[name] = float(F.mse_loss(warp(frame, flow_hat), target))
+    assert errors["fitted"] < 0.9 * errors["averaged"]
+
+
+def test_fit_must_be_a_number_of_steps():
+    with pytest.raises(ZooError, match="option fit"):
+        build_codec(ModelSpec(("block-motion",), options={"block-motion": {"fit": -1}}))
 
 
 # ------------------------------------------------------------------ bad input
@@ -218,8 +248,8 @@ def test_rdo_sends_predictions_where_the_reference_is_flat(coder, q):
     assert torch.equal(coder(noisy, q, flat)["x_hat"], flow_hat)
 
 
-def test_rdo_keeps_the_vectors_of_a_textured_reference_and_can_be_switched_off(coder):
-    size, q = (64, 128), 2
+def test_rdo_keeps_the_vectors_of_a_textured_reference_and_can_be_switched_off(averaging):
+    coder, size, q = averaging, (64, 128), 2
     flow = smooth_flow(*size, seed=5)
     textured = reference(None, size)
     assert torch.equal(coder.compress(flow, q, textured)[1], coder.compress(flow, q)[1])

@@ -96,7 +96,13 @@ def test_feng_table1_claims():
         return report
     rates = {"feng2020-m1": 1.0, "feng2020-m2": 0.9, "feng2020-m3": 0.8, "feng2020-m4": 0.7,
              "feng2020-m5": 0.95, "feng2020-m6": 0.5}
-    assert verdicts([model("a")], pframe=[pframe(n, r) for n, r in rates.items()])[4] == "met"
+    rows, _ = targets.targets([model("a")], pframe=[pframe(n, r) for n, r in rates.items()])
+    assert rows[4][1] == "met" and rows[4][0].startswith("MSE-trained rows: feng2020-m3 vs feng2020-m1")
+    # the MS-SSIM-trained rows, when all six are given, are the ones judged
+    trained = [pframe(n.replace("feng2020-m", "feng2020-msssim-m"), r)
+               for n, r in {**rates, "feng2020-m3": 1.1}.items()]
+    rows, _ = targets.targets([model("a")], pframe=[pframe(n, r) for n, r in rates.items()] + trained)
+    assert rows[4][1] == "not met" and rows[4][0].startswith("MS-SSIM-trained rows: feng2020-msssim-m3")
     worse = {**rates, "feng2020-m3": 1.1}  # feature residuals lose to pixel residuals
     assert verdicts([model("a")], pframe=[pframe(n, r) for n, r in worse.items()])[4] == "not met"
     assert verdicts([model("a")], pframe=[pframe("feng2020-m1", 1.0)])[4] == "not run"
