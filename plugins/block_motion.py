@@ -11,10 +11,11 @@ as H.264/HEVC code motion:
 - the dense flow is averaged over blocks of ``blocks[q]`` pixels (16 or 8); with a
   reference frame, the vectors are then fitted (option ``fit``: Adam steps, lr
   0.2 px) so that the decoder's prediction, the reference warped by the vectors'
-  bilinear interpolation, matches the dense flow's own (averages, then
-  interpolation, blur motion edges: on 12 pairs of six training clips, 16x16 blocks,
-  the prediction is 29.6 dB by averages and 31.2 dB after 20 steps, the dense
-  flow's 32.3 dB); then they are rounded to quarter-pel vectors;
+  bilinear interpolation, matches the frame being coded (``target``, which the
+  pipeline gives the encoder), or without it the dense flow's own prediction
+  (averages, then interpolation, blur motion edges: −6.9 % BD-rate for
+  feng2020-m1's weights on five training clips, docs/plugins/block-motion.md);
+  then they are rounded to quarter-pel vectors;
 - each vector is predicted from its left neighbour (the first column from the one
   above), or, when the reference carries the previous frame's decoded flow, from
   that flow's vector at the same block (temporal prediction): the encoder takes
@@ -39,10 +40,11 @@ as H.264/HEVC code motion:
   (overlapped-block-like) field that the motion refinement slot may refine.
 
 Stated: block motion with predictive coding, skipped blocks and rate-constrained
-vector choice (H.264/HEVC). Inferred: the block sizes per quality, the Laplacian,
-one skip probability per frame (no context), the bilinear interpolation, the
-fitted vectors, and measuring the distortion against the flow's own prediction (the
-motion slot does not see the frame being coded).
+vector choice (H.264/HEVC), vectors searched against the frame being coded.
+Inferred: the block sizes per quality, the Laplacian, one skip probability per
+frame (no context), the bilinear interpolation, fitting by gradient steps from the
+flow's averages, and measuring the rate-distortion choice's distortion against the
+flow's own prediction (against the frame it coded more bits: see the doc).
 """
 
 from __future__ import annotations
@@ -109,12 +111,13 @@ class BlockMotionCoder(nn.Module):
     def _vectors(self, flow: Tensor, block: int) -> Tensor:
         return torch.round(F.avg_pool2d(flow, block, ceil_mode=True) * PEL)
 
-    def _fitted(self, flow: Tensor, block: int, frame: Tensor) -> Tensor:
-        """Quarter-pel vectors whose interpolated flow warps ``frame`` as ``flow`` does
-        (MSE, ``self.fit`` Adam steps from the block averages)."""
+    def _fitted(self, flow: Tensor, block: int, frame: Tensor, target: Tensor | None) -> Tensor:
+        """Quarter-pel vectors whose interpolated flow warps ``frame`` closest to ``target``
+        (the frame being coded; without it, ``frame`` warped by ``flow``), in MSE, after
+        ``self.fit`` Adam steps from the block averages."""
         with torch.inference_mode(False), torch.enable_grad():
             flow, frame = flow.detach().clone(), frame.detach().clone()
-            target = warp(frame, flow)
+            target = warp(frame, flow) if target is None else target.detach().clone()
             v = F.avg_pool2d(flow, block, ceil_mode=True).requires_grad_(True)
             adam = torch.optim.Adam([v], lr=FIT_LR)
             for _ in range(self.fit):
@@ -212,12 +215,13 @@ class BlockMotionCoder(nn.Module):
             decide(0, col, chosen[..., :, col - 1:col])
         return chosen, cost
 
-    def _choose(self, flow: Tensor, q: int, ref: Reference | None) -> tuple[Tensor, ...]:
+    def _choose(self, flow: Tensor, q: int, ref: Reference | None,
+                target: Tensor | None = None) -> tuple[Tensor, ...]:
         """Vectors, and per sample the cheaper prediction's mode, residual, scale and skip
         indexes. The rate-distortion choice runs twice, the second time under the scales
         and skip probability of the first's choice."""
         rd = bool(self.lambdas) and ref is not None and ref.frame is not None
-        v = (self._fitted(flow, self.blocks[q], ref.frame) if self.fit and ref is not None
+        v = (self._fitted(flow, self.blocks[q], ref.frame, target) if self.fit and ref is not None
              and ref.frame is not None else self._vectors(flow, self.blocks[q]))
         modes, vectors, residuals, fits, costs = [], [], [], [], []
         for mode, prediction in self._predictions(v, self.blocks[q], ref).items():
@@ -242,13 +246,14 @@ class BlockMotionCoder(nn.Module):
     def _dense(v: Tensor, size: tuple[int, int]) -> Tensor:
         return F.interpolate(v / PEL, size=size, mode="bilinear", align_corners=False)
 
-    def forward(self, flow: Tensor, q: int, ref: Reference | None = None) -> dict:
-        v, _, r, scales, skips = self._choose(flow.detach(), q, ref)
+    def forward(self, flow: Tensor, q: int, ref: Reference | None = None,
+                target: Tensor | None = None) -> dict:
+        v, _, r, scales, skips = self._choose(flow.detach(), q, ref, target)
         return {"x_hat": self._dense(v, flow.shape[-2:]), "likelihoods": self._likelihoods(r, scales, skips)}
 
-    def compress(self, flow: Tensor, q: int,
-                 ref: Reference | None = None) -> tuple[list[bytes], Tensor]:
-        v, mode, r, scales, skips = self._choose(flow, q, ref)
+    def compress(self, flow: Tensor, q: int, ref: Reference | None = None,
+                 target: Tensor | None = None) -> tuple[list[bytes], Tensor]:
+        v, mode, r, scales, skips = self._choose(flow, q, ref, target)
         if v.shape[0] != 1:
             raise ValueError("block motion codes one frame at a time")
         skipped = self._skipped(r)[0]

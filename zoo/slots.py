@@ -83,7 +83,11 @@ class MotionCoding(nn.Module):
     ``decompress(strings, (H, W), q, ref) -> flow_hat``. ``ref`` is the
     :class:`Reference` (its ``flow``, the previous P-frame's decoded flow, may
     predict this one; None after an I-frame); a coder may ignore it, and callers
-    that code a flow alone (the motion-coding training stage) pass none.
+    that code a flow alone (the motion-coding training stage) pass none. A
+    ``forward`` or ``compress`` that names a ``target`` parameter also gets the
+    frame being coded, (B, 3, H, W), as keyword, to choose what it sends by the
+    prediction it gives (encoder side: ``decompress`` never has it; callers that
+    code a flow alone pass none); one that does not name it is called without.
     """
 
 

@@ -42,6 +42,7 @@ from zoo.core.coding import encode_clip
 from zoo.core.config import Config
 from zoo.core.manager import BUILTIN_PACKAGE, SLOTS, LoadPolicy, Plugin, Selection, Zoo
 from zoo.core.models import open_model
+from zoo.core.pipeline import target
 from zoo.core.sequence import decode_records, pad
 from zoo.errors import ZooError
 from zoo.io import bitstream
@@ -311,8 +312,10 @@ class _SlotCheck:
         _check_gradients(where, module, bits + (out["x_hat"] - flow).square().sum())
         prepare_coding(module)
         with torch.inference_mode():
-            for given in (None, ref):  # after an I-frame, after a P-frame
-                strings, flow_hat = module.compress(flow, self.q, given)
+            x = torch.rand(1, 3, *size, generator=_gen())
+            for given, more in ((None, {}), (ref, {}), (ref, target(module.compress, x))):
+                # after an I-frame, after a P-frame, and with the frame being coded if it takes it
+                strings, flow_hat = module.compress(flow, self.q, given, **more)
                 strings = _check_strings(where, strings)
                 _same(where, "flow", flow_hat, module.decompress(strings, size, self.q, given))
 

@@ -119,7 +119,8 @@ def zoo_motion_estimation(config: "Config") -> "nn.Module | None":
 @hookspec(firstresult=True)
 def zoo_motion_coding(config: "Config", entropy: "EntropyFactory") -> "nn.Module | None":
     """2. Motion coding: codes the flow (given the reference, whose ``flow`` is the previous
-    decoded flow), returns the decoded flow."""
+    decoded flow, and, on the encoder side, the frame being coded to a coder that names a
+    ``target`` parameter), returns the decoded flow."""
 
 
 @hookspec(firstresult=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from compressai.models import CompressionModel
@@ -9,6 +10,13 @@ from torch import Tensor, nn
 
 from zoo.slots import Payload, Reference
 from .config import Config
+
+
+def target(method: Any, x: Tensor) -> dict[str, Tensor]:
+    """``{"target": x}`` for a motion coder's method that names a ``target`` parameter (the
+    frame being coded, encoder side; as pluggy gives a hook implementation the arguments
+    it names), else nothing."""
+    return {"target": x} if "target" in inspect.signature(method).parameters else {}
 
 
 class PFrameCodec(CompressionModel):
@@ -41,7 +49,7 @@ class PFrameCodec(CompressionModel):
 
     def forward(self, x: Tensor, ref: Reference, q: int) -> dict[str, Any]:
         flow = self.motion_estimation(x, ref.frame)
-        motion = self.motion_coding(flow, q, ref)
+        motion = self.motion_coding(flow, q, ref, **target(self.motion_coding.forward, x))
         flow_hat = self.motion_refinement(motion["x_hat"], ref)
         ctx = self.temporal_context(ref, flow_hat)
         residual = self.residual_domain(x, ctx, ref, q)
@@ -56,7 +64,8 @@ class PFrameCodec(CompressionModel):
 
     def compress(self, x: Tensor, ref: Reference, q: int) -> tuple[Payload, Tensor, Reference]:
         flow = self.motion_estimation(x, ref.frame)
-        motion_strings, flow_hat = self.motion_coding.compress(flow, q, ref)
+        motion_strings, flow_hat = self.motion_coding.compress(
+            flow, q, ref, **target(self.motion_coding.compress, x))
         flow_hat = self.motion_refinement(flow_hat, ref)
         ctx = self.temporal_context(ref, flow_hat)
         residual_strings, x_rec, feature = self.residual_domain.compress(x, ctx, ref, q)
