@@ -6,7 +6,10 @@ ensembles #2 and #4. Stated: an ensemble of whole models chosen per frame.
 Inferred: the choice is made by the encoder and signalled per frame (the
 member's index, one side integer in the frame record), by the lowest
 rate-distortion cost ``bits + lambda * 255^2 * MSE * pixels`` (criterion
-``rd``, default; the members' lambda, who must share one quality ladder) or the best MS-SSIM (criterion ``ms-ssim``); I-frames use the
+``rd``, default; the members' lambda, who must share one quality ladder), the
+cost in the MS-SSIM members' training loss ``bits + lambda_ms * (1 - MS-SSIM) *
+pixels`` (``rd-ms-ssim``; ``lambda_ms`` as ``zoo train --distortion ms-ssim``
+weighs it) or the best MS-SSIM whatever its bits (``ms-ssim``); I-frames use the
 first member's intra codec. Members keep no features across a switch: each
 member sees a reference with the decoded frame and flow, and its own features of
 that frame (as after an I-frame), never another member's.
@@ -22,14 +25,14 @@ from compressai.models import CompressionModel
 from pytorch_msssim import ms_ssim
 from torch import Tensor, nn
 
-from zoo.core.config import Config
+from zoo.core.config import Config, ms_ssim_lambda
 from zoo.core.hookspecs import hookimpl
 from zoo.core.manager import SLOTS
 from zoo.core.plugin_info import Option, PluginInfo
 from zoo.errors import ZooError
 from zoo.slots import Payload, Reference
 
-CRITERIA = ("rd", "ms-ssim")
+CRITERIA = ("rd", "rd-ms-ssim", "ms-ssim")
 
 
 def _shared(member: nn.Module, ref: Reference) -> Reference:
@@ -50,8 +53,11 @@ class Ensemble(CompressionModel):
         return min(m.qualities for m in self.members)
 
     def _cost(self, x: Tensor, x_hat: Tensor, bits: float, q: int) -> float:
-        if self.criterion == "ms-ssim":
-            return -float(ms_ssim(x, x_hat.clamp(0, 1), data_range=1.0, win_size=3))
+        if self.criterion != "rd":
+            similarity = float(ms_ssim(x, x_hat.clamp(0, 1), data_range=1.0, win_size=3))
+            if self.criterion == "ms-ssim":
+                return -similarity
+            return bits + ms_ssim_lambda(self.lambdas, q) * (1 - similarity) * x[0, 0].numel()
         mse = float(torch.mean((x - x_hat) ** 2))
         return bits + self.lambdas[q] * 255**2 * mse * x[0, 0].numel()
 
@@ -121,4 +127,5 @@ def zoo_describe() -> PluginInfo:
                       options=(Option("members", list, (), "the registry models it chooses from "
                                       "(at least two)"),
                                Option("criterion", str, "rd", "how the best member is chosen: "
-                                      "rate-distortion cost or MS-SSIM", choices=CRITERIA)))
+                                      "rate-distortion cost (MSE or MS-SSIM) or MS-SSIM alone",
+                                      choices=CRITERIA)))

@@ -107,7 +107,7 @@ def test_list_shows_a_plugins_options(capsys):
     out = capsys.readouterr().out
     assert "options of grdn (--option grdn.NAME=VALUE):" in out
     assert "  in_loop (bool, default false): filter inside the coding loop" in out
-    assert "  criterion (str, default \"rd\"; one of rd, ms-ssim): how the best member" in out
+    assert "  criterion (str, default \"rd\"; one of rd, rd-ms-ssim, ms-ssim): how the best member" in out
     assert main(["list", "--plugins", "--json", "gmm", "no-filter"]) == 0
     plugins = {p["name"]: p for p in json.loads(capsys.readouterr().out)["plugins"]}
     assert plugins["gmm"]["options"][1] == {

@@ -37,10 +37,14 @@ def results_folder(tmp_path: Path, stale: str = "feng2020-m2", absent: str = "fe
     models = results_page.read_registry(registry)
     for path in sorted((RESULTS / "v4").glob("eval-*.json")):
         report = json.loads(path.read_text())
-        if report["name"] != absent:
-            sha = OTHER if report["name"] == stale else results_page.expected_sha(report["name"], models)
-            report["model"]["sha256"] = sha
-            (out / path.name).write_text(json.dumps(report))
+        # the Feng rows stand in for their MS-SSIM-trained namesakes too
+        names = [report["name"], *([report["name"].replace("feng2020-m", "feng2020-msssim-m")]
+                                   if report["name"].startswith("feng2020-m") else [])]
+        for name in names:
+            if name != absent:
+                sha = OTHER if name == stale else results_page.expected_sha(name, models)
+                report = {**report, "name": name, "model": {**report["model"], "sha256": sha}}
+                (out / f"eval-{name}.json").write_text(json.dumps(report))
     for codec in ("x264", "x265"):
         shutil.copy(RESULTS / f"anchors-{codec}.json", out)
     return out
@@ -90,7 +94,8 @@ def test_page_from_evaluations_alone(tmp_path):
 
 def test_page_includes_every_piece(tmp_path):
     results = results_folder(tmp_path, stale="", absent="")
-    for stem in ("ablation-cmfr", "ablation-feng", "pframe/ablation-feng"):
+    for stem in ("ablation-cmfr", "ablation-feng", "ablation-feng-msssim", "pframe/ablation-feng",
+                 "pframe/ablation-feng-msssim"):
         (results / stem).parent.mkdir(exist_ok=True)
         (results / f"{stem}.md").write_text(f"| # | model |\n|---|---|\n| 1 | {stem} table |\n")
     (results / "ablation-feng.json").write_text(json.dumps(
@@ -101,6 +106,9 @@ def test_page_includes_every_piece(tmp_path):
     page = make_page(tmp_path, results)
     assert "STALE: " not in section(page, "## Which weights") and "> **STALE" not in page
     assert "| 1 | pframe/ablation-feng table |" in section(page, "## Feng et al.'s Table 1")
+    assert "| 1 | pframe/ablation-feng-msssim table |" in section(
+        page, "## Feng et al.'s Table 1 in p-frame mode, trained with MS-SSIM")
+    assert "| 1 | ablation-feng-msssim table |" in section(page, "## Feng family trained with MS-SSIM")
     assert "**STALE rows** (evaluated with other weights" in section(page, "## Feng family")
     assert "Training budgets of the rows differ" in section(page, "## Feng family")
     assert "- **cmfr2025-cmfr**: its latent emptied" in section(page, "## CMFR family")  # its caveat

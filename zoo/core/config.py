@@ -22,6 +22,17 @@ PRESETS: dict[str, dict[str, Any]] = {
 #: rates where x264 works at QP 37-42.
 LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250)
 MAX_QUALITIES = 16
+#: Lambdas for (1 - MS-SSIM), CompressAI's convention for its ms-ssim models (the
+#: default ladder's); another ladder's are its MSE lambdas times MS_SSIM_PER_MSE,
+#: the ratio of CompressAI's two conventions (1,269 at the top quality, within 6 %
+#: of the others).
+MS_SSIM_LAMBDAS = (2.40, 4.58, 8.73, 16.64, 31.73)
+MS_SSIM_PER_MSE = MS_SSIM_LAMBDAS[-1] / LAMBDAS[-1]
+
+
+def ms_ssim_lambda(lambdas: tuple[float, ...], q: int) -> float:
+    """The weight of (1 - MS-SSIM) at quality ``q`` of the ladder ``lambdas`` (MSE lambdas)."""
+    return MS_SSIM_LAMBDAS[q] if tuple(lambdas) == LAMBDAS else lambdas[q] * MS_SSIM_PER_MSE
 
 
 def check_lambdas(values: Any) -> tuple[float, ...]:

@@ -53,7 +53,7 @@ from pytorch_msssim import ms_ssim
 from torch import Tensor, nn
 
 from zoo.core.build import ModelSpec, build_codec
-from zoo.core.config import LAMBDAS, Config
+from zoo.core.config import LAMBDAS, Config, ms_ssim_lambda
 from zoo.core.manager import PLUGIN_TAG, Zoo
 from zoo.core.registry import load_registry
 from zoo.core.weights import sha256_file, widened
@@ -65,12 +65,6 @@ from zoo.slots import Reference
 from .auxiliary import auxiliary, densities
 from .datasets import ClipDataset, SyntheticMotion, load_stills, pin, training_files, worker_seed
 
-#: Lambdas for (1 - MS-SSIM), CompressAI's convention for its ms-ssim models (the
-#: default ladder's); another ladder's are its MSE lambdas times MS_SSIM_PER_MSE,
-#: the ratio of CompressAI's two conventions (1,269 at the top quality, within 6 %
-#: of the others).
-MS_SSIM_LAMBDAS = (2.40, 4.58, 8.73, 16.64, 31.73)
-MS_SSIM_PER_MSE = MS_SSIM_LAMBDAS[-1] / LAMBDAS[-1]
 P_SLOTS = ("motion_estimation", "motion_coding", "motion_refinement", "temporal_context",
            "residual_domain")
 SCHEDULES = ("constant", "cosine", "step")
@@ -227,8 +221,8 @@ class StageLoss(nn.Module):
     def _d(self, x: Tensor, x_hat: Tensor, q: int) -> Tensor:
         lambdas = self.codec.config.lambdas
         if self.distortion == "ms-ssim":
-            weight = MS_SSIM_LAMBDAS[q] if lambdas == LAMBDAS else lambdas[q] * MS_SSIM_PER_MSE
-            return weight * (1 - ms_ssim(x, x_hat.clamp(0, 1), data_range=1.0, win_size=7))
+            similarity = ms_ssim(x, x_hat.clamp(0, 1), data_range=1.0, win_size=7)
+            return ms_ssim_lambda(lambdas, q) * (1 - similarity)
         return lambdas[q] * 255**2 * F.mse_loss(x, x_hat)
 
     def _reference(self, x: Tensor, q: int) -> Reference:
