@@ -104,6 +104,17 @@ def test_sigterm_while_writing_removes_the_temporary_output(output, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.bin"]
 
 
+def test_the_budget_reads_layer_arguments_given_by_keyword():
+    """pytorch_msssim calls ``conv2d(x, weight=w, ...)``: its cost is counted, not a crash."""
+    import torch
+    import torch.nn.functional as F
+
+    from zoo.core.budget import _layer_cost
+    x, w = torch.zeros(1, 3, 32, 32), torch.zeros(3, 1, 1, 7)
+    by_keyword = _layer_cost(F.conv2d, (x,), {"weight": w, "stride": 1, "padding": 0, "groups": 3})
+    assert by_keyword == _layer_cost(F.conv2d, (x, w), {"groups": 3}) == (3 * 32 * 26 * 7, 3 * 32 * 26)
+
+
 def test_the_memory_budget_counts_live_tensors_once():
     import torch
 

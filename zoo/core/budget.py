@@ -83,7 +83,7 @@ def _layer_cost(func, args: tuple, kwargs: dict) -> tuple[int, int] | None:
     """(multiply-accumulates, output elements) of a convolution or linear layer, from
     its arguments' shapes (before it runs); None for any other operation."""
     if func is F.conv2d:
-        x, w = args[0], args[1]
+        x, w = _arg(args, kwargs, 0, "input", None), _arg(args, kwargs, 1, "weight", None)
         stride, dilation = _pair(_arg(args, kwargs, 3, "stride", 1)), _pair(_arg(args, kwargs, 5, "dilation", 1))
         padding = _arg(args, kwargs, 4, "padding", 0)
         if padding == "same":
@@ -95,12 +95,12 @@ def _layer_cost(func, args: tuple, kwargs: dict) -> tuple[int, int] | None:
         elements = x.numel() // math.prod(x.shape[-3:]) * w.shape[0] * max(out[0], 0) * max(out[1], 0)
         return elements * w[0].numel(), elements
     if func is F.conv_transpose2d:
-        x, w = args[0], args[1]
+        x, w = _arg(args, kwargs, 0, "input", None), _arg(args, kwargs, 1, "weight", None)
         stride, groups = _pair(_arg(args, kwargs, 3, "stride", 1)), _arg(args, kwargs, 6, "groups", 1)
         elements = x.numel() // x.shape[-3] * w.shape[1] * groups * stride[0] * stride[1]
         return x.numel() * w[0].numel(), elements
     if func is F.linear:
-        x, w = args[0], args[1]
+        x, w = _arg(args, kwargs, 0, "input", None), _arg(args, kwargs, 1, "weight", None)
         rows = x.numel() // max(x.shape[-1], 1)
         return rows * w.numel(), rows * w.shape[0]
     return None
