@@ -44,7 +44,7 @@ vector choice (H.264/HEVC), vectors searched against the frame being coded.
 Inferred: the block sizes per quality, the Laplacian, one skip probability per
 frame (no context), the bilinear interpolation, fitting by gradient steps from the
 flow's averages, and measuring the rate-distortion choice's distortion against the
-flow's own prediction (against the frame it coded more bits: see the doc).
+flow's own prediction (against the frame it gained less: see the doc).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class BlockMotionCoder(nn.Module):
         super().__init__()
         self.blocks = tuple(blocks)
         self.lambdas = tuple(lambdas)  #: per quality; empty: no rate-distortion choice
-        self.fit = fit  #: Adam steps fitting the vectors to the dense flow's prediction
+        self.fit = fit  #: Adam steps fitting the vectors to the frame being coded
         self.laplace = LaplacianConditional(SCALES.tolist(), tail_mass=1e-6)
         self.laplace.update()
         for module in self.laplace.modules():  # fixed tables and bounds: not state to save
@@ -325,4 +325,4 @@ def zoo_describe() -> PluginInfo:
                                    Option("rdo", bool, True, "rate-distortion optimised vectors "
                                           "(a block sends its prediction where that is cheaper)"),
                                    Option("fit", int, 20, "Adam steps fitting the vectors to the "
-                                          "dense flow's prediction (0: block averages)")))
+                                          "frame being coded (0: block averages)")))
