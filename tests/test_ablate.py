@@ -172,6 +172,11 @@ def test_ablate_end_to_end_on_a_tiny_clip(tiny_y4m, tmp_path, capsys):
     md = (tmp_path / "table.md").read_text()
     assert "defaults (untrained)" in md and "| BD-rate MS-SSIM |" in md and "| x264 |" in md
     assert "| 1 | defaults (untrained) |" in capsys.readouterr().out
+    # an anchor is not a row: a one-line error, nothing written
+    assert main(["ablate", "--from", str(anchors), str(tmp_path / "table.json"),
+                 "-o", str(tmp_path / "bad")]) == 2
+    assert "x264 is not a zoo eval result (a conventional anchor" in capsys.readouterr().err
+    assert not (tmp_path / "bad.json").exists()
 
 
 def test_ablate_from_earlier_results_evaluates_nothing(tiny_y4m, tmp_path, monkeypatch):

@@ -133,6 +133,11 @@ def tabulate(reports: list[dict], labels: Sequence[str] | None = None, *,
     every row and anchor must share its protocol unless ``allow_cross_protocol``."""
     if not 0.0 <= min_overlap <= 1.0:
         raise ZooError(f"--min-overlap must be between 0 and 1, got {min_overlap}")
+    for report in reports:
+        if not isinstance(report.get("model"), dict):
+            what = "a conventional anchor: give it with --anchors" if report.get("kind") == "anchor" \
+                else "no model recorded"
+            raise ZooError(f"{report['name']} is not a zoo eval result ({what})")
     differences = check_comparable([*reports, *anchor_runs], allow_cross_protocol)
     labels = list(labels) if labels is not None else [r["name"] for r in reports]
     registry = load_registry()
