@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -12,11 +13,16 @@ from zoo.slots import Payload, Reference
 from .config import Config
 
 
+@functools.cache
+def _names_target(function: Any) -> bool:
+    return "target" in inspect.signature(function).parameters
+
+
 def target(method: Any, x: Tensor) -> dict[str, Tensor]:
     """``{"target": x}`` for a motion coder's method that names a ``target`` parameter (the
     frame being coded, encoder side; as pluggy gives a hook implementation the arguments
-    it names), else nothing."""
-    return {"target": x} if "target" in inspect.signature(method).parameters else {}
+    it names), else nothing. The signature is read once per function."""
+    return {"target": x} if _names_target(getattr(method, "__func__", method)) else {}
 
 
 class PFrameCodec(CompressionModel):
