@@ -9,7 +9,8 @@ rate-distortion cost ``bits + lambda * 255^2 * MSE * pixels`` (criterion
 ``rd``, default; the members' lambda, who must share one quality ladder), the
 cost in the MS-SSIM members' training loss ``bits + lambda_ms * (1 - MS-SSIM) *
 pixels`` (``rd-ms-ssim``; ``lambda_ms`` as ``zoo train --distortion ms-ssim``
-weighs it) or the best MS-SSIM whatever its bits (``ms-ssim``); I-frames use the
+weighs it) or the best MS-SSIM whatever its bits (``ms-ssim``), MS-SSIM as
+``zoo eval`` measures it (8-bit levels, :func:`zoo.core.metrics.ms_ssim_rgb`); I-frames use the
 first member's intra codec. Members keep no features across a switch: each
 member sees a reference with the decoded frame and flow, and its own features of
 that frame (as after an I-frame), never another member's.
@@ -22,12 +23,12 @@ from typing import Any, Callable
 
 import torch
 from compressai.models import CompressionModel
-from pytorch_msssim import ms_ssim
 from torch import Tensor, nn
 
 from zoo.core.config import Config, ms_ssim_lambda
 from zoo.core.hookspecs import hookimpl
 from zoo.core.manager import SLOTS
+from zoo.core.metrics import ms_ssim_rgb
 from zoo.core.plugin_info import Option, PluginInfo
 from zoo.errors import ZooError
 from zoo.slots import Payload, Reference
@@ -54,7 +55,7 @@ class Ensemble(CompressionModel):
 
     def _cost(self, x: Tensor, x_hat: Tensor, bits: float, q: int) -> float:
         if self.criterion != "rd":
-            similarity = float(ms_ssim(x, x_hat.clamp(0, 1), data_range=1.0, win_size=3))
+            similarity = ms_ssim_rgb(x, x_hat)  # the MS-SSIM the zoo reports
             if self.criterion == "ms-ssim":
                 return -similarity
             return bits + ms_ssim_lambda(self.lambdas, q) * (1 - similarity) * x[0, 0].numel()
