@@ -275,7 +275,7 @@ def lambdas(inp: Inputs) -> str:
 
 
 def training_clips(inp: Inputs) -> set[str]:
-    return {Path(f).stem for e in inp.models.values() for r in e.get("recipe", {}).get("runs", [])
+    return {Path(f).stem for e in inp.models.values() for r in training_runs(e.get("recipe", {}))
             for f in r.get("data", {})}
 
 
@@ -322,7 +322,7 @@ def run_budget(run: dict) -> tuple[str, int]:
 
 
 def budget_of(entry: dict) -> dict | None:
-    runs = training_runs(entry.get("recipe", {}).get("runs", []))
+    runs = training_runs(entry.get("recipe", {}))
     if not runs:
         return None
     budgets = [run_budget(r) for r in runs]

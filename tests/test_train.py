@@ -16,7 +16,7 @@ import torch
 
 from zoo.cli import main
 from zoo.core.build import ModelSpec, build_codec
-from zoo.core.registry import find_model
+from zoo.core.registry import find_model, training_runs
 from zoo.core.weights import sha256_file
 from zoo.train.trainer import load_matching
 
@@ -92,7 +92,10 @@ def test_export_records_the_lineage_of_the_weights(tmp_path, tiny_y4m, monkeypat
     assert runs[1]["options"] == find_model("cmfr2025-baseline").spec.options  # the entry's QPs
     assert runs[1]["crop"] == 64 and runs[1]["lambdas"] == list(find_model("cmfr2025-baseline").lambdas)
     assert runs[1]["lr"] == {"residual": 5e-4} and runs[1]["schedule"] == "cosine"
-    assert runs[1]["data"] == {tiny_y4m.name: sha256_file(tiny_y4m)} and "threads" in runs[1]["hardware"]
+    # the data is written once, for every run that trained on it
+    assert entry["recipe"]["data"] == {tiny_y4m.name: sha256_file(tiny_y4m)} and "data" not in runs[1]
+    assert training_runs(entry["recipe"])[1]["data"] == entry["recipe"]["data"]
+    assert "threads" in runs[1]["hardware"]
     assert runs[1]["upscaled"] == {tiny_y4m.name: "72x48 upscaled to crops of 64x64"}
     assert entry["recipe"]["precision"] == "fp16"
     assert entry["recipe"]["wall_s"] >= 0 and all(r["seconds"] > 0 for r in runs)

@@ -6,7 +6,7 @@ import pytest
 
 from zoo.cli import main
 from zoo.core.models import open_model
-from zoo.core.registry import load_registry, training_runs
+from zoo.core.registry import compact_recipe, load_registry, training_runs
 from zoo.core.weights import sha256_file
 from zoo.errors import ZooError
 
@@ -27,7 +27,7 @@ def test_every_registry_model_opens_on_verified_trained_weights(name):
     if entry.weights is None:  # an ensemble: its members' weights
         return
     assert sha256_file(entry.weights) == entry.sha256 == model.sha256
-    runs = training_runs(entry.extra["recipe"]["runs"])
+    runs = training_runs(entry.extra["recipe"])
     trained = {stage for run in runs for stage in run.get("stages", ())}
     assert {"reconstruction", "residual", "joint", "multi-frame"} <= trained
     assert all(run["seconds"] > 0 and run["data"] for run in runs if "stages" in run)
@@ -40,3 +40,27 @@ def test_the_main_job_runs_on_trained_weights(tiny_y4m, tmp_path):
     """README's main job, on a tiny clip: no --untrained needed."""
     assert main(["run", "--model", "cmfr2025", "--input", str(tiny_y4m),
                  "--out", str(tmp_path)]) == 0
+
+
+def test_a_recipe_writes_its_data_once_and_reads_back_whole():
+    d1, d2 = {"a.264": "11"}, {"b.264": "22"}
+    older = {"precision": "fp16", "runs": [{"stages": ["joint"], "data": d2}]}
+    parent = compact_recipe({"runs": [{"stages": ["x"], "data": d1}, {"stages": ["y"], "data": d1}]})
+    assert parent == {"data": d1, "runs": [{"stages": ["x"]}, {"stages": ["y"]}]}
+    recipe = {"runs": [{"init": "w/p.safetensors", "recipe": parent},
+                       {"init": "w/o.safetensors", "recipe": older}, {"stages": ["z"], "data": d1}]}
+    compact = compact_recipe(recipe)
+    assert compact["data"] == d1 and "data" not in compact["runs"][0]["recipe"]
+    assert compact["runs"][1]["recipe"]["runs"][0]["data"] == d2  # other data stays with its run
+    assert training_runs(compact) == training_runs(recipe) == [
+        {"stages": ["x"], "data": d1}, {"stages": ["y"], "data": d1},
+        {"stages": ["joint"], "data": d2}, {"stages": ["z"], "data": d1}]
+    assert compact_recipe(compact) == compact
+    unpinned = {"runs": [{"stages": ["x"]}]}  # recorded before data was pinned
+    assert compact_recipe(unpinned) == unpinned
+
+
+@pytest.mark.parametrize("name", [n for n, e in REGISTRY.items() if "recipe" in e.extra])
+def test_the_registry_stores_recipes_compact(name):
+    recipe = REGISTRY[name].extra["recipe"]
+    assert compact_recipe(recipe) == recipe

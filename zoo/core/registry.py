@@ -217,12 +217,43 @@ def update_registry(name: str, fields: dict[str, Any], path: Path | None = None)
         write_text(path, head + "\n" + body)
 
 
-def training_runs(runs: list[dict]) -> list[dict]:
-    """The runs that trained the weights, oldest first, each once: a start from
-    registered weights (``init``) stands for the runs of the recipe it carries."""
+def training_runs(recipe: dict, data: dict | None = None) -> list[dict]:
+    """The runs that trained a recipe's weights, oldest first, each once and with the
+    data it trained on: a start from registered weights (``init``) stands for the runs
+    of the recipe it carries; a run without ``data`` trained on its recipe's ``data``
+    (:func:`compact_recipe`), or an enclosing recipe's."""
+    data = recipe.get("data", data)
     out: list[dict] = []
-    for run in runs:
-        for r in training_runs(run.get("recipe", {}).get("runs", [])) if "init" in run else [run]:
-            if r not in out:
-                out.append(r)
+    for run in recipe.get("runs", []):
+        found = training_runs(run.get("recipe", {}), data) if "init" in run else [
+            {**run, "data": run.get("data", data)} if data is not None else run]
+        out += [r for r in found if r not in out]
     return out
+
+
+def compact_recipe(recipe: dict) -> dict:
+    """``recipe`` as the registry stores it: the data that its last run trained on
+    written once, as the recipe's ``data``, and left out of every run, nested ones too,
+    that trained on the same (:func:`training_runs` puts it back). Unchanged where a
+    run has no pinned data."""
+    runs = training_runs(recipe)
+    if not runs or any(r.get("data") is None for r in runs):
+        return recipe
+    data = runs[-1]["data"]
+
+    def strip(rec: dict, inherited: dict | None) -> dict:
+        own = rec.get("data", inherited)
+        kept = []
+        for run in rec.get("runs", []):
+            if "init" in run:
+                run = {**run, "recipe": strip(run["recipe"], own)} if "recipe" in run else run
+            else:
+                ran_on = run.get("data", own)
+                run = {k: v for k, v in run.items() if k != "data"}
+                if ran_on != data:
+                    run["data"] = ran_on
+            kept.append(run)
+        return {**{k: v for k, v in rec.items() if k not in ("data", "runs")}, "runs": kept}
+
+    stripped = strip(recipe, None)
+    return {**{k: v for k, v in stripped.items() if k != "runs"}, "data": data, "runs": stripped["runs"]}

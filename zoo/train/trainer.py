@@ -685,7 +685,7 @@ def export(codec: nn.Module, name: str, recipe: dict[str, Any], half: bool = Fal
     ``registry.toml``) and record it, its sha256 and the recipe there; with ``spec``,
     the model's plugins, preset, options and ladder too, there and in the file.
     The summary recorded for the weights it replaces (``results``) is dropped."""
-    from zoo.core.registry import registry_path, update_registry
+    from zoo.core.registry import compact_recipe, registry_path, update_registry
     from zoo.core.weights import save_weights
     codec.update(force=True)
     registry = registry or registry_path()
@@ -693,7 +693,8 @@ def export(codec: nn.Module, name: str, recipe: dict[str, Any], half: bool = Fal
     sha = save_weights(codec, path, half=half, spec=spec.to_dict() if spec else None)
     fields = spec.to_dict() if spec else {}
     update_registry(name, {**fields, "weights": f"weights/{path.name}", "sha256": sha,
-                           "recipe": recipe, "results": None}, registry)  # measured on other weights
+                           "recipe": compact_recipe(recipe),
+                           "results": None}, registry)  # measured on other weights
     return path, sha
 
 
