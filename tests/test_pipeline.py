@@ -11,6 +11,7 @@ from zoo.core.coding import decode_stream, encode_clip
 from zoo.core.config import Config
 from zoo.core.manager import Zoo
 from zoo.core.models import open_model
+from zoo.core.pipeline import target
 from zoo.core.sequence import is_intra, pad, padded_size
 from zoo.errors import ZooError
 from zoo.io import bitstream
@@ -156,3 +157,20 @@ def test_a_record_missing_its_latents_is_corrupt(default_model, tiny_clip):
     del records[1].payload.latents["residual"]
     with pytest.raises(ZooError, match="frame 1 is corrupt"):
         decode_stream(header, records)
+
+
+def test_a_motion_coder_gets_the_frame_only_when_it_names_target():
+    frame = torch.zeros(1, 3, 8, 8)
+
+    class Unhashable:  # __eq__ without __hash__: functools.cache cannot key on it
+        __hash__ = None
+
+        def __eq__(self, other):
+            return self is other
+
+        def __call__(self, flow, target):
+            return flow
+
+    assert target(lambda flow, target: flow, frame)["target"] is frame
+    assert target(lambda flow: flow, frame) == {}
+    assert target(Unhashable(), frame)["target"] is frame

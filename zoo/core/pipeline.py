@@ -21,8 +21,14 @@ def _names_target(function: Any) -> bool:
 def target(method: Any, x: Tensor) -> dict[str, Tensor]:
     """``{"target": x}`` for a motion coder's method that names a ``target`` parameter (the
     frame being coded, encoder side; as pluggy gives a hook implementation the arguments
-    it names), else nothing. The signature is read once per function."""
-    return {"target": x} if _names_target(getattr(method, "__func__", method)) else {}
+    it names), else nothing. The signature is read once per function (each time for an
+    unhashable callable)."""
+    function = getattr(method, "__func__", method)
+    try:
+        names = _names_target(function)
+    except TypeError:  # unhashable: functools.cache cannot key on it
+        names = _names_target.__wrapped__(function)
+    return {"target": x} if names else {}
 
 
 class PFrameCodec(CompressionModel):
