@@ -130,3 +130,28 @@ def test_the_allocator_is_left_alone_when_asked(monkeypatch):
     assert allocator.configure() == "system"
     monkeypatch.setenv("ZOO_ALLOCATOR", "keep")
     assert allocator.configure() == "keep"
+
+
+def test_conv_macs_split_by_part_or_by_module():
+    """Per P-frame and pixel; the I-frame (the first) is not counted; ``depth`` splits a
+    slot into its modules, and the parts add up to the same total."""
+    import torch
+    from torch import nn
+
+    from zoo.eval.speed.measure import conv_macs
+
+    class Codec:
+        net = nn.Module()
+        net.residual_domain = nn.Module()
+        net.residual_domain.a = nn.Conv2d(3, 4, 3, padding=1)  # 3*9*4 = 108 per pixel
+        net.residual_domain.b = nn.Conv2d(4, 2, 1, stride=2)   # 4*2 per output, 1/4 of them: 2
+
+        def decode(self, records, height, width):
+            for _ in records:
+                x = torch.zeros(1, 3, height, width)
+                yield self.net.residual_domain.b(self.net.residual_domain.a(x))
+
+    codec = Codec()
+    assert conv_macs(codec, [0, 1, 2], 8, 8) == {"residual_domain": 110.0}
+    assert conv_macs(codec, [0, 1, 2], 8, 8, depth=2) == {"residual_domain.a": 108.0,
+                                                          "residual_domain.b": 2.0}

@@ -431,14 +431,16 @@ def _op_profile(codec: Any, records: list, height: int, width: int, top: int = 1
              "share": e.self_cpu_time_total / total} for e in events[:top]]
 
 
-def conv_macs(codec: Any, records: list, height: int, width: int) -> dict[str, float]:
+def conv_macs(codec: Any, records: list, height: int, width: int,
+              depth: int = 1) -> dict[str, float]:
     """Multiply-accumulates of the convolutions per source pixel of a P-frame decode,
-    by part (the codec's top-level module; an ensemble's members are merged)."""
+    by part: the codec's modules ``depth`` levels down (1: the slots; an ensemble's
+    members are merged)."""
     from torch import nn
     counts: dict[str, float] = defaultdict(float)
     hooks = []
     for name, module in codec.net.named_modules():
-        part = re.sub(r"^members\.[0-9]+\.", "", name).split(".")[0]
+        part = ".".join(re.sub(r"^members\.[0-9]+\.", "", name).split(".")[:depth])
         if isinstance(module, nn.Conv2d):
             def hook(m, inputs, out, part=part):
                 k = m.kernel_size[0] * m.kernel_size[1] * m.in_channels // m.groups
