@@ -75,6 +75,29 @@ def test_init_carries_the_per_quality_tensors_to_another_ladder(tmp_path):
     assert torch.equal(codec.state_dict()[name], trained.state_dict()[name])
 
 
+def test_init_reads_the_ladder_a_weights_file_records(tmp_path):
+    """A weights file outside the registry that records its ladder (``--export-to``)
+    starts a model of that ladder with its gains as they are, and one of another
+    ladder with the gains carried from the recorded one, not from the default."""
+    from zoo.core.weights import save_weights
+    from zoo.nn.gains import across_ladders
+    ladder = (0.0001, 0.0004, 0.001, 0.0025, 0.0063, 0.016)
+    spec = ModelSpec(("masked-residual",), lambdas=ladder)
+    trained = build_codec(spec)
+    gain = trained.residual_domain.entropy.gain
+    with torch.no_grad():
+        gain.mul_(torch.linspace(0.5, 2.0, gain.shape[1]))
+    save_weights(trained, tmp_path / "w.safetensors", spec=spec.to_dict())
+    same = build_codec(spec)
+    load_matching(same, tmp_path / "w.safetensors")
+    assert torch.equal(same.residual_domain.entropy.gain, gain)
+    other = (0.0004, 0.001, 0.0025, 0.0063)
+    codec = build_codec(ModelSpec(("masked-residual",), lambdas=other))
+    load_matching(codec, tmp_path / "w.safetensors")
+    assert torch.allclose(codec.residual_domain.entropy.gain, gain.detach()[1:5])
+    assert torch.allclose(codec.residual_domain.entropy.gain, across_ladders(gain.detach(), ladder, other))
+
+
 def test_export_records_the_lineage_of_the_weights(tmp_path, tiny_y4m, monkeypatch):
     registry = tmp_path / "registry.toml"
     shutil.copy(Path(__file__).resolve().parents[1] / "registry.toml", registry)

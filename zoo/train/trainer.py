@@ -56,7 +56,7 @@ from zoo.core.build import ModelSpec, build_codec
 from zoo.core.config import LAMBDAS, Config, ms_ssim_lambda
 from zoo.core.manager import PLUGIN_TAG, Zoo
 from zoo.core.registry import load_registry
-from zoo.core.weights import sha256_file, widened
+from zoo.core.weights import file_spec, sha256_file, widened
 from zoo.errors import ZooError
 from zoo.io.atomic import atomic_write
 from zoo.nn.gains import PER_QUALITY, across_ladders
@@ -360,8 +360,8 @@ def load_matching(codec: nn.Module, path: Path, stages: dict[str, Stage] = STAGE
     trained (the rest are still their initial values); from safetensors, every
     tensor whose name and shape fit. The modules the plugins ``fresh`` built stay
     as they are. Per-quality tensors trained for another quality ladder (that of the
-    checkpoint's last run, or of the registry model whose weights file it is; else
-    the default) are carried to the codec's (``zoo.nn.gains.across_ladders``).
+    checkpoint's last run, or the one a weights file records, or that of the registry
+    model whose weights file it is; else the default) are carried to the codec's (``zoo.nn.gains.across_ladders``).
     Returns the names loaded and the lineage."""
     if path.suffix == ".safetensors":
         import safetensors.torch
@@ -371,8 +371,8 @@ def load_matching(codec: nn.Module, path: Path, stages: dict[str, Stage] = STAGE
             raise ZooError(f"{path} is not a safetensors file this zoo can load "
                            f"({type(e).__name__})") from e
         lineage = [{"init": str(path), "sha256": sha256_file(path)}]
-        ladder = next((e.spec.lambdas for e in load_registry().values()
-                       if e.sha256 == lineage[0]["sha256"]), ())
+        ladder = tuple((file_spec(path) or {}).get("lambdas") or ()) or next(
+            (e.spec.lambdas for e in load_registry().values() if e.sha256 == lineage[0]["sha256"]), ())
     else:
         ckpt = load_checkpoint(path)
         lineage = checkpoint_lineage(ckpt)
