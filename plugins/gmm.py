@@ -22,6 +22,11 @@ Inferred: the mixture codes the P-frame residual latent only (option
 differs from its neighbour in the residual's entropy model alone, not in the
 intra and motion coders too; with a temporal prior (DCVC), two 1x1
 convolutions fuse it with the hyperprior's parameters, as the default does.
+
+Inferred: the hyper-synthesis ends in a 1x1 convolution to the 3·K·M mixture
+parameters, as Cheng et al.'s entropy-parameter network is 1x1 (a 3x3 one cost
+17.5k MACs per pixel at the block transforms' 1/8 latent grid, 80 % of the
+model's; docs/plugins/gmm.md).
 """
 
 from __future__ import annotations
@@ -90,7 +95,7 @@ class GaussianMixtureHyperprior(EntropyModel):
         h_a = nn.Sequential(conv3x3(m, n), nn.LeakyReLU(inplace=True), conv(n, n),
                             nn.LeakyReLU(inplace=True), conv(n, n))
         h_s = nn.Sequential(deconv(n, m), nn.LeakyReLU(inplace=True), deconv(m, m * 3 // 2),
-                            nn.LeakyReLU(inplace=True), conv3x3(m * 3 // 2, 3 * k * m))
+                            nn.LeakyReLU(inplace=True), conv1x1(m * 3 // 2, 3 * k * m))
         self.hyper = HyperLatentCodec(EntropyBottleneck(n), h_a, h_s)
         self.mixture = GaussianMixtureConditional(K=k)
         self.fuse = None if not context_channels else nn.Sequential(
