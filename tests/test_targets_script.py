@@ -78,12 +78,26 @@ def test_cmfr_stack(full: float, expected: str):
     assert rows[3][0].count("2/2 seq.") == 4
 
 
+def talking(name: str, p_bpp: float) -> dict:
+    """A report on two talking-head clips, the second the costlier at its lowest quality."""
+    return {"name": name, "mode": "sequence", "sequences": [
+        sequence(c, 8, [point("quality", q, 0.02 * 2 ** q, 30 + q, k * p_bpp * 2 ** q, -0.5, 8)
+                        for q in range(3)]) for c, k in (("face_a", 0.5), ("face_b", 1.0))]}
+
+
 def test_rate_floor():
-    assert verdicts([model("a")], anchor=anchor())[5] == "met"  # q0 is a quarter of QP 37's bpp
+    heads = [talking("a", 0.01)]
+    assert verdicts([model("a")], anchor=anchor(), static=heads)[5] == "met"  # q0: 1/4 of QP 37's
+    assert verdicts([model("a", rate=5.0)], anchor=anchor(), static=heads)[5] == "not met"
+    assert verdicts([model("a", static_p=0.03)], anchor=anchor(), static=heads)[5] == "not met"
+    assert verdicts([model("a")], anchor=anchor(), static=[talking("a", 0.03)])[5] == "not met"
+    # the talking heads unmeasured: a pass on dev is not a pass, a miss on dev stays a miss
+    assert verdicts([model("a")], anchor=anchor())[5] == "not run"
     assert verdicts([model("a", rate=5.0)], anchor=anchor())[5] == "not met"
-    assert verdicts([model("a", static_p=0.03)], anchor=anchor())[5] == "not met"
-    _, detail = targets.targets([model("a")], anchor=anchor())
+    rows, detail = targets.targets([model("a")], anchor=anchor(), static=heads)
     assert detail["a"]["/QP37"][0] == pytest.approx(0.25)
+    assert detail["a"]["talking P"] == (pytest.approx(0.01), "face_b")
+    assert rows[5][0].endswith("talking heads 0.010 bpp (a, face_b)")
 
 
 def test_feng_table1_claims():
