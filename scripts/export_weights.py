@@ -19,6 +19,7 @@ becomes ``DIR/NAME.safetensors`` (fp16), ``registry.toml`` is left alone, and th
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from zoo.core.build import ModelSpec, build_codec
@@ -31,6 +32,11 @@ def with_recipes(lineage: list[dict], models: dict) -> list[dict]:
     """``lineage`` where each start from a registry model's weights file (by sha256)
     carries that model's recipe, which the file would otherwise be all that names."""
     recipes = {m.sha256: m.extra.get("recipe") for m in models.values() if m.sha256}
+    for run in lineage:
+        if run.get("init") and not recipes.get(run.get("sha256")):
+            print(f"warning: {run['init']} (sha256 {run.get('sha256', '?')[:16]}) is no registry "
+                  "model's weights: how it was trained is not recorded; add it to the recipe by hand",
+                  file=sys.stderr)
     return [{**run, "recipe": recipes[run["sha256"]]}
             if run.get("init") and recipes.get(run.get("sha256")) else run for run in lineage]
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import safetensors
 import safetensors.torch
 
+from zoo.io.atomic import atomic_path
+
 #: The mixture head: the hyper-synthesis's last convolution, in gmm's own module
 #: (the default hyperprior's lies under ``...entropy.model.codec.latent_codec``).
 HEAD = re.compile(r"(^|\.)entropy\.model\.hyper\.h_s\.4\.weight$")
@@ -38,7 +40,8 @@ def main() -> int:
         return 2
     for key in heads:
         state[key] = state[key].float().sum((2, 3), keepdim=True).to(state[key].dtype)
-    safetensors.torch.save_file(state, str(args.target), metadata)
+    with atomic_path(args.target) as tmp:
+        safetensors.torch.save_file(state, str(tmp), metadata)
     print(f"{args.target}: {len(heads)} head(s) summed to 1x1")
     return 0
 

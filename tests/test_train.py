@@ -191,6 +191,11 @@ def test_export_script_writes_the_options_and_ladder_a_run_trained_with(tmp_path
     run = {"stages": ["joint", "multi-frame"], "iterations": {"joint": 150, "multi-frame": 450}}
     assert script.stopped([run], {"done": ["joint"], "stage": "multi-frame", "iteration": 200}) == [
         {**run, "stopped_at": {"stage": "multi-frame", "iteration": 200}}]
+    # a start from weights no registry model has: kept as it is, and said
+    capsys.readouterr()
+    started = [{"init": "converted.safetensors", "sha256": "ab" * 32}, run]
+    assert script.with_recipes(started, {}) == started
+    assert "converted.safetensors (sha256 abababababababab) is no registry model's" in capsys.readouterr().err
 
 
 def test_the_gpu_script_trains_exports_and_packs_a_few_steps_on_cpu(tmp_path):
