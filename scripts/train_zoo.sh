@@ -26,7 +26,8 @@
 # (a run from registry weights of another ladder starts its gains where the new
 # lambdas put them: zoo.nn.gains.across_ladders). DISTORTION=ms-ssim trains with
 # 1 - MS-SSIM; the feng2020-msssim-mN models are feng2020-mN trained so, and with
-# RECIPE=continue they start from feng2020-mN's (MSE) weights.
+# RECIPE=continue they start from feng2020-mN's (MSE) weights. TRAIN_ARGS adds options
+# to every zoo train of the run, e.g. TRAIN_ARGS="--cascade 7:1 --frame-weights 0.7,1.3".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/v3}
@@ -77,7 +78,7 @@ weights() {  # the registry weights a continued run of the model starts from
 train() {
   zoo train --device "${DEVICE:-cpu}" --threads "${THREADS:-1}" --checkpoint-every "${CHECKPOINT_EVERY:-100}" \
             --validate-every 200 --resume --option "x265-intra.qps=$INTRA_QPS" \
-            ${LAMBDAS:+--lambdas "$LAMBDAS"} ${DATA:+--data $DATA} --distortion "${DISTORTION:-mse}" "$@"
+            ${LAMBDAS:+--lambdas "$LAMBDAS"} ${DATA:+--data $DATA} --distortion "${DISTORTION:-mse}" "$@" ${TRAIN_ARGS:-}
 }
 
 model() {

@@ -23,7 +23,7 @@ def test_every_registry_model_opens_on_verified_trained_weights(name):
             open_model(name)
         return
     model = open_model(name)
-    assert model.trained and not model.header_model()["untrained"]
+    assert model.trained and model.header_model() == {"name": name}
     if entry.weights is None:  # an ensemble: its members' weights
         return
     assert sha256_file(entry.weights) == entry.sha256 == model.sha256
@@ -64,3 +64,26 @@ def test_a_recipe_writes_its_data_once_and_reads_back_whole():
 def test_the_registry_stores_recipes_compact(name):
     recipe = REGISTRY[name].extra["recipe"]
     assert compact_recipe(recipe) == recipe
+
+
+def test_a_registry_models_stream_names_it_alone(tiny_clip):
+    """A registry model's header records its name (the decoder opens that entry, the
+    weights sha256 pins it); the same plugins off the registry record their whole spec."""
+    from dataclasses import replace
+
+    from zoo.core.build import ModelSpec
+    from zoo.core.coding import decode_stream, encode_clip
+    from zoo.io.bitstream import dump_header
+    named = open_model("cmfr2025-baseline")
+    header, records, recon = encode_clip(named, tiny_clip, quality=0, intra_period=0)
+    assert header.model == {"name": "cmfr2025-baseline"}
+    assert all(a.equal(b) for a, b in zip(decode_stream(header, records), recon))
+    untrained = open_model("cmfr2025-baseline", untrained=True)
+    assert untrained.header_model() == {"name": "cmfr2025-baseline", "untrained": True}
+    spec = named.spec
+    qps = [50, *spec.options["x265-intra"]["qps"][1:]]
+    other = open_model(spec=ModelSpec(spec.plugins, spec.preset, {"x265-intra": {"qps": qps}},
+                                      spec.lambdas), untrained=True)
+    assert other.name is None and other.header_model()["plugins"] == list(spec.plugins)
+    whole = replace(header, model=other.header_model())
+    assert len(dump_header(header)) < len(dump_header(whole)) - 100

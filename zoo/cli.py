@@ -364,7 +364,7 @@ def cmd_run(args: argparse.Namespace) -> None:
             table.add_row(str(row["frames"]), kind, f"{row['bpp']:.4f}", f"{row['psnr_rgb']:.2f}",
                           f"{row['psnr_yuv']:.2f}", f"{row['ms_ssim']:.4f}")
         console.print(table)
-        report = {"model": header.model, "input": str(source), "quality": header.quality,
+        report = {"model": model.record(), "input": str(source), "quality": header.quality,
                   "width": clip.width, "height": clip.height, "intra_period": header.intra_period,
                   "bitstream": str(bin_path), "bytes": total, "decoded_equals_encoder": True,
                   "encode_seconds": sum(trip.encode_seconds),

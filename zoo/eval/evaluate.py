@@ -726,7 +726,7 @@ def evaluate(request: ModelRequest, specs: list[SequenceSpec], *, qualities: str
     kept = {f"{e['class']}/{e['name']}": e for e in done}
     todo = [s for s in specs if s.key not in kept]
     report = {"name": model_label(model), "kind": "learned", "mode": mode, "decoded": not estimate,
-              "model": {**model.header_model(), "sha256": model.sha256, "trained": model.trained},
+              "model": {**model.record(), "sha256": model.sha256, "trained": model.trained},
               "protocol": protocol(mode, specs, estimate),
               "environment": environment(model)}
     entries = [kept[s.key] for s in specs if s.key in kept]

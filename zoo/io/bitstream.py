@@ -19,7 +19,9 @@ header length          u32         bytes in the header body
                                    (36..4,365,664: the most its fields can take)
 **header body**
 model spec length      u16         <= 4096
-model spec             bytes       canonical compact ASCII JSON object
+model spec             bytes       canonical compact ASCII JSON object: a
+                                   registry model's name alone (the decoder
+                                   opens that entry), else the whole spec
 implementations len.   u16         <= 4096
 implementations        bytes       canonical JSON object: each active plugin's
                                    ``"<package> <version>"`` by name, those of
