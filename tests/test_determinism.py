@@ -124,3 +124,29 @@ def test_a_decoder_that_computes_otherwise_names_the_first_frame_that_differs(co
     assert torch.equal(next(frames), recon[0]) and torch.equal(next(frames), recon[1])
     with pytest.raises(ZooError, match="^frame 2 differs"):
         next(frames)
+
+
+def test_coding_runs_on_the_coding_threads_and_restores_the_callers(tiny_clip, monkeypatch):
+    """Float sums depend on the thread count, and a decoder must rebuild the encoder's
+    references exactly: encoder and decoder code on ``coding_threads()`` whatever the caller's."""
+    from zoo.core.sequence import CODING_THREADS_ENV
+    model = open_model(spec=ModelSpec(()), untrained=True)
+    seen, domain = [], model.codec.residual_domain
+    for name in ("compress", "decompress"):
+        method = getattr(domain, name)
+        monkeypatch.setattr(domain, name, lambda *a, _m=method, **k: seen.append(
+            torch.get_num_threads()) or _m(*a, **k))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        header, records, _ = encode_clip(model, tiny_clip, quality=1, intra_period=0)
+        list(decode_records(model.codec, records, header.height, header.width, 1))
+        assert seen == [1, 1, 1, 1] and torch.get_num_threads() == 2
+        monkeypatch.setenv(CODING_THREADS_ENV, "3")
+        encode_clip(model, tiny_clip, quality=1, intra_period=0)
+        assert seen[4:] == [3, 3] and torch.get_num_threads() == 2
+        monkeypatch.setenv(CODING_THREADS_ENV, "0")
+        with pytest.raises(ZooError, match=CODING_THREADS_ENV):
+            encode_clip(model, tiny_clip, quality=1, intra_period=0)
+    finally:
+        torch.set_num_threads(before)

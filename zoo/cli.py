@@ -86,6 +86,10 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quality", type=int, default=None, help="quality index (default: the highest)")
     p.add_argument("--frames", type=int, default=None, help="code at most N frames")
     p.add_argument("--intra-period", type=int, default=0, help="0: only the first frame is intra")
+    p.add_argument("--search", type=int, default=0, metavar="STEPS",
+                   help="encoder side: substitute each P-frame's input, STEPS Adam steps on its "
+                        "rate-distortion cost (zoo.core.search; the decoder and the stream format "
+                        "are unchanged; about STEPS/2 times the encode time)")
     add_device_arg(p)
 
 
@@ -111,14 +115,23 @@ def _no_options_on_a_model(args: argparse.Namespace) -> None:
                        f"and lambdas (give its plugins with --plugins, --option and --weights instead)")
 
 
+def search_arg(args: argparse.Namespace):
+    """The encoder's search ``--search`` asks for, or None."""
+    from zoo.core.search import Search
+    if args.search < 0:
+        raise ZooError("--search must be 0 or more")
+    return Search(args.search) if args.search else None
+
+
 def open_from_args(args: argparse.Namespace):
     from zoo.core.build import ModelSpec
     from zoo.core.models import open_model
     _no_options_on_a_model(args)
+    search = search_arg(args)
     spec = ModelSpec(_plugin_names(args.plugins), args.preset, parse_options(args.option),
                      parse_lambdas(args.lambdas))
     model = open_model(args.model, spec, untrained=args.untrained, device=args.device,
-                       weights=_weights_arg(args))
+                       weights=_weights_arg(args)).use_search(search)
     if model.weights:
         err_console.print(f"weights {args.weights}: sha256 {model.sha256}", highlight=False,
                           soft_wrap=True)
@@ -492,10 +505,14 @@ def cmd_eval(args: argparse.Namespace) -> None:
     request = ModelRequest(args.model, None if args.model else
                            ModelSpec(_plugin_names(args.plugins), args.preset,
                                      parse_options(args.option), parse_lambdas(args.lambdas)),
-                           args.untrained, args.device, _weights_arg(args))
+                           args.untrained, args.device, _weights_arg(args), search_arg(args))
     model = open_from_args(args)
     if args.record and not (model.trained and model.name):
         raise ZooError("--record needs a trained registry model: only measured weights are recorded")
+    if args.entropy_estimate and model.search:
+        raise ZooError("--search searches what is coded; --entropy-estimate codes nothing")
+    if args.record and model.search:
+        raise ZooError("--record records the registry's encoder, not one with --search")
     if args.record and args.entropy_estimate:
         raise ZooError("--record records decoded results, not an --entropy-estimate")
     if not model.trained:

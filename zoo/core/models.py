@@ -15,7 +15,9 @@ from zoo.io.bitstream import check_model_spec
 from .build import ModelSpec, build_codec
 from .manager import Plugin, Zoo
 from .options import check_options
+from .pipeline import PFrameCodec
 from .registry import ModelEntry, find_model, load_registry, match_spec
+from .search import Search
 from .weights import file_spec, fingerprint, give, given, load_weights
 
 
@@ -35,14 +37,27 @@ class OpenModel:
     implementations: dict[str, str] = field(default_factory=dict)
     #: weights given by file (``--weights``): ``{"file", "sha256"}``, recorded in streams and results
     weights: dict[str, str] | None = None
+    #: the encoder's search (:meth:`use_search`), recorded in results, not in streams
+    search: Search | None = None
 
     def header_model(self) -> dict[str, Any]:
         """What a bitstream records of the model: see :func:`_header_model`."""
         return _header_model(self.name, self.spec, self.trained, self.weights)
 
     def record(self) -> dict[str, Any]:
-        """The model in full, for reports: name, plugins, preset, options, ladder, untrained."""
-        return _spec_record(self.name, self.spec, self.trained, self.weights)
+        """The model in full, for reports: name, plugins, preset, options, ladder, untrained,
+        and the encoder's search if it has one."""
+        return {**_spec_record(self.name, self.spec, self.trained, self.weights),
+                **({"search": self.search.record()} if self.search else {})}
+
+    def use_search(self, search: Search | None) -> "OpenModel":
+        """Encode with ``search`` (None or 0 steps: none), every P-frame codec in the model
+        (an ensemble's members too); decoding is unchanged. Returns the model."""
+        self.search = search if search is not None and search.steps > 0 else None
+        for module in self.codec.modules():
+            if isinstance(module, PFrameCodec):
+                module.search = self.search
+        return self
 
 
 def _spec_record(name: str | None, spec: ModelSpec, trained: bool,

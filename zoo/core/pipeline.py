@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from zoo.slots import Payload, Reference
 from .config import Config
+from .search import Search, substitute
 
 
 @functools.cache
@@ -38,7 +39,11 @@ class PFrameCodec(CompressionModel):
     returns the decoder's reconstruction, ``decompress`` reads them back,
     ``update()`` (inherited) builds the CDF tables. Every method works on
     padded frames and returns the :class:`Reference` for the next frame.
+    ``search`` (encoder side only) substitutes each P-frame's input to the
+    residual domain before it is coded (:mod:`zoo.core.search`).
     """
+
+    search: Search | None = None
 
     def __init__(self, config: Config, *, motion_estimation: nn.Module, motion_coding: nn.Module,
                  motion_refinement: nn.Module, temporal_context: nn.Module,
@@ -80,6 +85,8 @@ class PFrameCodec(CompressionModel):
             flow, q, ref, **target(self.motion_coding.compress, x))
         flow_hat = self.motion_refinement(flow_hat, ref)
         ctx = self.temporal_context(ref, flow_hat)
+        if self.search is not None and self.search.steps > 0:
+            x = substitute(self, x, ctx, ref, q, self.search)
         residual_strings, x_rec, feature = self.residual_domain.compress(x, ctx, ref, q)
         payload = Payload({"motion": motion_strings, "residual": residual_strings})
         return (payload, *self._finish(x_rec, feature, flow_hat, q))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import os
 import zlib
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Iterable, Iterator
 
@@ -17,6 +19,37 @@ from zoo.io.color import rgb_to_yuv420
 from zoo.slots import ALIGNMENT, Reference
 from .budget import ComputeBudget
 from .manager import PLUGIN_TAG
+
+
+#: CPU coding runs on this many intra-op threads (default 1): a convolution's float
+#: sums depend on how its work is split, and a P-frame decoder must rebuild the
+#: encoder's references exactly (measured: of six streams encoded on one thread,
+#: three failed their frame checksums when decoded on two). Encoder and decoder
+#: must agree on it; parallelism comes from processes (``zoo eval --workers``).
+CODING_THREADS_ENV = "ZOO_CODING_THREADS"
+
+
+def coding_threads() -> int:
+    value = os.environ.get(CODING_THREADS_ENV, "") or "1"
+    if not value.isdigit() or int(value) < 1:
+        raise ZooError(f"${CODING_THREADS_ENV} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+@contextmanager
+def pinned_threads(device: torch.device) -> Iterator[None]:
+    """Torch's intra-op threads set to :func:`coding_threads` on the CPU, then restored."""
+    if device.type != "cpu":
+        yield
+        return
+    before, wanted = torch.get_num_threads(), coding_threads()
+    if before != wanted:
+        torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        if before != wanted:
+            torch.set_num_threads(before)
 
 
 def padded_size(height: int, width: int) -> tuple[int, int]:
@@ -90,7 +123,7 @@ def encode_frames(codec: nn.Module, frames: Iterable[Tensor], quality: int,
         kind = "I" if is_intra(index, intra_period) else "P"
         refused = f"frame {index} cannot be encoded"
         try:
-            with ComputeBudget(size[0] * size[1], refused):
+            with pinned_threads(device), ComputeBudget(size[0] * size[1], refused):
                 if kind == "I":
                     payload, x_hat, ref = codec.intra_compress(pad(x).to(device), quality)
                 else:
@@ -120,12 +153,13 @@ def decode_records(codec: nn.Module, records: Iterable[FrameRecord], height: int
     """Yield the decoded frames (cropped); a record that cannot be decoded, or decodes to
     another picture than the encoder's (its checksum), is a ZooError naming the first such frame."""
     size = padded_size(height, width)
+    device = device_of(codec)
     ref: Reference | None = None
     for index, record in enumerate(records):
         if record.kind == "P" and ref is None:
             raise ZooError(f"frame {index} is a P-frame with no reference frame before it")
         try:
-            with ComputeBudget(size[0] * size[1], f"frame {index} cannot be decoded"):
+            with pinned_threads(device), ComputeBudget(size[0] * size[1], f"frame {index} cannot be decoded"):
                 if record.kind == "I":
                     x_hat, ref = codec.intra_decompress(record.payload, size, quality)
                 else:

@@ -42,6 +42,7 @@ from zoo.core.build import ModelSpec
 from zoo.core.coding import (FrameTimer, frame_stats, open_for_header, round_trip, summarise,
                              to_clip)
 from zoo.core.models import OpenModel, open_model
+from zoo.core.search import Search
 from zoo.core.sequence import is_intra, pad, picture_crc
 from zoo.errors import ZooError
 from zoo.io import bitstream
@@ -255,14 +256,17 @@ class ModelRequest:
     untrained: bool = False
     device: str = "cpu"
     weights: Path | None = None  #: a weights file instead of the registry's (``--weights``)
+    search: Search | None = None  #: the encoder's search (``--search``)
 
     def open(self) -> OpenModel:
         return open_model(self.name, self.spec, untrained=self.untrained, device=self.device,
-                          weights=self.weights)
+                          weights=self.weights).use_search(self.search)
 
 
 def model_label(model: OpenModel) -> str:
-    return model.name or "+".join(model.spec.plugins) or "defaults"
+    """A report's name: the model's, ``+searchN`` when its encoder searches."""
+    name = model.name or "+".join(model.spec.plugins) or "defaults"
+    return name + (f"+search{model.search.steps}" if model.search else "")
 
 
 def model_size(model: OpenModel) -> dict[str, Any]:
@@ -759,11 +763,12 @@ def resumable(report: dict, model: OpenModel, mode: str, qualities: Sequence[int
               estimate: bool) -> list[dict]:
     """The sequence entries of an earlier (possibly partial) report of the same evaluation."""
     same = (report.get("model", {}).get("sha256") == model.sha256 and report.get("mode") == mode
+            and report.get("model", {}).get("search") == model.record().get("search")
             and report.get("decoded", True) == (not estimate)
             and list(report.get("results", {}).get("quality", [])) == list(qualities))
     if not same:
-        raise ZooError("--resume: the output holds another evaluation (model weights, mode, "
-                       "qualities or --entropy-estimate differ); choose another -o")
+        raise ZooError("--resume: the output holds another evaluation (model weights, --search, "
+                       "mode, qualities or --entropy-estimate differ); choose another -o")
     return [e for e in report.get("sequences", []) if len(e.get("points", [])) == len(qualities)]
 
 

@@ -66,6 +66,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from zoo.core.allocator import configure
+from zoo.core.sequence import CODING_THREADS_ENV
 from zoo.errors import ZooError
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "carphone_176x144.mp4"
@@ -472,6 +473,9 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     p_frames, warmup = int(job["frames"]), int(job.get("warmup", 1))
     if job.get("threads"):
         torch.set_num_threads(int(job["threads"]))
+    # the zoo's coding pins its threads (zoo.core.sequence.coding_threads): give it the
+    # reference's, so that both run on as many (this process measures one configuration)
+    os.environ[CODING_THREADS_ENV] = str(torch.get_num_threads())
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
