@@ -73,6 +73,7 @@ def test_a_result_records_protocol_versions_device_bit_split_and_warmup(chain):
     assert proto["intra_period"] == {"clips/tiny_72x48": 0} and report["decoded"] is True
     env = report["environment"]
     assert env["device"] == "cpu" and env["torch"] == torch.__version__
+    assert env["coding_threads"] == 1  # what coding ran on, whatever the process's threads
     assert env["plugins"]["masked-residual"].startswith("codec-zoo ")
     point = report["sequences"][0]["points"][0]
     split = point["summary"]["P"]["bpp_split"]

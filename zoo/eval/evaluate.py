@@ -43,7 +43,7 @@ from zoo.core.coding import (FrameTimer, frame_stats, open_for_header, round_tri
                              to_clip)
 from zoo.core.models import OpenModel, open_model
 from zoo.core.search import Search
-from zoo.core.sequence import is_intra, pad, picture_crc
+from zoo.core.sequence import coding_threads, is_intra, pad, picture_crc
 from zoo.errors import ZooError
 from zoo.io import bitstream
 from zoo.io.bitstream import FrameRecord, Header
@@ -786,7 +786,8 @@ def environment(model: OpenModel) -> dict[str, Any]:
             "python": platform.python_version(), "device": str(model.device),
             "device_name": (torch.cuda.get_device_name(model.device) if model.device.type == "cuda"
                             else platform.processor() or platform.machine()),
-            "threads": torch.get_num_threads(), "bjontegaard": version("bjontegaard"),
+            "threads": torch.get_num_threads(), "coding_threads": coding_threads(),
+            "bjontegaard": version("bjontegaard"),
             "plugins": {p.name: f"{p.package} {p.version}" for p in active}}
 
 
