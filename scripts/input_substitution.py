@@ -15,6 +15,7 @@ import time
 import torch
 
 from zoo.core.coding import round_trip
+from zoo.core.metrics import bits_per_pixel
 from zoo.core.models import open_model
 from zoo.core.search import Search
 from zoo.eval.compare import bd
@@ -28,7 +29,7 @@ def measure(name: str, path: str, qualities: list[int], search: Search | None) -
         start = time.perf_counter()
         trip = round_trip(model, clip, q, 0)
         p = [s for s in trip.stats if s.kind == "P"]
-        rows.append({"q": q, "bpp": len(trip.data) * 8 / (clip.width * clip.height * len(trip.stats)),
+        rows.append({"q": q, "bpp": bits_per_pixel(len(trip.data), clip.width, clip.height, len(trip.stats)),
                      "psnr": sum(s.psnr_rgb for s in trip.stats) / len(trip.stats),
                      "drift": p[-1].psnr_rgb - p[0].psnr_rgb, "seconds": time.perf_counter() - start})
     return rows

@@ -67,9 +67,7 @@ def substitute(codec: nn.Module, x: Tensor, ctx: Context, ref: Reference, q: int
             rate = sum(-torch.log2(p).sum() for p in out["likelihoods"].values()) / pixels
             x_hat = codec.post_filter(out["x_hat"], q)
             loss = rate + lam * 255**2 * torch.mean((x_hat - source) ** 2)
-            (grad,) = torch.autograd.grad(loss, substituted)
-            optimiser.zero_grad()
-            substituted.grad = grad
+            (substituted.grad,) = torch.autograd.grad(loss, substituted)
             optimiser.step()
             with torch.no_grad():
                 substituted.clamp_(0.0, 1.0)
