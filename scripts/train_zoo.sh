@@ -24,7 +24,10 @@
 # LAMBDAS and INTRA_QPS another quality ladder and its I-frame QPs (one per quality),
 # e.g. LAMBDAS=0.00015,0.0004,0.001,0.0025,0.0063,0.016 INTRA_QPS=40,36,32,28,24,20
 # (a run from registry weights of another ladder starts its gains where the new
-# lambdas put them: zoo.nn.gains.across_ladders). DISTORTION=ms-ssim trains with
+# lambdas put them: zoo.nn.gains.across_ladders). BLOCKS gives block-motion's block size
+# per quality (e.g. BLOCKS=32,32,32,16,16,16, the CMFR registry models' since 2026-12-06:
+# docs/plugins/block-motion.md), so that the run trains, and its export records, the motion
+# coding the registry entry codes with. DISTORTION=ms-ssim trains with
 # 1 - MS-SSIM; the feng2020-msssim-mN models are feng2020-mN trained so, and with
 # RECIPE=continue they start from feng2020-mN's (MSE) weights. TRAIN_ARGS adds options
 # to every zoo train of the run, e.g. TRAIN_ARGS="--cascade 7:1 --frame-weights 0.7,1.3".
@@ -78,6 +81,7 @@ weights() {  # the registry weights a continued run of the model starts from
 train() {
   zoo train --device "${DEVICE:-cpu}" --threads "${THREADS:-1}" --checkpoint-every "${CHECKPOINT_EVERY:-100}" \
             --validate-every 200 --resume --option "x265-intra.qps=$INTRA_QPS" \
+            ${BLOCKS:+--option "block-motion.blocks=$BLOCKS"} \
             ${LAMBDAS:+--lambdas "$LAMBDAS"} ${DATA:+--data $DATA} --distortion "${DISTORTION:-mse}" "$@" ${TRAIN_ARGS:-}
 }
 
