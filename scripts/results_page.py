@@ -5,8 +5,8 @@ Reads ``registry.toml`` (each model's weights sha256 and training recipe) and, u
 mode) and ``pframe/eval-MODEL.json``, the tables ``zoo ablate`` wrote (``ablation-*.md``;
 their ``.json`` for the weights behind the rows), ``targets.md`` (``scripts/targets.py``)
 and the plots. Every figure on the page comes from those files, BD-rates from
-:mod:`zoo.eval.compare`. A row evaluated with other weights than the registry's is marked
-stale; a missing piece makes its section say "not run" with the command that makes it; a
+:mod:`zoo.eval.compare`. A row evaluated with other weights or plugin options than the
+registry's is marked stale; a missing piece makes its section say "not run" with the command that makes it; a
 missing or unreadable registry or x264 anchor is a one-line error (exit code 2).
 
     python scripts/results_page.py -o docs/results.md
@@ -131,17 +131,32 @@ def expected_sha(name: str, models: dict) -> str | None:
     return hashlib.sha256("".join(shas).encode()).hexdigest()
 
 
+def stale_reason(report: dict | None, name: str, models: dict) -> str | None:
+    """Why an evaluation does not describe the registry model: ``"other weights"``, or
+    ``"other options"`` (the plugin options its coding used, such as block-motion's block sizes
+    or x265-intra's QPs, are not the entry's); None when it does (or was not run). An
+    ensemble's report records its own options, not its members'."""
+    if report is None:
+        return None
+    model = report.get("model", {})
+    if model.get("sha256") != expected_sha(name, models):
+        return "other weights"
+    if model.get("options", {}) != models.get(name, {}).get("options", {}):
+        return "other options"
+    return None
+
+
 def is_stale(report: dict | None, name: str, models: dict) -> bool:
-    return report is not None and report.get("model", {}).get("sha256") != expected_sha(name, models)
+    return stale_reason(report, name, models) is not None
 
 
 def weights_cell(report: dict | None, name: str, models: dict) -> str:
-    """Whether an evaluation used the registry's weights."""
+    """Whether an evaluation used the registry's weights and options."""
     if report is None:
         return NOT_RUN
     sha = report.get("model", {}).get("sha256") or "none recorded"
-    if is_stale(report, name, models):
-        return f"**STALE: other weights** (`{sha[:12]}`)"
+    if reason := stale_reason(report, name, models):
+        return f"**STALE: {reason}** (`{sha[:12]}`)"
     return f"same (`{sha[:12]}`)"
 
 
@@ -240,7 +255,7 @@ def header(inp: Inputs) -> list[str]:
            f"`{inp.results.as_posix()}/`, which `scripts/evaluate_zoo.sh` writes: do not edit by hand."]
     if stale := stale_models(inp):
         out.append(f"> **STALE: {len(stale)} of {len(inp.models)} models' figures on this page come "
-                   f"from other weights than registry.toml's** ({', '.join(stale)}): they do not "
+                   f"from other weights or options than registry.toml's** ({', '.join(stale)}): they do not "
                    f"describe the committed weights. Evaluate them again with\n"
                    f"> `EVAL=\"{' '.join(stale)}\" bash scripts/evaluate_zoo.sh`.")
     return out
@@ -256,8 +271,9 @@ def weights_section(inp: Inputs) -> list[str]:
                     f"{weights_cell(inp.pframe.get(name), name, inp.models)} |")
     return ["## Which weights",
             "Each registry model's weights (sha256 of its weights file in `registry.toml`; an "
-            "ensemble's is that of its members' sha256s) against the sha256 its evaluation recorded. "
-            "A stale row measures other weights than the committed ones.", "\n".join(rows)]
+            "ensemble's is that of its members' sha256s) against the sha256 its evaluation recorded, "
+            "and the entry's plugin options against those the evaluation coded with. A stale row "
+            "measures other weights or options than the committed ones.", "\n".join(rows)]
 
 
 def commands_section(cmds: dict[str, str]) -> list[str]:
@@ -435,9 +451,9 @@ def ablation_notes(inp: Inputs, rows: list[str], table: dict | None, json_name: 
     if table is None:
         return out + [f"- No `{json_name}`: the weights behind the rows are unknown."]
     stale = [r["name"] for r in table.get("runs", []) if is_stale(r, r["name"], inp.models)]
-    return out + [f"- **STALE rows** (evaluated with other weights than registry.toml's, `{json_name}`): "
+    return out + [f"- **STALE rows** (evaluated with other weights or options than registry.toml's, `{json_name}`): "
                   f"{', '.join(stale)}." if stale else
-                  f"- Every row was evaluated with the registry's weights (`{json_name}`)."]
+                  f"- Every row was evaluated with the registry's weights and options (`{json_name}`)."]
 
 
 def ablation_section(inp: Inputs, stem: str, title: str, command: str, rows: list[str],

@@ -43,7 +43,9 @@ def results_folder(tmp_path: Path, stale: str = "feng2020-m2", absent: str = "fe
         for name in names:
             if name != absent:
                 sha = OTHER if name == stale else results_page.expected_sha(name, models)
-                report = {**report, "name": name, "model": {**report["model"], "sha256": sha}}
+                options = models[name].get("options", {})  # v4's are not today's registry's
+                report = {**report, "name": name,
+                          "model": {**report["model"], "sha256": sha, "options": options}}
                 (out / f"eval-{name}.json").write_text(json.dumps(report))
     for codec in ("x264", "x265"):
         shutil.copy(RESULTS / f"anchors-{codec}.json", out)
@@ -139,6 +141,12 @@ def test_weights_and_budgets():
               "e": {"plugins": ["ensemble"], "options": {"ensemble": {"members": ["a", "b"]}}}}
     assert results_page.expected_sha("e", models) == hashlib.sha256(b"aabb").hexdigest()
     assert results_page.is_stale({"model": {"sha256": "aa"}}, "b", models)
+    blocks = {"block-motion": {"blocks": [32, 16]}}
+    coded = {"c": {"sha256": "cc", "options": blocks}}
+    assert results_page.stale_reason({"model": {"sha256": "cc", "options": blocks}}, "c", coded) is None
+    assert results_page.stale_reason({"model": {"sha256": "cc"}}, "c", coded) == "other options"
+    assert results_page.weights_cell({"model": {"sha256": "cc"}}, "c", coded) == \
+        "**STALE: other options** (`cc`)"
     run = {"stages": ["x", "y"], "iterations": {"x": 10, "y": 20},
            "resumed": {"done": ["x"], "stage": "y", "iteration": 5}}
     assert results_page.run_budget(run) == ("resumed: y 20 from 5", 15)
