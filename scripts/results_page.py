@@ -6,8 +6,9 @@ mode) and ``pframe/eval-MODEL.json``, the tables ``zoo ablate`` wrote (``ablatio
 their ``.json`` for the weights behind the rows), ``targets.md`` (``scripts/targets.py``)
 and the plots. Every figure on the page comes from those files, BD-rates from
 :mod:`zoo.eval.compare`. A row evaluated with other weights or plugin options than the
-registry's is marked stale; a missing piece makes its section say "not run" with the command that makes it; a
-missing or unreadable registry or x264 anchor is a one-line error (exit code 2).
+registry's is marked stale; a missing piece makes its section say "not run" with the command
+that makes it; a missing or unreadable registry or x264 anchor is a one-line error (exit
+code 2).
 
     python scripts/results_page.py -o docs/results.md
 """
@@ -255,8 +256,8 @@ def header(inp: Inputs) -> list[str]:
            f"`{inp.results.as_posix()}/`, which `scripts/evaluate_zoo.sh` writes: do not edit by hand."]
     if stale := stale_models(inp):
         out.append(f"> **STALE: {len(stale)} of {len(inp.models)} models' figures on this page come "
-                   f"from other weights or options than registry.toml's** ({', '.join(stale)}): they do not "
-                   f"describe the committed weights. Evaluate them again with\n"
+                   f"from other weights or options than registry.toml's** ({', '.join(stale)}): they "
+                   f"do not describe the committed models. Evaluate them again with\n"
                    f"> `EVAL=\"{' '.join(stale)}\" bash scripts/evaluate_zoo.sh`.")
     return out
 
@@ -451,8 +452,8 @@ def ablation_notes(inp: Inputs, rows: list[str], table: dict | None, json_name: 
     if table is None:
         return out + [f"- No `{json_name}`: the weights behind the rows are unknown."]
     stale = [r["name"] for r in table.get("runs", []) if is_stale(r, r["name"], inp.models)]
-    return out + [f"- **STALE rows** (evaluated with other weights or options than registry.toml's, `{json_name}`): "
-                  f"{', '.join(stale)}." if stale else
+    return out + [f"- **STALE rows** (evaluated with other weights or options than "
+                  f"registry.toml's, `{json_name}`): {', '.join(stale)}." if stale else
                   f"- Every row was evaluated with the registry's weights and options (`{json_name}`)."]
 
 
