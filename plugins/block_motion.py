@@ -8,7 +8,10 @@ block vectors 32.0 dB at 0.023 bpp; ``scripts/motion_coding_check.py``, tables i
 docs/plugins/block-motion.md), so this plugin puts a conventional coder in its slot,
 as H.264/HEVC code motion:
 
-- the dense flow is averaged over blocks of ``blocks[q]`` pixels (16 or 8); with a
+- the dense flow is averaged over blocks of ``blocks[q]`` pixels (16 or 8), and with
+  option ``choices`` also over blocks of each of those sizes: they are the coder's
+  ``alternatives``, the pipeline codes the P-frame with each and keeps the cheapest
+  in rate + λ·distortion (an encoder's mode decision; the record says which); with a
   reference frame, the vectors are then fitted (option ``fit``: Adam steps, lr
   0.2 px) so that the decoder's prediction, the reference warped by the vectors'
   bilinear interpolation, matches the frame being coded (``target``, which the
@@ -41,7 +44,7 @@ as H.264/HEVC code motion:
 
 Stated: block motion with predictive coding, skipped blocks and rate-constrained
 vector choice (H.264/HEVC), vectors searched against the frame being coded.
-Inferred: the block sizes per quality, the Laplacian, one skip probability per
+Inferred: the block sizes per quality, one block size per frame, the Laplacian, one skip probability per
 frame (no context), the bilinear interpolation, fitting by gradient steps from the
 flow's averages, and measuring the rate-distortion choice's distortion against the
 flow's own prediction (against the frame it gained less: see the doc).
@@ -90,11 +93,13 @@ class BlockMotionCoder(nn.Module):
     """``forward(flow, q, ref)``, ``compress(flow, q, ref)``, ``decompress(strings, size, q, ref)``;
     no parameters."""
 
-    def __init__(self, blocks: tuple[int, ...], lambdas: tuple[float, ...] = (), fit: int = 0) -> None:
+    def __init__(self, blocks: tuple[int, ...], lambdas: tuple[float, ...] = (), fit: int = 0,
+                 choices: tuple[int, ...] = ()) -> None:
         super().__init__()
         self.blocks = tuple(blocks)
         self.lambdas = tuple(lambdas)  #: per quality; empty: no rate-distortion choice
         self.fit = fit  #: Adam steps fitting the vectors to the frame being coded
+        self.choices = tuple(choices)  #: the other block sizes the encoder tries at every quality
         self.laplace = LaplacianConditional(SCALES.tolist(), tail_mass=1e-6)
         self.laplace.update()
         for module in self.laplace.modules():  # fixed tables and bounds: not state to save
@@ -107,6 +112,14 @@ class BlockMotionCoder(nn.Module):
         cdfs = [row[:n] for row, n in zip(self.laplace._quantized_cdf.tolist(), lengths)]
         cdfs += [pmf_to_quantized_cdf([1.0 - p, p, 0.0], 16) for p in SKIPS.tolist()]
         self._tables = (cdfs, lengths + [4] * len(SKIPS), self.laplace._offset.tolist() + [0] * len(SKIPS))
+
+    def sizes(self, q: int) -> tuple[int, ...]:
+        """The block sizes a record at quality ``q`` may have: ``blocks[q]``, then the choices."""
+        return (self.blocks[q], *(b for b in self.choices if b != self.blocks[q]))
+
+    def alternatives(self, q: int) -> int:
+        """How many ways the encoder may code a flow at quality ``q``: one per block size."""
+        return len(self.sizes(q))
 
     def _vectors(self, flow: Tensor, block: int) -> Tensor:
         return torch.round(F.avg_pool2d(flow, block, ceil_mode=True) * PEL)
@@ -185,13 +198,13 @@ class BlockMotionCoder(nn.Module):
         error = F.pad(error, (0, -error.shape[-1] % block, 0, -error.shape[-2] % block))
         return error.unflatten(-2, (-1, block)).unflatten(-1, (-1, block)).sum((-3, -1))
 
-    def _rd_choice(self, v: Tensor, prediction: Tensor, ref: Reference, q: int,
+    def _rd_choice(self, v: Tensor, prediction: Tensor, ref: Reference, q: int, block: int,
                    spatial: bool, fit: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         """Per block in coding order, its own vector or its prediction, whichever costs
         less in bits + λ·255²·SSE/3 (SSE: the change of the block's translated
         prediction; bits: under the scales and skip probability ``fit``); the chosen
         vectors and each sample's distortion term."""
-        block, lam = self.blocks[q], self.lambdas[q] * 255**2 / 3
+        lam = self.lambdas[q] * 255**2 / 3
         target = self._translated(ref.frame, v, block, 0, 0)
         chosen, cost = v.clone(), v.new_zeros(v.shape[0])
 
@@ -215,23 +228,23 @@ class BlockMotionCoder(nn.Module):
             decide(0, col, chosen[..., :, col - 1:col])
         return chosen, cost
 
-    def _choose(self, flow: Tensor, q: int, ref: Reference | None,
+    def _choose(self, flow: Tensor, q: int, block: int, ref: Reference | None,
                 target: Tensor | None = None) -> tuple[Tensor, ...]:
-        """Vectors, and per sample the cheaper prediction's mode, residual, scale and skip
-        indexes. The rate-distortion choice runs twice, the second time under the scales
-        and skip probability of the first's choice."""
+        """Vectors of ``block`` pixels, and per sample the cheaper prediction's mode, residual,
+        scale and skip indexes. The rate-distortion choice runs twice, the second time under
+        the scales and skip probability of the first's choice."""
         rd = bool(self.lambdas) and ref is not None and ref.frame is not None
-        v = (self._fitted(flow, self.blocks[q], ref.frame, target) if self.fit and ref is not None
-             and ref.frame is not None else self._vectors(flow, self.blocks[q]))
+        v = (self._fitted(flow, block, ref.frame, target) if self.fit and ref is not None
+             and ref.frame is not None else self._vectors(flow, block))
         modes, vectors, residuals, fits, costs = [], [], [], [], []
-        for mode, prediction in self._predictions(v, self.blocks[q], ref).items():
+        for mode, prediction in self._predictions(v, block, ref).items():
             chosen, cost, fit = v, 0.0, self._fit(v - prediction)
             for _ in range(2 if rd else 0):
-                chosen, cost = self._rd_choice(v, prediction, ref, q, mode == SPATIAL, fit)
+                chosen, cost = self._rd_choice(v, prediction, ref, q, block, mode == SPATIAL, fit)
                 fit = self._fit(chosen - prediction if mode == TEMPORAL else
-                                chosen - self._predictions(chosen, self.blocks[q], None)[SPATIAL])
+                                chosen - self._predictions(chosen, block, None)[SPATIAL])
             if mode == SPATIAL:  # the left neighbours are the chosen vectors
-                prediction = self._predictions(chosen, self.blocks[q], None)[SPATIAL]
+                prediction = self._predictions(chosen, block, None)[SPATIAL]
             residuals.append(chosen - prediction)
             fits.append(fit)  # the last choice's scales and skip probability
             costs.append(self._bits(residuals[-1], *fits[-1]).flatten(1).sum(1) + cost)
@@ -248,12 +261,13 @@ class BlockMotionCoder(nn.Module):
 
     def forward(self, flow: Tensor, q: int, ref: Reference | None = None,
                 target: Tensor | None = None) -> dict:
-        v, _, r, scales, skips = self._choose(flow.detach(), q, ref, target)
+        v, _, r, scales, skips = self._choose(flow.detach(), q, self.blocks[q], ref, target)
         return {"x_hat": self._dense(v, flow.shape[-2:]), "likelihoods": self._likelihoods(r, scales, skips)}
 
     def compress(self, flow: Tensor, q: int, ref: Reference | None = None,
-                 target: Tensor | None = None) -> tuple[list[bytes], Tensor]:
-        v, mode, r, scales, skips = self._choose(flow, q, ref, target)
+                 target: Tensor | None = None, alternative: int = 0) -> tuple[list[bytes], Tensor]:
+        block = self.sizes(q)[alternative]
+        v, mode, r, scales, skips = self._choose(flow, q, block, ref, target)
         if v.shape[0] != 1:
             raise ValueError("block motion codes one frame at a time")
         skipped = self._skipped(r)[0]
@@ -264,7 +278,7 @@ class BlockMotionCoder(nn.Module):
                                (errors[0], int(scales[0, 0])), (errors[1], int(scales[0, 1]))):
             check_symbols(symbols)
             encoder.encode_with_indexes(symbols, [index] * len(symbols), *self._tables)
-        header = bytes((self.blocks[q], int(mode[0]), int(scales[0, 0]), int(scales[0, 1]), int(skips[0])))
+        header = bytes((block, int(mode[0]), int(scales[0, 0]), int(scales[0, 1]), int(skips[0])))
         return [header + trimmed(encoder.flush())], self._dense(v, flow.shape[-2:])
 
     def decompress(self, strings: list[bytes], size: tuple[int, int], q: int,
@@ -272,7 +286,7 @@ class BlockMotionCoder(nn.Module):
         if len(strings) != 1 or len(strings[0]) < HEADER:
             raise ValueError(f"a block-motion record is one string of at least {HEADER} bytes")
         block, mode, ix, iy, skip = strings[0][:HEADER]
-        if (block != self.blocks[q] or mode not in (SPATIAL, TEMPORAL)
+        if (block not in self.sizes(q) or mode not in (SPATIAL, TEMPORAL)
                 or max(ix, iy, skip) >= len(SCALES)):
             raise ValueError("block-motion header does not match this model")
         if mode == TEMPORAL and (ref is None or ref.flow is None):
@@ -312,7 +326,10 @@ def zoo_motion_coding(config: Config) -> nn.Module:
     fit = config.option("block-motion", "fit", 20)
     if not isinstance(fit, int) or isinstance(fit, bool) or fit < 0:
         raise ZooError(f"block-motion: option fit must be a number of steps >= 0, got {fit!r}")
-    return BlockMotionCoder(blocks, config.lambdas if rdo else (), fit)
+    choices = tuple(config.option("block-motion", "choices", None) or ())
+    if not all(isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 255 for b in (*blocks, *choices)):
+        raise ZooError(f"block-motion: block sizes must be 1..255 pixels, got {[*blocks, *choices]}")
+    return BlockMotionCoder(blocks, config.lambdas if rdo else (), fit, choices)
 
 
 @hookimpl
@@ -325,4 +342,7 @@ def zoo_describe() -> PluginInfo:
                                    Option("rdo", bool, True, "rate-distortion optimised vectors "
                                           "(a block sends its prediction where that is cheaper)"),
                                    Option("fit", int, 20, "Adam steps fitting the vectors to the "
-                                          "frame being coded (0: block averages)")))
+                                          "frame being coded (0: block averages)"),
+                                   Option("choices", list, None, "other block sizes the encoder "
+                                          "codes each P-frame with, keeping the cheapest in "
+                                          "rate + λ·distortion (default: none)", item=int)))

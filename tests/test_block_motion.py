@@ -290,12 +290,60 @@ def test_default_blocks_follow_the_quality_ladder():
         build_codec(ModelSpec(("block-motion",), options={"block-motion": {"blocks": [8] * 5}}, lambdas=ladder))
 
 
+def test_each_choice_codes_its_block_size_and_decodes_bit_exactly():
+    coder = build_codec(ModelSpec(("block-motion",), options={"block-motion": {"choices": [8, 32]}})).motion_coding
+    assert coder.sizes(0) == (16, 8, 32) and coder.sizes(4) == (8, 32) and coder.alternatives(4) == 2
+    flow = smooth_flow(40, 52, seed=3)
+    for q in (0, 4):
+        for alternative, block in enumerate(coder.sizes(q)):
+            strings, flow_hat = coder.compress(flow, q, alternative=alternative)
+            assert strings[0][0] == block
+            assert torch.equal(coder.decompress(strings, (40, 52), q), flow_hat)
+    plain = build_codec(ModelSpec(("block-motion",))).motion_coding
+    strings, _ = coder.compress(flow, 0, alternative=2)  # 32: not a size of the plain model
+    with pytest.raises(ValueError, match="header does not match"):
+        plain.decompress(strings, (40, 52), 0)
+    with pytest.raises(ZooError, match="block sizes must be 1..255"):
+        build_codec(ModelSpec(("block-motion",), options={"block-motion": {"choices": [0]}}))
+
+
+def test_conformance_checks_every_alternative():
+    from zoo import testing
+    from zoo.core.manager import Zoo
+    zoo = Zoo.load()
+    options = {"block-motion": {"choices": [8, 32]}}
+    assert testing.check_slots(zoo, "block-motion", options=options) == ["motion_coding"]
+
+
+def test_the_pipeline_keeps_the_cheapest_alternative(rgb_frames):
+    """Each P-frame is coded with every block size and the one of least bits + λ·255²·SSE/3
+    is kept, whatever its position among the alternatives."""
+    spec = ModelSpec(("block-motion", "dis-flow", "x265-intra", "pixel-residual"),
+                     options={"block-motion": {"choices": [8, 32]}})
+    torch.manual_seed(0)
+    codec = build_codec(spec).eval()
+    codec.update(force=True)
+    ref, x = pad(rgb_frames[0]), pad(rgb_frames[1])
+    with torch.inference_mode():
+        reference = codec.reference(ref)
+        flow = codec.motion_estimation(x, ref)
+        coded = [codec._compress(x, flow, reference, 2, a) for a in range(3)]
+        costs = [codec._cost(x, payload, x_hat, 2) for payload, x_hat, _ in coded]
+        payload, x_hat, _ = codec.compress(x, reference, 2)
+        assert payload.latents["motion"][0][0] == (16, 8, 32)[costs.index(min(costs))]
+        assert torch.equal(x_hat, coded[costs.index(min(costs))][1])
+        assert torch.equal(codec.decompress(payload, reference, 2)[0], x_hat)
+        codec._cost = lambda x, payload, x_hat, q: -payload.latents["motion"][0][0]  # the largest wins
+        assert codec.compress(x, reference, 2)[0].latents["motion"][0][0] == 32
+
+
 # ------------------------------------------------------------------ end to end
 
 
-def test_zoo_run_decodes_bit_exactly(tiny_y4m, tmp_path):
+@pytest.mark.parametrize("choices", [[], ["--option", "block-motion.choices=[8,32]"]], ids=["plain", "choices"])
+def test_zoo_run_decodes_bit_exactly(tiny_y4m, tmp_path, choices):
     assert main(["run", "--plugins", PLUGINS, "--untrained", "--input", str(tiny_y4m),
-                 "--quality", "3", "--out", str(tmp_path)]) == 0
+                 "--quality", "3", "--out", str(tmp_path), *choices]) == 0
     (report_path,) = tmp_path.glob("*/tiny_72x48.json")
     report = json.loads(report_path.read_text())
     assert report["decoded_equals_encoder"] is True

@@ -88,6 +88,11 @@ class MotionCoding(nn.Module):
     frame being coded, (B, 3, H, W), as keyword, to choose what it sends by the
     prediction it gives (encoder side: ``decompress`` never has it; callers that
     code a flow alone pass none); one that does not name it is called without.
+    A coder may offer ``alternatives(q) -> n``, ways to code a flow at quality
+    ``q`` (the encoder's mode decision): ``compress`` then takes ``alternative``
+    (1..n-1 as keyword; 0, what ``forward`` codes, is the default), the
+    pipeline's encoder codes the P-frame with each and keeps the cheapest, and
+    the record tells ``decompress`` which.
     """
 
 

@@ -313,8 +313,12 @@ class _SlotCheck:
         prepare_coding(module)
         with torch.inference_mode():
             x = torch.rand(1, 3, *size, generator=_gen())
-            for given, more in ((None, {}), (ref, {}), (ref, target(module.compress, x))):
-                # after an I-frame, after a P-frame, and with the frame being coded if it takes it
+            alternatives = getattr(module, "alternatives", lambda q: 1)(self.q)
+            cases = [(None, {}), (ref, {}), (ref, target(module.compress, x))]
+            cases += [(ref, {"alternative": a}) for a in range(1, alternatives)]
+            for given, more in cases:
+                # after an I-frame, after a P-frame, with the frame being coded if it takes
+                # it, and each alternative it offers
                 strings, flow_hat = module.compress(flow, self.q, given, **more)
                 strings = _check_strings(where, strings)
                 _same(where, "flow", flow_hat, module.decompress(strings, size, self.q, given))

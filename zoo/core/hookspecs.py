@@ -120,7 +120,8 @@ def zoo_motion_estimation(config: "Config") -> "nn.Module | None":
 def zoo_motion_coding(config: "Config", entropy: "EntropyFactory") -> "nn.Module | None":
     """2. Motion coding: codes the flow (given the reference, whose ``flow`` is the previous
     decoded flow, and, on the encoder side, the frame being coded to a coder that names a
-    ``target`` parameter), returns the decoded flow."""
+    ``target`` parameter), returns the decoded flow. A coder that offers alternatives has
+    each P-frame coded with every one, and the cheapest in bits + λ·255²·SSE/3 kept."""
 
 
 @hookspec(firstresult=True)

@@ -80,9 +80,19 @@ class PFrameCodec(CompressionModel):
         }
 
     def compress(self, x: Tensor, ref: Reference, q: int) -> tuple[Payload, Tensor, Reference]:
+        """The P-frame coded; with each of the motion coder's alternatives if it offers
+        several, keeping the cheapest (:meth:`_cost`)."""
         flow = self.motion_estimation(x, ref.frame)
-        motion_strings, flow_hat = self.motion_coding.compress(
-            flow, q, ref, **target(self.motion_coding.compress, x))
+        alternatives = getattr(self.motion_coding, "alternatives", lambda q: 1)(q)
+        coded = [self._compress(x, flow, ref, q, a) for a in range(alternatives)]
+        if len(coded) == 1:
+            return coded[0]
+        return min(coded, key=lambda c: self._cost(x, c[0], c[1], q))
+
+    def _compress(self, x: Tensor, flow: Tensor, ref: Reference, q: int,
+                  alternative: int) -> tuple[Payload, Tensor, Reference]:
+        more = target(self.motion_coding.compress, x) | ({"alternative": alternative} if alternative else {})
+        motion_strings, flow_hat = self.motion_coding.compress(flow, q, ref, **more)
         flow_hat = self.motion_refinement(flow_hat, ref)
         ctx = self.temporal_context(ref, flow_hat)
         if self.search is not None and self.search.steps > 0:
@@ -90,6 +100,12 @@ class PFrameCodec(CompressionModel):
         residual_strings, x_rec, feature = self.residual_domain.compress(x, ctx, ref, q)
         payload = Payload({"motion": motion_strings, "residual": residual_strings})
         return (payload, *self._finish(x_rec, feature, flow_hat, q))
+
+    def _cost(self, x: Tensor, payload: Payload, x_hat: Tensor, q: int) -> float:
+        """The MSE training objective of a coded frame: its strings' bits plus
+        λ·255²·SSE/3 of its reconstruction against ``x`` (padded)."""
+        bits = 8 * sum(len(s) for strings in payload.latents.values() for s in strings)
+        return bits + self.config.lambdas[q] * 255**2 * float((x_hat - x).square().sum()) / 3
 
     def decompress(self, payload: Payload, ref: Reference, q: int) -> tuple[Tensor, Reference]:
         size = tuple(ref.frame.shape[-2:])
