@@ -44,9 +44,9 @@ as H.264/HEVC code motion:
 
 Stated: block motion with predictive coding, skipped blocks and rate-constrained
 vector choice (H.264/HEVC), vectors searched against the frame being coded.
-Inferred: the block sizes per quality, one block size per frame, the Laplacian, one skip probability per
-frame (no context), the bilinear interpolation, fitting by gradient steps from the
-flow's averages, and measuring the rate-distortion choice's distortion against the
+Inferred: the block sizes per quality, one block size per frame, the Laplacian, one
+skip probability per frame (no context), the bilinear interpolation, fitting by
+gradient steps from the flow's averages, and measuring the rate-distortion choice's distortion against the
 flow's own prediction (against the frame it gained less: see the doc).
 """
 

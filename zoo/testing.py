@@ -42,7 +42,7 @@ from zoo.core.coding import encode_clip
 from zoo.core.config import Config
 from zoo.core.manager import BUILTIN_PACKAGE, SLOTS, LoadPolicy, Plugin, Selection, Zoo
 from zoo.core.models import open_model
-from zoo.core.pipeline import target
+from zoo.core.pipeline import alternatives, target
 from zoo.core.sequence import decode_records, pad
 from zoo.errors import ZooError
 from zoo.io import bitstream
@@ -313,9 +313,8 @@ class _SlotCheck:
         prepare_coding(module)
         with torch.inference_mode():
             x = torch.rand(1, 3, *size, generator=_gen())
-            alternatives = getattr(module, "alternatives", lambda q: 1)(self.q)
             cases = [(None, {}), (ref, {}), (ref, target(module.compress, x))]
-            cases += [(ref, {"alternative": a}) for a in range(1, alternatives)]
+            cases += [(ref, {"alternative": a}) for a in range(1, alternatives(module, self.q))]
             for given, more in cases:
                 # after an I-frame, after a P-frame, with the frame being coded if it takes
                 # it, and each alternative it offers

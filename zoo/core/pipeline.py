@@ -32,6 +32,13 @@ def target(method: Any, x: Tensor) -> dict[str, Tensor]:
     return {"target": x} if names else {}
 
 
+def alternatives(motion_coding: nn.Module, q: int) -> int:
+    """How many ways a motion coder offers to code a flow at quality ``q`` (its
+    ``alternatives(q)``; 1 for a coder without it)."""
+    offered = getattr(motion_coding, "alternatives", None)
+    return offered(q) if offered is not None else 1
+
+
 class PFrameCodec(CompressionModel):
     """Low-delay P-frame codec in CompressAI's manner.
 
@@ -83,8 +90,7 @@ class PFrameCodec(CompressionModel):
         """The P-frame coded; with each of the motion coder's alternatives if it offers
         several, keeping the cheapest (:meth:`_cost`)."""
         flow = self.motion_estimation(x, ref.frame)
-        alternatives = getattr(self.motion_coding, "alternatives", lambda q: 1)(q)
-        coded = [self._compress(x, flow, ref, q, a) for a in range(alternatives)]
+        coded = [self._compress(x, flow, ref, q, a) for a in range(alternatives(self.motion_coding, q))]
         if len(coded) == 1:
             return coded[0]
         return min(coded, key=lambda c: self._cost(x, c[0], c[1], q))
