@@ -19,6 +19,7 @@ becomes ``DIR/NAME.safetensors`` (fp16), ``registry.toml`` is left alone, and th
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def stopped(lineage: list[dict], progress: dict) -> list[dict]:
 
 def eval_options(spec: ModelSpec, path: Path) -> str:
     """The ``zoo eval`` options that open ``path`` as ``spec``."""
-    options = [f"--option {plugin}.{key}={','.join(map(str, v)) if isinstance(v, list) else v}"
+    options = [f"--option {plugin}.{key}={','.join(map(str, v)) if isinstance(v, list) else json.dumps(v)}"
                for plugin, values in spec.options.items() for key, v in values.items()]
     ladder = [f"--lambdas {','.join(map(str, spec.lambdas))}"] if spec.lambdas else []
     return " ".join([f"--plugins {','.join(spec.plugins)} --preset {spec.preset}", *options,

@@ -404,6 +404,25 @@ def model_row(name: str, report: dict, x264: dict, clip: str, weights: str) -> t
     return "| " + " | ".join(cells) + " |", notes
 
 
+#: Registry options that are the encoder's own decisions, not the model's: rows that differ
+#: in them compare encoders as well as models.
+ENCODER_OPTIONS = (("pipeline", "skip"), ("block-motion", "choices"))
+
+
+def encoder_notes(names: list[str], models: dict) -> list[str]:
+    """Which of ``names`` code with which :data:`ENCODER_OPTIONS` (their registry entries)."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        options = models.get(name, {}).get("options", {})
+        set_ = [f"`{p}.{k}`" for p, k in ENCODER_OPTIONS if options.get(p, {}).get(k)]
+        groups.setdefault("with " + (" and ".join(set_) or "neither"), []).append(name)
+    if len(groups) < 2:
+        return []
+    return ["encoder decisions differ between rows (registry options " + ", ".join(
+        f"`{p}.{k}`" for p, k in ENCODER_OPTIONS) + "): " + "; ".join(
+        f"{what}: {', '.join(group)}" for what, group in groups.items())]
+
+
 def models_section(inp: Inputs) -> list[str]:
     x264 = inp.anchors[0]
     clip = longest(x264)
@@ -421,6 +440,7 @@ def models_section(inp: Inputs) -> list[str]:
     text = [f"Each cell: lowest quality / highest quality (an anchor's: highest QP / lowest); mean over "
             f"the clips of the P-frames' and the I-frames' bpp and PSNR-RGB; drift: PSNR-RGB of the "
             f"last P-frame minus the first's on {clip}, the longest clip.", "\n".join(rows)]
+    notes += encoder_notes([m for m, _, _ in entries], inp.models)
     if missing:
         text.append(f"{NOT_RUN}: {', '.join(missing)} (no `eval-MODEL.json`):\n\n```bash\n"
                     f"EVAL=\"{' '.join(missing)}\" bash scripts/evaluate_zoo.sh\n```")

@@ -327,7 +327,7 @@ def test_the_pipeline_keeps_the_cheapest_alternative(rgb_frames):
     with torch.inference_mode():
         reference = codec.reference(ref)
         flow = codec.motion_estimation(x, ref)
-        coded = [codec._compress(x, flow, reference, 2, a) for a in range(3)]
+        coded = [codec._compress(x, flow, reference, 2, a)[0] for a in range(3)]
         costs = [codec._cost(x, payload, x_hat, 2) for payload, x_hat, _ in coded]
         payload, x_hat, _ = codec.compress(x, reference, 2)
         assert payload.latents["motion"][0][0] == (16, 8, 32)[costs.index(min(costs))]
@@ -358,3 +358,14 @@ def test_pipeline_frames_code_bit_exactly_with_a_padded_frame(codec, rgb_frames)
     for q in range(codec.qualities):
         strings, flow_hat = codec.motion_coding.compress(flow, q)
         assert torch.equal(codec.motion_coding.decompress(strings, tuple(x.shape[-2:]), q), flow_hat)
+
+
+def test_zoo_run_with_skip_codes_p_frames_as_their_prediction_and_decodes_them(tiny_y4m, tmp_path):
+    """At a λ where bits cost all, every P-frame is its prediction alone: no residual."""
+    assert main(["run", "--plugins", PLUGINS, "--untrained", "--input", str(tiny_y4m), "--quality", "0",
+                 "--lambdas", "1e-6", "--option", "pipeline.skip=true", "--out", str(tmp_path)]) == 0
+    (report_path,) = tmp_path.glob("*/tiny_72x48.json")
+    report = json.loads(report_path.read_text())
+    assert report["decoded_equals_encoder"] is True
+    _, records = bitstream.read(report_path.with_suffix(".bin"))
+    assert [sorted(r.payload.latents) for r in records] == [["intra"], ["motion"], ["motion"]]

@@ -84,6 +84,25 @@ def test_unknown_plugins_and_keys_are_one_line_errors():
         check_options(active, {"hyperprior": {"k": 1}})  # an active default takes none
 
 
+def test_the_pipelines_options_are_checked_as_a_plugins_are(capsys):
+    active = Zoo.load().select([]).active
+    assert check_options(active, {"pipeline": {"skip": True}}) == {"pipeline": {"skip": True}}
+    with pytest.raises(ZooError, match=r"^unknown option pipeline\.skp \(did you mean pipeline\.skip\?"):
+        check_options(active, {"pipeline": {"skp": True}})
+    with pytest.raises(ZooError, match=r"^option pipeline\.skip must be true or false, got 2$"):
+        check_options(active, {"pipeline": {"skip": 2}})
+    assert main(["list", "pipeline"]) == 0
+    assert "  skip (bool, default false): the encoder may code a P-frame as its prediction alone" \
+        in capsys.readouterr().out
+
+
+def test_a_plugin_named_pipeline_is_broken():
+    zoo = Zoo()
+    zoo.add("pipeline", ModuleType("pipeline"))
+    assert [(b.name, b.reason) for b in zoo.broken] == [
+        ("pipeline", "the name 'pipeline' is reserved for the pipeline's options")]
+
+
 def test_a_bad_schema_makes_the_plugin_broken():
     zoo = Zoo()
     for name, options in (("twice", (Option("a", int), Option("a", str))),
@@ -115,3 +134,12 @@ def test_list_shows_a_plugins_options(capsys):
         ["intra", "motion", "residual"], "help": "the latents the mixture codes (the default "
                                                   "entropy model codes the others)"}
     assert plugins["no-filter"]["options"] == []
+
+
+def test_a_model_trained_on_top_of_a_registry_model_keeps_its_pipeline_options():
+    from zoo.core.registry import ModelEntry, on_top_of
+    entry = ModelEntry("base", ("pixel-residual", "no-filter"), options={
+        "pipeline": {"skip": True}, "no-filter": {}})
+    spec = on_top_of(entry, ["grdn"], {"grdn": {"in_loop": True}})
+    assert spec.plugins == ("pixel-residual", "grdn")
+    assert spec.options == {"pipeline": {"skip": True}, "grdn": {"in_loop": True}}

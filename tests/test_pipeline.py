@@ -6,7 +6,7 @@ import pytest
 import torch
 from compressai.models.base import get_scale_table
 
-from zoo.core.build import ModelSpec
+from zoo.core.build import ModelSpec, build_codec
 from zoo.core.coding import decode_stream, encode_clip
 from zoo.core.config import Config
 from zoo.core.manager import Zoo
@@ -154,9 +154,50 @@ def test_a_p_frame_without_reference_is_refused(default_model, tiny_clip):
 
 def test_a_record_missing_its_latents_is_corrupt(default_model, tiny_clip):
     header, records, _ = encode_clip(default_model, tiny_clip, 1, 0)
-    del records[1].payload.latents["residual"]
+    del records[1].payload.latents["motion"]
     with pytest.raises(ZooError, match="frame 1 is corrupt"):
         decode_stream(header, records)
+
+
+def test_a_coded_frame_stripped_of_its_residual_fails_the_checksum(default_model, tiny_clip):
+    """Without its residual a record decodes as a skipped frame (the prediction alone),
+    which is not the picture the encoder made: the picture CRC says so."""
+    header, records, _ = encode_clip(default_model, tiny_clip, 1, 0)
+    del records[1].payload.latents["residual"]
+    with pytest.raises(ZooError, match="frame 1 differs from the encoder's picture"):
+        decode_stream(header, records)
+
+
+SKIP = {"pipeline": {"skip": True}}
+
+
+def test_skip_offers_each_frame_as_its_prediction_alone_and_keeps_the_cheaper(rgb_frames):
+    codec = build_codec(ModelSpec((), options=SKIP)).eval()
+    codec.update(force=True)
+    ref, x = pad(rgb_frames[0]), pad(rgb_frames[1])
+    with torch.inference_mode():
+        reference = codec.reference(ref)
+        flow = codec.motion_estimation(x, ref)
+        coded, skipped = codec._compress(x, flow, reference, 2, 0)
+        assert set(coded[0].latents) == {"motion", "residual"} and set(skipped[0].latents) == {"motion"}
+        assert skipped[0].latents["motion"] == coded[0].latents["motion"]
+        flow_hat = codec.motion_refinement(codec.motion_coding.decompress(
+            coded[0].latents["motion"], tuple(x.shape[-2:]), 2, reference), reference)
+        assert torch.equal(skipped[1], codec.temporal_context(reference, flow_hat).prediction.clamp(0, 1))
+        for payload, x_hat, _ in (coded, skipped):
+            assert torch.equal(codec.decompress(payload, reference, 2)[0], x_hat)
+        costs = [codec._cost(x, payload, x_hat, 2, 2.0) for payload, x_hat, _ in (coded, skipped)]
+        kept = codec.compress(x, reference, 2)[0]
+        assert ("residual" in kept.latents) == (costs[0] <= costs[1])
+        codec._cost = lambda x, payload, x_hat, q, *weight: len(payload.latents)  # fewer win
+        assert set(codec.compress(x, reference, 2)[0].latents) == {"motion"}
+        codec._cost = lambda x, payload, x_hat, q, *weight: -len(payload.latents)  # more win
+        assert set(codec.compress(x, reference, 2)[0].latents) == {"motion", "residual"}
+
+
+def test_without_skip_every_p_frame_codes_its_residual(default_model, tiny_clip):
+    _, records, _ = encode_clip(default_model, tiny_clip, 0, 0)
+    assert all("residual" in r.payload.latents for r in records if r.kind == "P")
 
 
 def test_a_motion_coder_gets_the_frame_only_when_it_names_target():
@@ -174,3 +215,8 @@ def test_a_motion_coder_gets_the_frame_only_when_it_names_target():
     assert target(lambda flow, target: flow, frame)["target"] is frame
     assert target(lambda flow: flow, frame) == {}
     assert target(Unhashable(), frame)["target"] is frame
+
+
+def test_skip_weight_must_be_positive():
+    with pytest.raises(ZooError, match=r"^option pipeline.skip_weight must be above 0, got 0.0$"):
+        build_codec(ModelSpec((), options={"pipeline": {"skip": True, "skip_weight": 0.0}}))

@@ -191,6 +191,7 @@ def cmd_list(args: argparse.Namespace) -> None:
     from zoo import API_VERSION
     from zoo.core.manager import Zoo
     from zoo.core.models import is_composed
+    from zoo.core.options import PIPELINE, PIPELINE_OPTIONS
     from zoo.core.registry import list_models, load_registry
     from zoo.core.weights import sha256_file
     zoo = Zoo.load()
@@ -226,6 +227,7 @@ def cmd_list(args: argparse.Namespace) -> None:
             out["broken"] = [asdict(b) for b in broken]
             out["skipped"] = [asdict(s) for s in skipped]
             out["api_version"] = API_VERSION
+            out["pipeline_options"] = [_option_json(o) for o in PIPELINE_OPTIONS]
         if show_models:
             out["models"] = [{"name": m.name, "plugins": list(m.plugins), "preset": m.preset,
                               "options": m.options, "paper": m.paper, "source": m.source,
@@ -254,8 +256,11 @@ def cmd_list(args: argparse.Namespace) -> None:
         for s in skipped:
             console.print(f"not loaded: {s.name} ({s.package} {s.version}): {s.reason}",
                           highlight=False, soft_wrap=True, markup=False, emoji=False)
-        for p in plugins if args.pattern else ():
-            for line in _option_lines(p):
+        listed = [(p.name, p.info.options) for p in plugins] if args.pattern else []
+        if any(fnmatch.fnmatchcase(PIPELINE, pat) for pat in args.pattern or ()):
+            listed.append((PIPELINE, PIPELINE_OPTIONS))
+        for name, options in listed:
+            for line in _option_lines(name, options):
                 console.print(line, highlight=False, soft_wrap=True, markup=False, emoji=False)
     if show_models:
         table = Table(title="models")
@@ -276,12 +281,12 @@ def _option_json(option) -> dict[str, Any]:
             "help": option.help, "choices": list(option.choices)}
 
 
-def _option_lines(plugin) -> list[str]:
+def _option_lines(name: str, options) -> list[str]:
     """``zoo list PLUGIN``: the options it takes, one per line."""
-    if not plugin.info.options:
-        return [f"{plugin.name} takes no options"]
-    lines = [f"options of {plugin.name} (--option {plugin.name}.NAME=VALUE):"]
-    for o in plugin.info.options:
+    if not options:
+        return [f"{name} takes no options"]
+    lines = [f"options of {name} (--option {name}.NAME=VALUE):"]
+    for o in options:
         default = "" if o.default is None else f", default {json.dumps(_option_json(o)['default'])}"
         choices = f"; one of {', '.join(map(str, o.choices))}" if o.choices else ""
         lines.append(f"  {o.name} ({_type_name(o)}{default}{choices}): {o.help}")

@@ -10,6 +10,9 @@ A P-frame travels through the slots in this order::
 
 and every coded latent goes through ``entropy_model``. I-frames go through
 ``intra_coding``; ``compose`` builds a whole model out of others (ensembles).
+With the pipeline's own option ``skip`` (``--option pipeline.skip=true``), the
+encoder may code a P-frame as its prediction alone: no residual latent, the
+prediction through the post-filter as the picture (:mod:`zoo.core.pipeline`).
 
 Dispatch (:meth:`zoo.core.manager.Selection.build`): each slot hook is a factory
 that returns an ``nn.Module`` honouring the contract in :mod:`zoo.slots`, or

@@ -23,7 +23,7 @@ from torch import nn
 from zoo import API_VERSION
 from zoo.errors import ZooError
 from . import hookspecs
-from .options import check_schema
+from .options import PIPELINE, check_schema
 from .plugin_info import PluginInfo
 
 ENTRY_POINT_GROUP = "codec_zoo"
@@ -224,13 +224,18 @@ class Zoo:
     def add(self, name: str, load: Any, package: str = "?", version: str = "?") -> Plugin | None:
         """Register one plugin; a failure is recorded in ``broken``, not raised.
 
-        Failures: the import fails, a hook's arguments do not match its spec
-        (pluggy's validation), a hook is unknown to this plugin API, the plugin
-        declares another API version, or describing or registering it raises,
+        Failures: the name is ``pipeline`` (its options are the pipeline's), the import
+        fails, a hook's arguments do not match its spec (pluggy's validation), a hook is
+        unknown to this plugin API, the plugin declares another API version, or
+        describing or registering it raises,
         ``SystemExit`` and ``KeyboardInterrupt`` included (see :func:`_isolated`).
         """
         if name in self.plugins:
             return self.plugins[name]
+        if name == PIPELINE:
+            self.broken.append(Broken(name, package, f"the name {PIPELINE!r} is reserved for the "
+                                      f"pipeline's options", version))
+            return None
         module = None
         with _isolated():
             try:

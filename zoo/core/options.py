@@ -9,6 +9,17 @@ from typing import Any, Iterable, Mapping
 from zoo.errors import ZooError
 from .plugin_info import OPTION_TYPES, Option
 
+#: The pipeline's own options, given as a plugin's are (``--option pipeline.skip=true``, a
+#: registry entry's ``options = { pipeline = { skip = true } }``): no plugin takes this name.
+PIPELINE = "pipeline"
+SKIP_WEIGHT = 2.0  #: option ``skip_weight``'s default
+PIPELINE_OPTIONS = (
+    Option("skip", bool, False, "the encoder may code a P-frame as its prediction alone, no "
+           "residual, where that costs less in bits + skip_weight·λ·255²·SSE/3 (zoo.core.pipeline)"),
+    Option("skip_weight", float, SKIP_WEIGHT, "the distortion's weight in that decision (> 0; 2: a "
+           "skipped frame's error stays in the next frame too)"),
+)
+
 _ITEM_TYPES = (bool, int, float, str)
 _WHAT = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 
@@ -72,12 +83,13 @@ def check_value(option: Option, value: Any) -> Any:
 def check_options(plugins: Iterable[Any], options: Mapping[str, Mapping[str, Any]],
                   loaded: Iterable[Any] = ()) -> dict[str, dict[str, Any]]:
     """``options`` (plugin -> key -> value) checked against the schemas of ``plugins`` (the
-    model's active plugins), values coerced. Options of another ``loaded`` plugin are
-    checked too, then dropped (an ablation's options reach the rows that have the plugin;
-    the others' specs stay as they are). A ZooError names the first plugin that is not
-    loaded, unknown key or bad value."""
-    active = {p.name for p in plugins}
+    model's active plugins, and the pipeline's, :data:`PIPELINE_OPTIONS`), values coerced.
+    Options of another ``loaded`` plugin are checked too, then dropped (an ablation's
+    options reach the rows that have the plugin; the others' specs stay as they are). A
+    ZooError names the first plugin that is not loaded, unknown key or bad value."""
+    active = {PIPELINE, *(p.name for p in plugins)}
     schemas = {p.name: {o.name: o for o in p.info.options} for p in (*loaded, *plugins)}
+    schemas[PIPELINE] = {o.name: o for o in PIPELINE_OPTIONS}
     checked: dict[str, dict[str, Any]] = {}
     for plugin, values in options.items():
         if plugin not in schemas:

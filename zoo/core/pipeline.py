@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import functools
 import inspect
+from dataclasses import replace
 from typing import Any
 
 from compressai.models import CompressionModel
 from torch import Tensor, nn
 
-from zoo.slots import Payload, Reference
+from zoo.errors import ZooError
+from zoo.slots import Context, Payload, Reference
 from .config import Config
+from .options import PIPELINE, SKIP_WEIGHT
 from .search import Search, substitute
 
 
@@ -64,6 +67,10 @@ class PFrameCodec(CompressionModel):
         self.residual_domain = residual_domain
         self.post_filter = post_filter
         self.intra_coding = intra_coding
+        self.skip = bool(config.option(PIPELINE, "skip", False))  #: encoder side: offer skipped frames
+        self.skip_weight = config.option(PIPELINE, "skip_weight", SKIP_WEIGHT)
+        if not self.skip_weight > 0:
+            raise ZooError(f"option {PIPELINE}.skip_weight must be above 0, got {self.skip_weight}")
 
     @property
     def qualities(self) -> int:
@@ -87,39 +94,59 @@ class PFrameCodec(CompressionModel):
         }
 
     def compress(self, x: Tensor, ref: Reference, q: int) -> tuple[Payload, Tensor, Reference]:
-        """The P-frame coded; with each of the motion coder's alternatives if it offers
-        several, keeping the cheapest (:meth:`_cost`)."""
+        """The P-frame coded with each of the motion coder's alternatives if it offers
+        several, the cheapest kept (:meth:`_cost`). With the pipeline's option ``skip``,
+        each is also offered as its prediction alone; the cheapest of those replaces the
+        coded frame where it costs less with the distortion weighted ``skip_weight``
+        (default 2: a skipped frame's error stays in the next frame, which predicts from it;
+        measured in docs/evaluation.md, "Skipped frames")."""
         flow = self.motion_estimation(x, ref.frame)
-        coded = [self._compress(x, flow, ref, q, a) for a in range(alternatives(self.motion_coding, q))]
-        if len(coded) == 1:
-            return coded[0]
-        return min(coded, key=lambda c: self._cost(x, c[0], c[1], q))
+        frames = [self._compress(x, flow, ref, q, a) for a in range(alternatives(self.motion_coding, q))]
+        cheapest = functools.partial(min, key=lambda c: self._cost(x, c[0], c[1], q))
+        coded = frames[0][0] if len(frames) == 1 else cheapest(f[0] for f in frames)
+        if len(frames[0]) == 1:
+            return coded
+        skipped = cheapest(f[1] for f in frames)
+        return min(coded, skipped, key=lambda c: self._cost(x, c[0], c[1], q, self.skip_weight))
 
     def _compress(self, x: Tensor, flow: Tensor, ref: Reference, q: int,
-                  alternative: int) -> tuple[Payload, Tensor, Reference]:
+                  alternative: int) -> list[tuple[Payload, Tensor, Reference]]:
+        """The frame coded with the motion coder's ``alternative``; with ``skip``, then also
+        as its prediction alone (a record without the residual latent)."""
         more = target(self.motion_coding.compress, x) | ({"alternative": alternative} if alternative else {})
         motion_strings, flow_hat = self.motion_coding.compress(flow, q, ref, **more)
         flow_hat = self.motion_refinement(flow_hat, ref)
         ctx = self.temporal_context(ref, flow_hat)
+        skipped = ([(Payload({"motion": motion_strings}), *self._predicted(ctx, flow_hat, q))]
+                   if self.skip else [])
         if self.search is not None and self.search.steps > 0:
             x = substitute(self, x, ctx, ref, q, self.search)
         residual_strings, x_rec, feature = self.residual_domain.compress(x, ctx, ref, q)
         payload = Payload({"motion": motion_strings, "residual": residual_strings})
-        return (payload, *self._finish(x_rec, feature, flow_hat, q))
+        return [(payload, *self._finish(x_rec, feature, flow_hat, q)), *skipped]
 
-    def _cost(self, x: Tensor, payload: Payload, x_hat: Tensor, q: int) -> float:
-        """The MSE training objective of a coded frame: its strings' bits plus
+    def _cost(self, x: Tensor, payload: Payload, x_hat: Tensor, q: int, weight: float = 1.0) -> float:
+        """The MSE training objective of a coded frame: its strings' bits plus ``weight`` ·
         λ·255²·SSE/3 of its reconstruction against ``x`` (padded)."""
         bits = 8 * sum(len(s) for strings in payload.latents.values() for s in strings)
-        return bits + self.config.lambdas[q] * 255**2 * float((x_hat - x).square().sum()) / 3
+        return bits + weight * self.config.lambdas[q] * 255**2 * float((x_hat - x).square().sum()) / 3
 
     def decompress(self, payload: Payload, ref: Reference, q: int) -> tuple[Tensor, Reference]:
         size = tuple(ref.frame.shape[-2:])
         flow_hat = self.motion_coding.decompress(payload.latents["motion"], size, q, ref)
         flow_hat = self.motion_refinement(flow_hat, ref)
         ctx = self.temporal_context(ref, flow_hat)
+        if "residual" not in payload.latents:  # a skipped frame
+            return self._predicted(ctx, flow_hat, q)
         x_rec, feature = self.residual_domain.decompress(payload.latents["residual"], ctx, ref, q)
         return self._finish(x_rec, feature, flow_hat, q)
+
+    def _predicted(self, ctx: Context, flow_hat: Tensor, q: int) -> tuple[Tensor, Reference]:
+        """A frame decoded as its prediction alone (option ``skip``): the prediction through
+        the post-filter; the reference's features are the residual domain's of a picture
+        no P-frame decoded (:meth:`reference`), as after an I-frame."""
+        x_hat, ref = self._finish(ctx.prediction, None, flow_hat, q)
+        return x_hat, replace(ref, feature=self.reference(ref.frame).feature)
 
     def _finish(self, x_rec: Tensor, feature: Tensor | None, flow_hat: Tensor,
                 q: int) -> tuple[Tensor, Reference]:

@@ -21,6 +21,7 @@ from zoo.io.atomic import write_text
 from .build import ModelSpec
 from .config import check_lambdas
 from .manager import Zoo, plugin_folder
+from .options import PIPELINE
 
 REGISTRY_ENV = "ZOO_REGISTRY"
 
@@ -162,12 +163,12 @@ def on_top_of(entry: ModelEntry, plugins: Iterable[str], options: Mapping[str, M
               zoo: Zoo | None = None) -> ModelSpec:
     """The spec of ``plugins`` put on registry model ``entry``: its plugins but those
     filling a slot one of ``plugins`` fills, then ``plugins``; its preset and quality
-    ladder; its options, updated by ``options``."""
+    ladder; its options (the kept plugins' and the pipeline's), updated by ``options``."""
     zoo = zoo or Zoo.load()
     new = [zoo.get(name) for name in plugins]
     taken = {slot for plugin in new for slot in plugin.slots}
     kept = [name for name in entry.plugins if not taken & set(zoo.get(name).slots)]
-    merged = {k: dict(v) for k, v in entry.options.items() if k in kept}
+    merged = {k: dict(v) for k, v in entry.options.items() if k in kept or k == PIPELINE}
     for plugin, values in options.items():
         merged.setdefault(plugin, {}).update(values)
     return ModelSpec((*kept, *(p.name for p in new)), entry.preset, merged, entry.lambdas)

@@ -9,7 +9,8 @@ depend on its weights, only the entropy coder's share does, see below) and
 CompressAI's ScaleSpaceFlow (``compressai.zoo.ssf2020(quality=3,
 pretrained=False)``, Agustsson et al., CVPR 2020) code the same frames on the
 same machine in the same run: the bundled carphone clip, resized bilinearly to
-each size, one I-frame then ``frames`` P-frames, at the highest quality.
+each size, one I-frame then ``frames`` P-frames, at the highest quality, every
+P-frame coded in full (the pipeline's option ``skip`` off).
 
 Method, per (model, size, device), each in a fresh process (``python -m
 zoo.eval.speed.measure --one JOB``) so that peak memory belongs to that configuration:
@@ -328,11 +329,15 @@ class _ZooCodec:
 
     def __init__(self, name: str, device: str, trained: bool = False) -> None:
         from zoo.core.models import open_model
+        from zoo.core.pipeline import PFrameCodec
         from zoo.core.registry import find_model
         entry = find_model(name)
         model = open_model(name, untrained=not (trained and entry.weights))
         self.trained = model.trained
         self.net = model.codec.to(device)
+        for codec in self.net.modules():  # every P-frame coded: a skipped one decodes a warp
+            if isinstance(codec, PFrameCodec):
+                codec.skip = False
         self.quality = self.net.qualities - 1
 
     def encode(self, frames: list) -> Iterator[tuple[Any, Any, int]]:
