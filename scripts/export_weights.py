@@ -69,17 +69,26 @@ def eval_options(spec: ModelSpec, path: Path) -> str:
                      *ladder, f"--weights {path}"])
 
 
+def exported_spec(entry, lineage: list[dict]) -> ModelSpec:
+    """The model a run's weights are: the quality ladder and options the last run trained
+    with (runs before they were recorded: the entry's). On the entry's own ladder the
+    entry's other options stay (the encoder's decisions, block-motion.choices or
+    pipeline.skip, which training does not set); a new ladder would leave per-quality
+    ones wrong, so with one only the run's count."""
+    last = lineage[-1] if lineage else {}
+    trained, ladder = last.get("options", entry.options), tuple(last.get("lambdas", entry.lambdas))
+    options = trained if ladder != tuple(entry.lambdas) else {
+        p: {**entry.options.get(p, {}), **trained.get(p, {})} for p in {**entry.options, **trained}}
+    return ModelSpec(tuple(entry.plugins), entry.preset, options, ladder)
+
+
 def main(runs: Path, names: list[str], to: Path | None = None) -> None:
     models = load_registry()
     for name in names:
         entry = models[name]
         ckpt = load_checkpoint(checkpoint_path(runs, name))
         lineage = stopped(checkpoint_lineage(ckpt), ckpt["progress"])
-        # the options and quality ladder the last run trained with (runs before they were
-        # recorded: the entry's)
-        last = lineage[-1] if lineage else {}
-        spec = ModelSpec(tuple(entry.plugins), entry.preset, last.get("options", entry.options),
-                         tuple(last.get("lambdas", entry.lambdas)))
+        spec = exported_spec(entry, lineage)
         codec = build_codec(spec)
         codec.load_state_dict(ckpt["model"])
         if to:

@@ -191,6 +191,14 @@ def test_export_script_writes_the_options_and_ladder_a_run_trained_with(tmp_path
     run = {"stages": ["joint", "multi-frame"], "iterations": {"joint": 150, "multi-frame": 450}}
     assert script.stopped([run], {"done": ["joint"], "stage": "multi-frame", "iteration": 200}) == [
         {**run, "stopped_at": {"stage": "multi-frame", "iteration": 200}}]
+    # on the entry's own ladder, the options the run did not set stay the entry's
+    from zoo.core.registry import ModelEntry
+    base = ModelEntry(name, ("block-motion", "masked-residual"), lambdas=(0.001, 0.01), options={
+        "block-motion": {"blocks": [32, 16], "choices": [16, 32]}, "pipeline": {"skip": True}})
+    run = {"options": {"block-motion": {"blocks": [16, 16]}}, "lambdas": [0.001, 0.01]}
+    assert script.exported_spec(base, [run]).options == {
+        "block-motion": {"blocks": [16, 16], "choices": [16, 32]}, "pipeline": {"skip": True}}
+    assert script.exported_spec(base, [{**run, "lambdas": [0.002, 0.01]}]).options == run["options"]
     # a start from weights no registry model has: kept as it is, and said
     capsys.readouterr()
     started = [{"init": "converted.safetensors", "sha256": "ab" * 32}, run]
