@@ -409,12 +409,21 @@ def model_row(name: str, report: dict, x264: dict, clip: str, weights: str) -> t
 ENCODER_OPTIONS = (("pipeline", "skip"), ("block-motion", "choices"))
 
 
+def encoder_options(name: str, models: dict) -> list[tuple[str, str]]:
+    """The :data:`ENCODER_OPTIONS` a registry entry codes with; an ensemble's are those
+    every member codes with (its members are built from their own entries)."""
+    options = models.get(name, {}).get("options", {})
+    if members := options.get("ensemble", {}).get("members"):
+        each = [encoder_options(m, models) for m in members]
+        return [o for o in ENCODER_OPTIONS if all(o in e for e in each)]
+    return [(p, k) for p, k in ENCODER_OPTIONS if options.get(p, {}).get(k)]
+
+
 def encoder_notes(names: list[str], models: dict) -> list[str]:
     """Which of ``names`` code with which :data:`ENCODER_OPTIONS` (their registry entries)."""
     groups: dict[str, list[str]] = {}
     for name in names:
-        options = models.get(name, {}).get("options", {})
-        set_ = [f"`{p}.{k}`" for p, k in ENCODER_OPTIONS if options.get(p, {}).get(k)]
+        set_ = [f"`{p}.{k}`" for p, k in encoder_options(name, models)]
         groups.setdefault("with " + (" and ".join(set_) or "neither"), []).append(name)
     if len(groups) < 2:
         return []

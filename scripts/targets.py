@@ -188,8 +188,11 @@ def targets(models: list[dict], anchor: dict | None = None, pframe: list[dict] =
     ratios, still, talking = having("/QP37"), having("static P"), having("talking P")
     if by_name and len(ratios) == len(still) == len(by_name):
         worst, loud = max(ratios, key=ratios.get), max(still, key=still.get)
+        x264 = clip(anchor, STATIC_CLIP) if anchor else None
+        floor = min(x264["points"], key=lambda p: p["summary"]["P"]["bpp"]) if x264 else None
+        ref = f"; x264 {floor['summary']['P']['bpp']:.3f} at QP {floor['qp']} (reference)" if floor else ""
         text = (f"worst bpp / x264 QP 37: {ratios[worst][0]:.2f} ({worst}, {ratios[worst][1]}); "
-                f"worst static P-frame {still[loud]:.3f} bpp ({loud}, {STATIC_CLIP})")
+                f"worst static P-frame {still[loud]:.3f} bpp ({loud}, {STATIC_CLIP}){ref}")
         ok = ratios[worst][0] <= 1.0 and still[loud] <= 0.02
         if len(talking) == len(by_name):
             head = max(talking, key=talking.get)

@@ -162,3 +162,15 @@ def test_the_real_results_folder(tmp_path):
     assert done.returncode == 0, done.stderr
     page = output.read_text()
     assert all(title in page for title in SECTIONS) and "python scripts/results_page.py -o" in page
+
+
+def test_encoder_notes_follow_ensemble_members():
+    skip = {"pipeline": {"skip": True}}
+    models = {"a": {"options": skip}, "b": {"options": skip}, "c": {},
+              "ab": {"options": {"ensemble": {"members": ["a", "b"]}}},
+              "ac": {"options": {"ensemble": {"members": ["a", "c"]}}}}
+    assert results_page.encoder_options("ab", models) == [("pipeline", "skip")]
+    assert results_page.encoder_options("ac", models) == []
+    assert results_page.encoder_notes(["a", "ab"], models) == []
+    [note] = results_page.encoder_notes(["ab", "ac"], models)
+    assert note.endswith("with `pipeline.skip`: ab; with neither: ac")

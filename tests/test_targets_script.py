@@ -98,6 +98,7 @@ def test_rate_floor():
     assert detail["a"]["/QP37"][0] == pytest.approx(0.25)
     assert detail["a"]["talking P"] == (pytest.approx(0.01), "face_b")
     assert rows[5][0].endswith("talking heads 0.010 bpp (a, face_b)")
+    assert "vt2people_320x192_12); x264 0.005 at QP 47 (reference)" in rows[5][0]
 
 
 def test_feng_table1_claims():

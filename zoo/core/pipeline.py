@@ -107,12 +107,16 @@ class PFrameCodec(CompressionModel):
         if len(frames[0]) == 1:
             return coded
         skipped = cheapest(f[1] for f in frames)
-        return min(coded, skipped, key=lambda c: self._cost(x, c[0], c[1], q, self.skip_weight))
+        if min(coded, skipped, key=lambda c: self._cost(x, c[0], c[1], q, self.skip_weight)) is coded:
+            return coded
+        payload, x_hat, next_ref = skipped
+        return payload, x_hat, self._skipped_reference(next_ref)
 
     def _compress(self, x: Tensor, flow: Tensor, ref: Reference, q: int,
                   alternative: int) -> list[tuple[Payload, Tensor, Reference]]:
         """The frame coded with the motion coder's ``alternative``; with ``skip``, then also
-        as its prediction alone (a record without the residual latent)."""
+        as its prediction alone (a record without the residual latent; its reference's
+        features are left to :meth:`_skipped_reference`, for the one frame kept)."""
         more = target(self.motion_coding.compress, x) | ({"alternative": alternative} if alternative else {})
         motion_strings, flow_hat = self.motion_coding.compress(flow, q, ref, **more)
         flow_hat = self.motion_refinement(flow_hat, ref)
@@ -137,16 +141,20 @@ class PFrameCodec(CompressionModel):
         flow_hat = self.motion_refinement(flow_hat, ref)
         ctx = self.temporal_context(ref, flow_hat)
         if "residual" not in payload.latents:  # a skipped frame
-            return self._predicted(ctx, flow_hat, q)
+            x_hat, next_ref = self._predicted(ctx, flow_hat, q)
+            return x_hat, self._skipped_reference(next_ref)
         x_rec, feature = self.residual_domain.decompress(payload.latents["residual"], ctx, ref, q)
         return self._finish(x_rec, feature, flow_hat, q)
 
     def _predicted(self, ctx: Context, flow_hat: Tensor, q: int) -> tuple[Tensor, Reference]:
         """A frame decoded as its prediction alone (option ``skip``): the prediction through
-        the post-filter; the reference's features are the residual domain's of a picture
+        the post-filter, its reference without features (:meth:`_skipped_reference`)."""
+        return self._finish(ctx.prediction, None, flow_hat, q)
+
+    def _skipped_reference(self, ref: Reference) -> Reference:
+        """A skipped frame's reference: its features are the residual domain's of a picture
         no P-frame decoded (:meth:`reference`), as after an I-frame."""
-        x_hat, ref = self._finish(ctx.prediction, None, flow_hat, q)
-        return x_hat, replace(ref, feature=self.reference(ref.frame).feature)
+        return replace(ref, feature=self.reference(ref.frame).feature)
 
     def _finish(self, x_rec: Tensor, feature: Tensor | None, flow_hat: Tensor,
                 q: int) -> tuple[Tensor, Reference]:
