@@ -25,15 +25,15 @@ import torch
 from compressai.models import CompressionModel
 from torch import Tensor, nn
 
-from zoo.core.config import Config, ms_ssim_lambda
+from zoo.core.config import Config
 from zoo.core.hookspecs import hookimpl
 from zoo.core.manager import SLOTS
-from zoo.core.metrics import ms_ssim_rgb
+from zoo.core.metrics import RD_CRITERIA, ms_ssim_rgb, rd_cost
 from zoo.core.plugin_info import Option, PluginInfo
 from zoo.errors import ZooError
 from zoo.slots import Payload, Reference
 
-CRITERIA = ("rd", "rd-ms-ssim", "ms-ssim")
+CRITERIA = (*RD_CRITERIA, "ms-ssim")
 
 
 def _shared(member: nn.Module, ref: Reference) -> Reference:
@@ -54,13 +54,9 @@ class Ensemble(CompressionModel):
         return min(m.qualities for m in self.members)
 
     def _cost(self, x: Tensor, x_hat: Tensor, bits: float, q: int) -> float:
-        if self.criterion != "rd":
-            similarity = ms_ssim_rgb(x, x_hat)  # the MS-SSIM the zoo reports
-            if self.criterion == "ms-ssim":
-                return -similarity
-            return bits + ms_ssim_lambda(self.lambdas, q) * (1 - similarity) * x[0, 0].numel()
-        mse = float(torch.mean((x - x_hat) ** 2))
-        return bits + self.lambdas[q] * 255**2 * mse * x[0, 0].numel()
+        if self.criterion == "ms-ssim":
+            return -ms_ssim_rgb(x, x_hat)  # the MS-SSIM the zoo reports
+        return rd_cost(x, x_hat, bits, self.lambdas, q, self.criterion)
 
     def forward(self, x: Tensor, ref: Reference, q: int) -> dict[str, Any]:
         """The member output of lowest cost (members are trained on their own)."""

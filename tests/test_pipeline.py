@@ -8,8 +8,9 @@ from compressai.models.base import get_scale_table
 
 from zoo.core.build import ModelSpec, build_codec
 from zoo.core.coding import decode_stream, encode_clip
-from zoo.core.config import Config
+from zoo.core.config import Config, ms_ssim_lambda
 from zoo.core.manager import Zoo
+from zoo.core.metrics import ms_ssim_rgb
 from zoo.core.models import open_model
 from zoo.core.pipeline import target
 from zoo.core.sequence import is_intra, pad, padded_size
@@ -17,7 +18,7 @@ from zoo.errors import ZooError
 from zoo.io import bitstream
 from zoo.nn.gains import GainedEntropyModel
 from zoo.nn.layers import downscale_flow, warp
-from zoo.slots import Context, Reference
+from zoo.slots import Context, Payload, Reference
 
 
 @pytest.fixture(scope="module")
@@ -215,6 +216,24 @@ def test_a_motion_coder_gets_the_frame_only_when_it_names_target():
     assert target(lambda flow, target: flow, frame)["target"] is frame
     assert target(lambda flow: flow, frame) == {}
     assert target(Unhashable(), frame)["target"] is frame
+
+
+def test_the_encoders_choices_weigh_distortion_as_the_training_loss_named_by_criterion(rgb_frames):
+    """``pipeline.criterion``: bits + weight · λ·255²·SSE/3 (``rd``, default) or bits + weight ·
+    λ_ms·(1 - MS-SSIM)·pixels (``rd-ms-ssim``, MS-SSIM as zoo eval measures it)."""
+    x = pad(rgb_frames[1])
+    noisy = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    payload, pixels = Payload({"motion": [b"\0" * 10]}), x[0, 0].numel()
+    rd, msssim = (build_codec(ModelSpec((), options={"pipeline": {"criterion": c}})) for c in
+                  ("rd", "rd-ms-ssim"))
+    lambdas = rd.config.lambdas
+    sse = float((noisy - x).square().sum())
+    assert rd._cost(x, payload, noisy, 2, 2.0) == pytest.approx(80 + 2 * lambdas[2] * 255**2 * sse / 3)
+    assert msssim._cost(x, payload, noisy, 2, 2.0) == pytest.approx(
+        80 + 2 * ms_ssim_lambda(lambdas, 2) * (1 - ms_ssim_rgb(x, noisy)) * pixels)
+    assert msssim._cost(x, payload, x, 2) == pytest.approx(80)
+    with pytest.raises(ZooError, match="pipeline.criterion must be one of rd, rd-ms-ssim, got 'ssim'"):
+        open_model(spec=ModelSpec((), options={"pipeline": {"criterion": "ssim"}}), untrained=True)
 
 
 def test_skip_weight_must_be_positive():

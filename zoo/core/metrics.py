@@ -10,6 +10,10 @@ import torch.nn.functional as F
 from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim
 
 from zoo.errors import ZooError
+from .config import ms_ssim_lambda
+
+#: How an encoder weighs a coded candidate's distortion against its bits (:func:`rd_cost`).
+RD_CRITERIA = ("rd", "rd-ms-ssim")
 
 #: Standard MS-SSIM scale weights (Wang et al. 2003), finest scale first.
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -93,6 +97,20 @@ def ms_ssim_rgb(x: torch.Tensor, x_hat: torch.Tensor) -> float:
     factors.append(torch.relu(ssim))
     value = torch.prod(torch.stack(factors) ** weights.view(-1, 1, 1), dim=0)
     return float(value.mean())
+
+
+def rd_cost(x: torch.Tensor, x_hat: torch.Tensor, bits: float, lambdas: tuple[float, ...], q: int,
+            criterion: str = "rd", weight: float = 1.0) -> float:
+    """A coded candidate's cost in a training loss's units, for the encoder's choices:
+    ``bits + weight · λ·255²·SSE/3`` (``rd``: the MSE loss, λ = ``lambdas[q]``) or
+    ``bits + weight · λ_ms·(1 - MS-SSIM)·pixels`` (``rd-ms-ssim``: the MS-SSIM loss, λ_ms as
+    ``zoo train --distortion ms-ssim`` weighs it, MS-SSIM as :func:`ms_ssim_rgb` measures
+    it); ``x`` and ``x_hat`` (1, 3, H, W)."""
+    if criterion == "rd-ms-ssim":
+        distortion = ms_ssim_lambda(lambdas, q) * (1 - ms_ssim_rgb(x, x_hat)) * x[0, 0].numel()
+    else:
+        distortion = lambdas[q] * 255**2 * float((x_hat - x).square().sum()) / 3
+    return bits + weight * distortion
 
 
 def bits_per_pixel(num_bytes: int, width: int, height: int, frames: int = 1) -> float:

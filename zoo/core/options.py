@@ -7,6 +7,7 @@ import math
 from typing import Any, Iterable, Mapping
 
 from zoo.errors import ZooError
+from .metrics import RD_CRITERIA
 from .plugin_info import OPTION_TYPES, Option
 
 #: The pipeline's own options, given as a plugin's are (``--option pipeline.skip=true``, a
@@ -18,6 +19,9 @@ PIPELINE_OPTIONS = (
            "residual, where that costs less in bits + skip_weight·λ·255²·SSE/3 (zoo.core.pipeline)"),
     Option("skip_weight", float, SKIP_WEIGHT, "the distortion's weight in that decision (> 0; 2: a "
            "skipped frame's error stays in the next frame too)"),
+    Option("criterion", str, "rd", "the distortion in the encoder's choices (skip, a motion "
+           "coder's alternatives): rd weighs λ·255²·MSE, rd-ms-ssim λ_ms·(1 - MS-SSIM), as "
+           "the models' training losses do (zoo.core.metrics.rd_cost)", choices=RD_CRITERIA),
 )
 
 _ITEM_TYPES = (bool, int, float, str)

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from zoo.errors import ZooError
 from zoo.slots import Context, Payload, Reference
 from .config import Config
+from .metrics import rd_cost
 from .options import PIPELINE, SKIP_WEIGHT
 from .search import Search, substitute
 
@@ -69,6 +70,7 @@ class PFrameCodec(CompressionModel):
         self.intra_coding = intra_coding
         self.skip = bool(config.option(PIPELINE, "skip", False))  #: encoder side: offer skipped frames
         self.skip_weight = config.option(PIPELINE, "skip_weight", SKIP_WEIGHT)
+        self.criterion = config.option(PIPELINE, "criterion", "rd")  #: the encoder's choices' cost
         if not self.skip_weight > 0:
             raise ZooError(f"option {PIPELINE}.skip_weight must be above 0, got {self.skip_weight}")
 
@@ -130,10 +132,10 @@ class PFrameCodec(CompressionModel):
         return [(payload, *self._finish(x_rec, feature, flow_hat, q)), *skipped]
 
     def _cost(self, x: Tensor, payload: Payload, x_hat: Tensor, q: int, weight: float = 1.0) -> float:
-        """The MSE training objective of a coded frame: its strings' bits plus ``weight`` ·
-        λ·255²·SSE/3 of its reconstruction against ``x`` (padded)."""
+        """The training objective of a coded frame (option ``criterion``, :func:`rd_cost`):
+        its strings' bits plus ``weight`` times its distortion against ``x`` (padded)."""
         bits = 8 * sum(len(s) for strings in payload.latents.values() for s in strings)
-        return bits + weight * self.config.lambdas[q] * 255**2 * float((x_hat - x).square().sum()) / 3
+        return rd_cost(x, x_hat, bits, self.config.lambdas, q, self.criterion, weight)
 
     def decompress(self, payload: Payload, ref: Reference, q: int) -> tuple[Tensor, Reference]:
         size = tuple(ref.frame.shape[-2:])
