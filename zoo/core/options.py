@@ -16,7 +16,8 @@ PIPELINE = "pipeline"
 SKIP_WEIGHT = 2.0  #: option ``skip_weight``'s default
 PIPELINE_OPTIONS = (
     Option("skip", bool, False, "the encoder may code a P-frame as its prediction alone, no "
-           "residual, where that costs less in bits + skip_weight·λ·255²·SSE/3 (zoo.core.pipeline)"),
+           "residual, where that costs less in bits + skip_weight · distortion (option criterion; "
+           "zoo.core.pipeline)"),
     Option("skip_weight", float, SKIP_WEIGHT, "the distortion's weight in that decision (> 0; 2: a "
            "skipped frame's error stays in the next frame too)"),
     Option("criterion", str, "rd", "the distortion in the encoder's choices (skip, a motion "
