@@ -34,6 +34,11 @@ as H.264/HEVC code motion:
   and writes in the header (H.264's P_Skip and HEVC's merge in spirit: on static
   content most blocks skip, and a flag costs a fraction of a bit where two zero
   errors cost two or more);
+- a frame whose every block skips (static content, or motion its prediction
+  already gives) is a record of two bytes, the block size and the mode, with no
+  rANS string (HEVC's slice of skipped CUs costs a few bits per CU plus the slice
+  header; the five-byte header and the rANS coder's four-byte flush were most of
+  such a frame's bytes at the lowest qualities);
 - the prediction errors of the other blocks are coded with a discretised
   Laplacian whose scale (one per component and frame, from CompressAI's scale
   table) the encoder fits and writes in the header: flags and errors in one
@@ -75,6 +80,7 @@ SCALES = torch.exp(torch.linspace(math.log(0.11), math.log(64.0), 64))  #: Lapla
 SKIPS = torch.sigmoid(torch.linspace(-6.0, 6.0, 64))  #: probabilities that a block skips
 SPATIAL, TEMPORAL = 0, 1
 HEADER = 5  #: bytes: block size, mode, the two Laplacian scale indexes, the skip index
+SKIPPED = 2  #: bytes of a record whose every block skips: block size and mode alone
 FIT_LR = 0.2  #: pixels: Adam's step size when the vectors are fitted
 
 
@@ -271,6 +277,8 @@ class BlockMotionCoder(nn.Module):
         if v.shape[0] != 1:
             raise ValueError("block motion codes one frame at a time")
         skipped = self._skipped(r)[0]
+        if bool(skipped.all()):  # every vector its prediction: nothing for rANS to say
+            return [bytes((block, int(mode[0])))], self._dense(v, flow.shape[-2:])
         flags = skipped.flatten().int().tolist()
         errors = [r[0, c][~skipped].int().tolist() for c in range(2)]
         encoder = BufferedRansEncoder()
@@ -281,28 +289,37 @@ class BlockMotionCoder(nn.Module):
         header = bytes((block, int(mode[0]), int(scales[0, 0]), int(scales[0, 1]), int(skips[0])))
         return [header + trimmed(encoder.flush())], self._dense(v, flow.shape[-2:])
 
-    def decompress(self, strings: list[bytes], size: tuple[int, int], q: int,
-                   ref: Reference | None = None) -> Tensor:
-        if len(strings) != 1 or len(strings[0]) < HEADER:
-            raise ValueError(f"a block-motion record is one string of at least {HEADER} bytes")
-        block, mode, ix, iy, skip = strings[0][:HEADER]
-        if (block not in self.sizes(q) or mode not in (SPATIAL, TEMPORAL)
-                or max(ix, iy, skip) >= len(SCALES)):
-            raise ValueError("block-motion header does not match this model")
-        if mode == TEMPORAL and (ref is None or ref.flow is None):
-            raise ValueError("block-motion record predicts from a flow the reference lacks")
-        grid = (math.ceil(size[0] / block), math.ceil(size[1] / block))
-        body = strings[0][HEADER:]
+    def _decode_errors(self, body: bytes, r: Tensor, ix: int, iy: int, skip: int) -> None:
+        """Decodes a record's rANS body into ``r`` (1, 2, h, w): the skip flags, then the
+        coded blocks' two errors under the header's scale indexes."""
+        grid = r.shape[-2:]
         decoder = RansDecoder()
         decoder.set_stream(body + bytes(padding(len(body), 3 * grid[0] * grid[1])))
         flags = torch.tensor(decoder.decode_stream([len(SCALES) + skip] * grid[0] * grid[1], *self._tables))
         if not bool(((flags == 0) | (flags == 1)).all()):
             raise ValueError("block-motion skip flags are corrupt")
         coded = flags.view(grid) == 0
-        r = torch.zeros(1, 2, *grid)
         for c, index in enumerate((ix, iy)):
             r[0, c][coded] = torch.tensor(decoder.decode_stream([index] * int(coded.sum()), *self._tables),
                                           dtype=torch.float32)
+
+    def decompress(self, strings: list[bytes], size: tuple[int, int], q: int,
+                   ref: Reference | None = None) -> Tensor:
+        length = len(strings[0]) if len(strings) == 1 else -1
+        if length != SKIPPED and length < HEADER:
+            raise ValueError(f"a block-motion record is one string of {SKIPPED} bytes (every block "
+                             f"skipped) or of at least {HEADER}")
+        block, mode = strings[0][:SKIPPED]
+        ix, iy, skip = strings[0][SKIPPED:HEADER] or (0, 0, 0)
+        if (block not in self.sizes(q) or mode not in (SPATIAL, TEMPORAL)
+                or max(ix, iy, skip) >= len(SCALES)):
+            raise ValueError("block-motion header does not match this model")
+        if mode == TEMPORAL and (ref is None or ref.flow is None):
+            raise ValueError("block-motion record predicts from a flow the reference lacks")
+        grid = (math.ceil(size[0] / block), math.ceil(size[1] / block))
+        r = torch.zeros(1, 2, *grid)
+        if length > SKIPPED:
+            self._decode_errors(strings[0][HEADER:], r, ix, iy, skip)
         if mode == TEMPORAL:
             v = r + self._vectors(ref.flow, block)
         else:

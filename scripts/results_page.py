@@ -6,7 +6,7 @@ mode) and ``pframe/eval-MODEL.json``, the tables ``zoo ablate`` wrote (``ablatio
 their ``.json`` for the weights behind the rows), ``targets.md`` (``scripts/targets.py``)
 and the plots. Every figure on the page comes from those files, BD-rates from
 :mod:`zoo.eval.compare`. A row evaluated with other weights or plugin options than the
-registry's is marked stale; a missing piece makes its section say "not run" with the command
+registry's, or on another version of the zoo, is marked stale; a missing piece makes its section say "not run" with the command
 that makes it; a missing or unreadable registry or x264 anchor is a one-line error (exit
 code 2).
 
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 
+import zoo
 from zoo.core.registry import training_runs
 from zoo.eval.compare import DEFAULT_MIN_OVERLAP, bd_reports, check_comparable, figure
 from zoo.io.atomic import write_text
@@ -133,10 +134,11 @@ def expected_sha(name: str, models: dict) -> str | None:
 
 
 def stale_reason(report: dict | None, name: str, models: dict) -> str | None:
-    """Why an evaluation does not describe the registry model: ``"other weights"``, or
+    """Why an evaluation does not describe the registry model: ``"other weights"``,
     ``"other options"`` (the plugin options its coding used, such as block-motion's block sizes
-    or x265-intra's QPs, are not the entry's); None when it does (or was not run). An
-    ensemble's report records its own options, not its members'."""
+    or x265-intra's QPs, are not the entry's), or ``"zoo X"`` (it ran on another version of
+    the zoo, whose streams this one does not decode: a format changed); None when it does (or
+    was not run). An ensemble's report records its own options, not its members'."""
     if report is None:
         return None
     model = report.get("model", {})
@@ -144,6 +146,8 @@ def stale_reason(report: dict | None, name: str, models: dict) -> str | None:
         return "other weights"
     if model.get("options", {}) != models.get(name, {}).get("options", {}):
         return "other options"
+    if (version := report.get("environment", {}).get("zoo", zoo.__version__)) != zoo.__version__:
+        return f"zoo {version}"
     return None
 
 
@@ -256,7 +260,8 @@ def header(inp: Inputs) -> list[str]:
            f"`{inp.results.as_posix()}/`, which `scripts/evaluate_zoo.sh` writes: do not edit by hand."]
     if stale := stale_models(inp):
         out.append(f"> **STALE: {len(stale)} of {len(inp.models)} models' figures on this page come "
-                   f"from other weights or options than registry.toml's** ({', '.join(stale)}): they "
+                   f"from other weights, options or zoo versions than registry.toml's and this "
+                   f"checkout's** ({', '.join(stale)}): they "
                    f"do not describe the committed models. Evaluate them again with\n"
                    f"> `EVAL=\"{' '.join(stale)}\" bash scripts/evaluate_zoo.sh`.")
     return out
@@ -273,8 +278,9 @@ def weights_section(inp: Inputs) -> list[str]:
     return ["## Which weights",
             "Each registry model's weights (sha256 of its weights file in `registry.toml`; an "
             "ensemble's is that of its members' sha256s) against the sha256 its evaluation recorded, "
-            "and the entry's plugin options against those the evaluation coded with. A stale row "
-            "measures other weights or options than the committed ones.", "\n".join(rows)]
+            "the entry's plugin options against those the evaluation coded with, and the zoo's "
+            "version against the one it ran on. A stale row measures other weights, options or "
+            "code than the committed ones.", "\n".join(rows)]
 
 
 def commands_section(cmds: dict[str, str]) -> list[str]:
@@ -481,8 +487,8 @@ def ablation_notes(inp: Inputs, rows: list[str], table: dict | None, json_name: 
     if table is None:
         return out + [f"- No `{json_name}`: the weights behind the rows are unknown."]
     stale = [r["name"] for r in table.get("runs", []) if is_stale(r, r["name"], inp.models)]
-    return out + [f"- **STALE rows** (evaluated with other weights or options than "
-                  f"registry.toml's, `{json_name}`): {', '.join(stale)}." if stale else
+    return out + [f"- **STALE rows** (evaluated with other weights, options or zoo "
+                  f"versions than registry.toml's and this checkout's, `{json_name}`): {', '.join(stale)}." if stale else
                   f"- Every row was evaluated with the registry's weights and options (`{json_name}`)."]
 
 

@@ -131,10 +131,20 @@ def test_one_moving_block_codes_its_vector_and_skips_the_rest(coder):
     assert skip.shape == (1, 1, 8, 12) and float(-torch.log2(skip).sum()) < 3 * 8
 
 
-def test_zero_flow_costs_a_few_bytes(coder):
+def test_a_frame_whose_every_block_skips_is_two_bytes(coder, averaging):
+    """Block size and mode alone: zero motion (spatial), or the previous frame's
+    vectors again (temporal), decoded from the two bytes."""
+    size = (64, 128)
     for q in range(len(coder.blocks)):
-        strings, flow_hat = coder.compress(torch.zeros(1, 2, 64, 128), q)
-        assert len(strings[0]) <= 9 and not flow_hat.any()
+        strings, flow_hat = coder.compress(torch.zeros(1, 2, *size), q)
+        assert strings == [bytes((coder.blocks[q], 0))] and not flow_hat.any()
+        assert torch.equal(coder.decompress(strings, size, q), flow_hat)
+    previous = torch.tensor((2.25, -1.5)).view(1, 2, 1, 1).expand(1, 2, *size).contiguous()
+    ref = reference(previous, size)
+    strings, flow_hat = averaging.compress(previous, 1, ref)
+    assert strings == [bytes((averaging.blocks[1], 1))] and torch.equal(flow_hat, previous)
+    assert torch.equal(averaging.decompress(strings, size, 1, ref), flow_hat)
+    assert len(averaging.compress(previous, 1)[0][0]) > 5  # spatial: the first block's vector
 
 
 def test_temporal_mode_is_chosen_when_the_flow_repeats(averaging):
@@ -180,8 +190,8 @@ def test_short_or_foreign_records_are_value_errors(coder):
     size = (64, 128)
     strings, _ = coder.compress(smooth_flow(*size, seed=4), 0)
     record = strings[0]
-    for bad in ([record[:3]], [b""], [], [record, record]):
-        with pytest.raises(ValueError, match="at least 5 bytes"):
+    for bad in ([record[:3]], [record[:1]], [b""], [], [record, record]):
+        with pytest.raises(ValueError, match="of 2 bytes .* or of at least 5"):
             coder.decompress(bad, size, 0)
     wrong = [bytes((8,)) + record[1:],            # another block size than this quality's
              record[:1] + b"\x02" + record[2:],   # no such mode
@@ -192,6 +202,9 @@ def test_short_or_foreign_records_are_value_errors(coder):
             coder.decompress([bad], size, 0)
     with pytest.raises(ValueError, match="header does not match"):
         coder.decompress(strings, size, 4)  # a quality with blocks of 8
+    for bad in (bytes((8, 0)), bytes((16, 2))):  # an all-skipped record: the same checks
+        with pytest.raises(ValueError, match="header does not match"):
+            coder.decompress([bad], size, 0)
 
 
 def test_a_truncated_body_decodes_without_crashing(coder):
@@ -219,7 +232,7 @@ def test_cli_decode_of_a_bad_motion_record_is_a_one_line_error(tiny_y4m, tmp_pat
                  "--untrained", "--frames", "2"]) == 0
     header, records = bitstream.loads(path.read_bytes())
     assert records[1].kind == "P"
-    latents = dict(records[1].payload.latents, motion=[b"\x10\x00"])
+    latents = dict(records[1].payload.latents, motion=[b"\x10\x00\x00"])
     records[1].payload = Payload(latents, records[1].payload.side)
     path.write_bytes(bitstream.dumps(header, records))
     capsys.readouterr()

@@ -201,13 +201,13 @@ def test_list_shows_broken_and_skipped_plugins_with_their_reasons(monkeypatch, c
             "'zoo_post_filter'; hookimpl definition: <lambda>(config, strength); Argument(s) "
             "{'strength'} are declared in the hookimpl but can not be found in the hookspec") in out
     assert "broken: ahead (zoo-ahead 1.0): unknown hook zoo_rate_control (plugin API version" in out
-    assert "not loaded: grdn (codec-zoo 0.1.0): blocked by ZOO_BLOCK_PLUGINS" in out
+    assert f"not loaded: grdn (codec-zoo {zoo.__version__}): blocked by ZOO_BLOCK_PLUGINS" in out
     assert main(["list", "--plugins", "--json", "typo", "grdn", "cmfr"]) == 0
     listing = json.loads(capsys.readouterr().out)
     assert [p["name"] for p in listing["plugins"]] == ["cmfr"]
     assert [(b["name"], b["package"], b["version"]) for b in listing["broken"]] == [
         ("typo", "zoo-typo", "0.2")]
-    assert listing["skipped"] == [{"name": "grdn", "package": "codec-zoo", "version": "0.1.0",
+    assert listing["skipped"] == [{"name": "grdn", "package": "codec-zoo", "version": zoo.__version__,
                                    "reason": "blocked by ZOO_BLOCK_PLUGINS"}]
     assert listing["api_version"] == zoo.API_VERSION
 

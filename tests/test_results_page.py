@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import zoo
+
 from conftest import ROOT
 
 spec = importlib.util.spec_from_file_location("results_page", ROOT / "scripts" / "results_page.py")
@@ -44,7 +46,7 @@ def results_folder(tmp_path: Path, stale: str = "feng2020-m2", absent: str = "fe
             if name != absent:
                 sha = OTHER if name == stale else results_page.expected_sha(name, models)
                 options = models[name].get("options", {})  # v4's are not today's registry's
-                report = {**report, "name": name,
+                report = {**report, "name": name, "environment": {"zoo": zoo.__version__},
                           "model": {**report["model"], "sha256": sha, "options": options}}
                 (out / f"eval-{name}.json").write_text(json.dumps(report))
     for codec in ("x264", "x265"):
@@ -147,6 +149,8 @@ def test_weights_and_budgets():
     assert results_page.stale_reason({"model": {"sha256": "cc"}}, "c", coded) == "other options"
     assert results_page.weights_cell({"model": {"sha256": "cc"}}, "c", coded) == \
         "**STALE: other options** (`cc`)"
+    older = {"model": {"sha256": "cc", "options": blocks}, "environment": {"zoo": "0.0.9"}}
+    assert results_page.stale_reason(older, "c", coded) == "zoo 0.0.9"  # a stream format changed since
     run = {"stages": ["x", "y"], "iterations": {"x": 10, "y": 20},
            "resumed": {"done": ["x"], "stage": "y", "iteration": 5}}
     assert results_page.run_budget(run) == ("resumed: y 20 from 5", 15)
