@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 import safetensors
-import safetensors.torch
 import torch
+from safetensors.torch import load as load_bytes, load_file, save_file
 
 from zoo.io.atomic import atomic_path
 from zoo.core.registry import update_registry
@@ -43,7 +43,7 @@ def restore(path: Path, old: dict[str, torch.Tensor], new: dict[str, torch.Tenso
         metadata = f.metadata()
     state = {**new, **{k: old[k] for k in keys if k in old and k in new and old[k].shape == new[k].shape}}
     with atomic_path(path) as tmp:
-        safetensors.torch.save_file(state, str(tmp), metadata)
+        save_file(state, str(tmp), metadata)
     return sha256_file(path)
 
 
@@ -51,15 +51,15 @@ def main(rev: str, names: list[str], put_back: bool) -> int:
     failed = 0
     for name in names:
         path = Path(f"weights/{name}.safetensors")
-        old = safetensors.torch.load(subprocess.run(["git", "show", f"{rev}:{path}"], check=True,
+        old = load_bytes(subprocess.run(["git", "show", f"{rev}:{path}"], check=True,
                                                     capture_output=True).stdout)
-        new = safetensors.torch.load_file(path)
+        new = load_file(path)
         found = differences(old, new)
         if found and put_back:
             sha = restore(path, old, new, found)
             update_registry(name, {"sha256": sha})
             print(f"{name}: restored {', '.join(found)} as at {rev}; sha256 {sha}")
-            new = safetensors.torch.load_file(path)
+            new = load_file(path)
             found = differences(old, new)
         grown = sum(new[k].shape != old[k].shape for k in old.keys() & new.keys())
         print(f"{name}: {len(new)} tensors, {grown} with new leading rows, "

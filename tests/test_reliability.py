@@ -208,6 +208,7 @@ NON_ATOMIC_OK = {
     ("trainer.py", "torch.save(obj, f)"): "f is an atomic_write file",
     ("weights.py", "save_file(state, str(tmp), metadata)"): "tmp is an atomic_path",
     ("gmm_head_1x1.py", "save_file(state, str(tmp), metadata)"): "tmp is an atomic_path",
+    ("same_weights.py", "save_file(state, str(tmp), metadata)"): "tmp is an atomic_path",
     ("plot.py", "fig.savefig(f,"): "f is an atomic_write file",
     ("trainer.py", "fig.savefig(f,"): "f is an atomic_write file",
     ("targets.py", "fig.savefig(f,"): "f is an atomic_write file",
