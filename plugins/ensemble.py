@@ -11,14 +11,15 @@ cost in the MS-SSIM members' training loss ``bits + lambda_ms * (1 - MS-SSIM) *
 pixels`` (``rd-ms-ssim``; ``lambda_ms`` as ``zoo train --distortion ms-ssim``
 weighs it) or the best MS-SSIM whatever its bits (``ms-ssim``), MS-SSIM as
 ``zoo eval`` measures it (8-bit levels, :func:`zoo.core.metrics.ms_ssim_rgb`); I-frames use the
-first member's intra codec. Members keep no features across a switch: each
-member sees a reference with the decoded frame and flow, and its own features of
-that frame (as after an I-frame), never another member's.
+first member's intra codec. Members keep no features across a switch: after
+another member's frame (or an I-frame) a member sees the decoded frame and flow
+with its own features of that frame (as after an I-frame), never another
+member's; after its own frame, the reference it made, as it would alone.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import torch
@@ -36,9 +37,23 @@ from zoo.slots import Payload, Reference
 CRITERIA = (*RD_CRITERIA, "ms-ssim")
 
 
-def _shared(member: nn.Module, ref: Reference) -> Reference:
-    """What every member may use: the decoded frame and flow, with the member's own
-    features of the frame (``reference``), not another member's."""
+@dataclass
+class _MemberReference(Reference):
+    """A reference as the member that coded its frame made it."""
+
+    member: int = -1
+
+
+def _own(ref: Reference, index: int) -> _MemberReference:
+    return _MemberReference(**{**vars(ref), "member": index})
+
+
+def _shared(member: nn.Module, index: int, ref: Reference) -> Reference:
+    """What member ``index`` codes from: the reference it made itself, or after another
+    member's frame (or an I-frame) the decoded frame and flow with the member's own
+    features of that frame (``reference``), not another member's."""
+    if getattr(ref, "member", None) == index:
+        return Reference(**{k: v for k, v in vars(ref).items() if k != "member"})
     return replace(member.reference(ref.frame), flow=ref.flow)
 
 
@@ -60,21 +75,22 @@ class Ensemble(CompressionModel):
 
     def forward(self, x: Tensor, ref: Reference, q: int) -> dict[str, Any]:
         """The member output of lowest cost (members are trained on their own)."""
-        outs = [m(x, _shared(m, ref), q) for m in self.members]
+        outs = [m(x, _shared(m, i, ref), q) for i, m in enumerate(self.members)]
         bits = [sum(float(-torch.log2(l).sum()) for d in o["likelihoods"].values() for l in d.values())
                 for o in outs]
         costs = [self._cost(x, o["x_hat"], b, q) for o, b in zip(outs, bits)]
-        return outs[costs.index(min(costs))]
+        best = costs.index(min(costs))
+        return {**outs[best], "ref": _own(outs[best]["ref"], best)}
 
     def compress(self, x: Tensor, ref: Reference, q: int) -> tuple[Payload, Tensor, Reference]:
         best = None
         for index, member in enumerate(self.members):
-            payload, x_hat, next_ref = member.compress(x, _shared(member, ref), q)
+            payload, x_hat, next_ref = member.compress(x, _shared(member, index, ref), q)
             bits = 8 * sum(len(s) for strings in payload.latents.values() for s in strings)
             cost = self._cost(x, x_hat, bits, q)
             if best is None or cost < best[0]:
                 best = (cost, Payload(payload.latents, {**payload.side, "member": index}),
-                        x_hat, next_ref)
+                        x_hat, _own(next_ref, index))
         return best[1], best[2], best[3]
 
     def decompress(self, payload: Payload, ref: Reference, q: int) -> tuple[Tensor, Reference]:
@@ -83,7 +99,8 @@ class Ensemble(CompressionModel):
             raise ValueError(f"ensemble member {index} does not exist")
         side = {k: v for k, v in payload.side.items() if k != "member"}
         member = self.members[index]
-        return member.decompress(Payload(payload.latents, side), _shared(member, ref), q)
+        x_hat, next_ref = member.decompress(Payload(payload.latents, side), _shared(member, index, ref), q)
+        return x_hat, _own(next_ref, index)
 
     def reference(self, frame: Tensor) -> Reference:
         """A given frame's reference: each member derives its own features of it."""

@@ -412,7 +412,8 @@ def model_row(name: str, report: dict, x264: dict, clip: str, weights: str) -> t
 
 #: Registry options that are the encoder's own decisions, not the model's: rows that differ
 #: in them compare encoders as well as models.
-ENCODER_OPTIONS = (("pipeline", "skip"), ("block-motion", "choices"))
+ENCODER_OPTIONS = (("pipeline", "skip"), ("block-motion", "choices"),
+                   ("pipeline", "filter_choice"))
 
 
 def encoder_options(name: str, models: dict) -> list[tuple[str, str]]:
@@ -430,7 +431,7 @@ def encoder_notes(names: list[str], models: dict) -> list[str]:
     groups: dict[str, list[str]] = {}
     for name in names:
         set_ = [f"`{p}.{k}`" for p, k in encoder_options(name, models)]
-        groups.setdefault("with " + (" and ".join(set_) or "neither"), []).append(name)
+        groups.setdefault("with " + (" and ".join(set_) or "none of them"), []).append(name)
     if len(groups) < 2:
         return []
     return ["encoder decisions differ between rows (registry options " + ", ".join(
@@ -472,8 +473,8 @@ def demote(markdown: str, levels: int = 2) -> str:
 
 
 def ablation_notes(inp: Inputs, rows: list[str], table: dict | None, json_name: str) -> list[str]:
-    """Where the rows' training budgets differ, what registry.toml's ``caveat`` says of a row's
-    weights, and whether they are the registry's."""
+    """Where the rows' training budgets or encoder decisions differ, what registry.toml's
+    ``caveat`` says of a row's weights, and whether they are the registry's."""
     budgets: dict[str, list[str]] = {}
     for name in rows:
         if b := budget_of(inp.models.get(name, {})):
@@ -484,6 +485,7 @@ def ablation_notes(inp: Inputs, rows: list[str], table: dict | None, json_name: 
            f"- Every trained row had the same budget ({next(iter(budgets), 'none recorded')})."]
     out += [f"- **{name}**: {inp.models[name]['caveat']}" for name in rows
             if inp.models.get(name, {}).get("caveat")]
+    out += [f"- {note.capitalize()}." for note in encoder_notes(rows, inp.models)]
     if table is None:
         return out + [f"- No `{json_name}`: the weights behind the rows are unknown."]
     stale = [r["name"] for r in table.get("runs", []) if is_stale(r, r["name"], inp.models)]

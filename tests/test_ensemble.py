@@ -10,7 +10,9 @@ from zoo.core.coding import decode_stream, encode_clip
 from zoo.core.config import ms_ssim_lambda
 from zoo.core.metrics import ms_ssim_rgb
 from zoo.core.models import open_model
+from zoo.core.sequence import pad
 from zoo.errors import ZooError
+from zoo.slots import Reference
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +34,22 @@ def test_each_p_frame_names_its_member_and_decodes_exactly(m6, tiny_clip):
     assert all(r.payload.side["member"] in (0, 1) for r in records[1:])
     decoded = decode_stream(header, records)
     assert all(torch.equal(a, b) for a, b in zip(recon, decoded))
+
+
+def test_a_member_codes_from_the_reference_it_made_and_another_from_its_own_features(m6, rgb_frames):
+    from zoo.plugins.ensemble import _shared
+    codec = m6.codec
+    with torch.inference_mode():
+        _, _, ref = codec.intra_compress(pad(rgb_frames[0]), 2)
+        payload, _, ref = codec.compress(pad(rgb_frames[1]), ref, 2)
+        i = payload.side["member"]
+        assert ref.member == i
+        mine = _shared(codec.members[i], i, ref)
+        assert type(mine) is Reference and mine.feature is ref.feature and mine.frame is ref.frame
+        other = _shared(codec.members[1 - i], 1 - i, ref)
+        expected = codec.members[1 - i].reference(ref.frame).feature
+        assert (other.feature is None) == (expected is None) and other.flow is ref.flow
+        assert expected is None or torch.equal(other.feature, expected)
 
 
 def test_a_member_index_out_of_range_is_corrupt(m6, tiny_clip):

@@ -239,3 +239,57 @@ def test_the_encoders_choices_weigh_distortion_as_the_training_loss_named_by_cri
 def test_skip_weight_must_be_positive():
     with pytest.raises(ZooError, match=r"^option pipeline.skip_weight must be above 0, got 0.0$"):
         build_codec(ModelSpec((), options={"pipeline": {"skip": True, "skip_weight": 0.0}}))
+
+
+class _Offset(torch.nn.Module):
+    """A post-filter that adds ``offset`` to every pixel (0: the identity)."""
+
+    def __init__(self, offset: float, in_loop: bool) -> None:
+        super().__init__()
+        self.offset, self.in_loop = offset, in_loop
+
+    def forward(self, x, q):
+        return x + self.offset
+
+
+@pytest.mark.parametrize("in_loop", [False, True])
+@pytest.mark.parametrize("skip", [False, True])
+def test_filter_choice_shows_a_frame_unfiltered_where_the_filter_hurts_and_marks_it_for_free(
+        rgb_frames, in_loop, skip):
+    codec = build_codec(ModelSpec((), options={"pipeline": {"filter_choice": True, "skip": skip}})).eval()
+    codec.update(force=True)
+    ref, x = pad(rgb_frames[0]), pad(rgb_frames[1])
+    with torch.inference_mode():
+        reference = codec.reference(ref)
+        for offset, filtered in ((0.2, False), (0.0, True)):
+            codec.post_filter = _Offset(offset, in_loop)
+            payload, x_hat, next_ref = codec.compress(x, reference, 2)
+            assert ("unfiltered" not in payload.latents) == filtered
+            assert payload.latents.get("unfiltered", []) == []
+            decoded, decoded_ref = codec.decompress(payload, reference, 2)
+            assert torch.equal(decoded, x_hat) and torch.equal(decoded_ref.frame, next_ref.frame)
+            if not filtered:  # the picture is the residual domain's reconstruction
+                marked = payload
+                codec.post_filter = _Offset(0.0, in_loop)
+                assert torch.equal(codec.decompress(payload, reference, 2)[0], x_hat)
+        unmarked = Payload({k: v for k, v in marked.latents.items() if k != "unfiltered"})
+        header = bitstream.Header(model={"name": "m"}, weights_sha256="0" * 16, quality=2, width=8,
+                                  height=8, frame_count=1, fps=25, intra_period=0)
+        sizes = [bitstream.record_sizes(bitstream.dumps(header, [bitstream.FrameRecord("P", p, 0)]))
+                 for p in (marked, unmarked)]
+        assert sizes[0] == sizes[1]  # the mark is in the header's schema, not in the record
+        _, (read,) = bitstream.loads(bitstream.dumps(header, [bitstream.FrameRecord("P", marked, 0)]))
+        assert read.payload.latents["unfiltered"] == []
+        codec.post_filter = _Offset(0.2, in_loop)
+        decoded, _ = codec.decompress(read.payload, reference, 2)
+        assert torch.equal(decoded, codec.decompress(marked, reference, 2)[0])
+        assert not torch.equal(decoded, codec.decompress(unmarked, reference, 2)[0])
+
+
+def test_without_filter_choice_every_frame_is_filtered(rgb_frames):
+    codec = build_codec(ModelSpec(())).eval()
+    codec.update(force=True)
+    codec.post_filter = _Offset(0.2, False)
+    with torch.inference_mode():
+        payload, _, _ = codec.compress(pad(rgb_frames[1]), codec.reference(pad(rgb_frames[0])), 2)
+    assert "unfiltered" not in payload.latents

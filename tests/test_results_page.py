@@ -177,4 +177,4 @@ def test_encoder_notes_follow_ensemble_members():
     assert results_page.encoder_options("ac", models) == []
     assert results_page.encoder_notes(["a", "ab"], models) == []
     [note] = results_page.encoder_notes(["ab", "ac"], models)
-    assert note.endswith("with `pipeline.skip`: ab; with neither: ac")
+    assert note.endswith("with `pipeline.skip`: ab; with none of them: ac")

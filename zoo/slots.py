@@ -145,7 +145,9 @@ class ResidualDomain(nn.Module):
 class PostFilter(nn.Module):
     """Slot ``post_filter``: ``forward(x_hat, q) -> x_hat``, ``q`` the quality index.
 
-    ``in_loop`` says whether the filtered frame becomes the next reference.
+    ``in_loop`` says whether the filtered frame becomes the next reference. With the
+    pipeline's option ``filter_choice`` the encoder may show a P-frame unfiltered
+    (``zoo.core.pipeline``): the filter is then not called for it, in the loop or out.
     """
 
     in_loop: bool = False

@@ -13,6 +13,9 @@ and every coded latent goes through ``entropy_model``. I-frames go through
 With the pipeline's own option ``skip`` (``--option pipeline.skip=true``), the
 encoder may code a P-frame as its prediction alone: no residual latent, the
 prediction through the post-filter as the picture (:mod:`zoo.core.pipeline`).
+With ``filter_choice``, the encoder may show a P-frame without the post-filter
+where that is closer to the source: its record holds an empty latent
+``unfiltered`` (no bytes; the record's schema says it).
 
 Dispatch (:meth:`zoo.core.manager.Selection.build`): each slot hook is a factory
 that returns an ``nn.Module`` honouring the contract in :mod:`zoo.slots`, or

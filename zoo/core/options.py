@@ -20,6 +20,9 @@ PIPELINE_OPTIONS = (
            "zoo.core.pipeline)"),
     Option("skip_weight", float, SKIP_WEIGHT, "the distortion's weight in that decision (> 0; 2: a "
            "skipped frame's error stays in the next frame too)"),
+    Option("filter_choice", bool, False, "the encoder may show a P-frame without the "
+           "post-filter where that is closer to the source (option criterion's distortion); "
+           "such a frame's record holds an empty latent 'unfiltered', no bytes (zoo.core.pipeline)"),
     Option("criterion", str, "rd", "the distortion in the encoder's choices (skip, a motion "
            "coder's alternatives): rd weighs λ·255²·MSE, rd-ms-ssim λ_ms·(1 - MS-SSIM), as "
            "the models' training losses do (zoo.core.metrics.rd_cost)", choices=RD_CRITERIA),

@@ -17,6 +17,10 @@ from .metrics import rd_cost
 from .options import PIPELINE, SKIP_WEIGHT
 from .search import Search, substitute
 
+#: An empty latent (no strings, so no bytes in the record: its schema says it) that marks a
+#: P-frame shown without the post-filter (option ``filter_choice``).
+UNFILTERED = "unfiltered"
+
 
 @functools.cache
 def _names_target(function: Any) -> bool:
@@ -71,6 +75,8 @@ class PFrameCodec(CompressionModel):
         self.skip = bool(config.option(PIPELINE, "skip", False))  #: encoder side: offer skipped frames
         self.skip_weight = config.option(PIPELINE, "skip_weight", SKIP_WEIGHT)
         self.criterion = config.option(PIPELINE, "criterion", "rd")  #: the encoder's choices' cost
+        #: encoder side: show each P-frame filtered or not, whichever is closer to the source
+        self.filter_choice = bool(config.option(PIPELINE, "filter_choice", False))
         if not self.skip_weight > 0:
             raise ZooError(f"option {PIPELINE}.skip_weight must be above 0, got {self.skip_weight}")
 
@@ -86,7 +92,7 @@ class PFrameCodec(CompressionModel):
         flow_hat = self.motion_refinement(motion["x_hat"], ref)
         ctx = self.temporal_context(ref, flow_hat)
         residual = self.residual_domain(x, ctx, ref, q)
-        x_hat, next_ref = self._finish(residual["x_hat"], residual["feature"], flow_hat, q)
+        x_hat, next_ref, _ = self._finish(residual["x_hat"], residual["feature"], flow_hat, q)
         return {
             "x_hat": x_hat,
             "likelihoods": {"motion": motion["likelihoods"], "residual": residual["likelihoods"]},
@@ -123,13 +129,14 @@ class PFrameCodec(CompressionModel):
         motion_strings, flow_hat = self.motion_coding.compress(flow, q, ref, **more)
         flow_hat = self.motion_refinement(flow_hat, ref)
         ctx = self.temporal_context(ref, flow_hat)
-        skipped = ([(Payload({"motion": motion_strings}), *self._predicted(ctx, flow_hat, q))]
+        skipped = ([_marked({"motion": motion_strings}, *self._predicted(ctx, flow_hat, q, x))]
                    if self.skip else [])
+        source = x
         if self.search is not None and self.search.steps > 0:
             x = substitute(self, x, ctx, ref, q, self.search)
         residual_strings, x_rec, feature = self.residual_domain.compress(x, ctx, ref, q)
-        payload = Payload({"motion": motion_strings, "residual": residual_strings})
-        return [(payload, *self._finish(x_rec, feature, flow_hat, q)), *skipped]
+        coded = self._finish(x_rec, feature, flow_hat, q, source)
+        return [_marked({"motion": motion_strings, "residual": residual_strings}, *coded), *skipped]
 
     def _cost(self, x: Tensor, payload: Payload, x_hat: Tensor, q: int, weight: float = 1.0) -> float:
         """The training objective of a coded frame (option ``criterion``, :func:`rd_cost`):
@@ -137,34 +144,48 @@ class PFrameCodec(CompressionModel):
         bits = 8 * sum(len(s) for strings in payload.latents.values() for s in strings)
         return rd_cost(x, x_hat, bits, self.config.lambdas, q, self.criterion, weight)
 
+    def _distortion(self, x: Tensor, x_hat: Tensor, q: int) -> float:
+        """:meth:`_cost` without bits: the distortion term alone."""
+        return rd_cost(x, x_hat, 0.0, self.config.lambdas, q, self.criterion)
+
     def decompress(self, payload: Payload, ref: Reference, q: int) -> tuple[Tensor, Reference]:
         size = tuple(ref.frame.shape[-2:])
         flow_hat = self.motion_coding.decompress(payload.latents["motion"], size, q, ref)
         flow_hat = self.motion_refinement(flow_hat, ref)
         ctx = self.temporal_context(ref, flow_hat)
+        filtered = UNFILTERED not in payload.latents
         if "residual" not in payload.latents:  # a skipped frame
-            x_hat, next_ref = self._predicted(ctx, flow_hat, q)
+            x_hat, next_ref, _ = self._predicted(ctx, flow_hat, q, filtered=filtered)
             return x_hat, self._skipped_reference(next_ref)
         x_rec, feature = self.residual_domain.decompress(payload.latents["residual"], ctx, ref, q)
-        return self._finish(x_rec, feature, flow_hat, q)
+        x_hat, next_ref, _ = self._finish(x_rec, feature, flow_hat, q, filtered=filtered)
+        return x_hat, next_ref
 
-    def _predicted(self, ctx: Context, flow_hat: Tensor, q: int) -> tuple[Tensor, Reference]:
+    def _predicted(self, ctx: Context, flow_hat: Tensor, q: int, x: Tensor | None = None,
+                   filtered: bool = True) -> tuple[Tensor, Reference, bool]:
         """A frame decoded as its prediction alone (option ``skip``): the prediction through
         the post-filter, its reference without features (:meth:`_skipped_reference`)."""
-        return self._finish(ctx.prediction, None, flow_hat, q)
+        return self._finish(ctx.prediction, None, flow_hat, q, x, filtered)
 
     def _skipped_reference(self, ref: Reference) -> Reference:
         """A skipped frame's reference: its features are the residual domain's of a picture
         no P-frame decoded (:meth:`reference`), as after an I-frame."""
         return replace(ref, feature=self.reference(ref.frame).feature)
 
-    def _finish(self, x_rec: Tensor, feature: Tensor | None, flow_hat: Tensor,
-                q: int) -> tuple[Tensor, Reference]:
-        x_hat = self.post_filter(x_rec, q)
+    def _finish(self, x_rec: Tensor, feature: Tensor | None, flow_hat: Tensor, q: int,
+                x: Tensor | None = None, filtered: bool = True) -> tuple[Tensor, Reference, bool]:
+        """The picture (``x_rec`` through the post-filter, unless not ``filtered``), its
+        reference and whether it was filtered. With option ``filter_choice``, the encoder
+        (given the source ``x``) keeps ``x_rec`` itself where that is closer to ``x`` (the
+        option ``criterion``'s distortion)."""
+        x_hat = self.post_filter(x_rec, q) if filtered else x_rec
         if not self.training:  # the decoder's frames are pictures: keep them in range
             x_rec, x_hat = x_rec.clamp(0.0, 1.0), x_hat.clamp(0.0, 1.0)
+        if x is not None and self.filter_choice and filtered and self._distortion(x, x_rec, q) \
+                < self._distortion(x, x_hat, q):
+            x_hat, filtered = x_rec, False
         frame = x_hat if self.post_filter.in_loop else x_rec
-        return x_hat, Reference(frame=frame, feature=feature, flow=flow_hat)
+        return x_hat, Reference(frame=frame, feature=feature, flow=flow_hat), filtered
 
     # ------------------------------------------------------------ I-frames
 
@@ -190,3 +211,9 @@ class PFrameCodec(CompressionModel):
         it), so that the first P-frame is coded as it will be after an I-frame."""
         intra_feature = getattr(self.residual_domain, "intra_feature", None)
         return Reference(frame=x_hat, feature=intra_feature(x_hat) if intra_feature else None)
+
+
+def _marked(latents: dict, x_hat: Tensor, ref: Reference, filtered: bool) -> tuple[Payload, Tensor, Reference]:
+    """A candidate frame: its payload (with the :data:`UNFILTERED` mark if it was not
+    filtered), picture and reference."""
+    return Payload(latents | ({} if filtered else {UNFILTERED: []})), x_hat, ref
