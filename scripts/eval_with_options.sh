@@ -6,6 +6,8 @@
 # and the decoder at it. For measurements: the checkout's registry is not touched.
 #
 #   bash scripts/eval_with_options.sh MODEL 'options = { ... }' OUT.json [zoo eval arguments...]
+#
+# $ZOO (default `zoo`) is the command run, e.g. ZOO="python scripts/visible_choices.py".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 3 ] || { echo "usage: $0 MODEL 'options = { ... }' OUT.json [zoo eval arguments...]" >&2; exit 2; }
@@ -27,4 +29,4 @@ weights = tomllib.loads(entry)["models"][model]["weights"]  # also checks the TO
 shutil.copy(weights, f"{folder}/{weights}")
 open(f"{folder}/registry.toml", "w").write(entry)
 PY
-ZOO_REGISTRY=$folder/registry.toml zoo eval --model "$model" -o "$out" "$@"
+ZOO_REGISTRY=$folder/registry.toml ${ZOO:-zoo} eval --model "$model" -o "$out" "$@"
