@@ -82,10 +82,11 @@ class Ensemble(CompressionModel):
         best = costs.index(min(costs))
         return {**outs[best], "ref": _own(outs[best]["ref"], best)}
 
-    def compress(self, x: Tensor, ref: Reference, q: int) -> tuple[Payload, Tensor, Reference]:
+    def compress(self, x: Tensor, ref: Reference, q: int,
+                 referenced: bool = True) -> tuple[Payload, Tensor, Reference]:
         best = None
         for index, member in enumerate(self.members):
-            payload, x_hat, next_ref = member.compress(x, _shared(member, index, ref), q)
+            payload, x_hat, next_ref = member.compress(x, _shared(member, index, ref), q, referenced)
             bits = 8 * sum(len(s) for strings in payload.latents.values() for s in strings)
             cost = self._cost(x, x_hat, bits, q)
             if best is None or cost < best[0]:

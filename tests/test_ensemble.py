@@ -85,6 +85,25 @@ def test_rd_ms_ssim_weighs_bits_against_ms_ssim_as_ms_ssim_training_does():
     assert ensemble._cost(x, noisy, 100.0, 2) == pytest.approx(100.0 + weight * (1 - similarity) * 64 * 64)
 
 
+def test_the_ensemble_tells_each_member_whether_the_frame_is_referenced(m6, rgb_frames):
+    from zoo.slots import Payload
+    x, given = pad(rgb_frames[1]), []
+
+    class Member(torch.nn.Module):
+        def compress(self, x, ref, q, referenced=True):
+            given.append(referenced)
+            return Payload({"motion": [b"\0"]}), x, Reference(frame=x)
+
+        def reference(self, frame):
+            return Reference(frame=frame)
+
+    ensemble = type(m6.codec)([Member(), Member()], "rd", m6.codec.lambdas)
+    for referenced in (True, False):
+        given.clear()
+        ensemble.compress(x, Reference(frame=x), 2, referenced)
+        assert given == [referenced, referenced]
+
+
 def test_the_ensemble_excludes_slot_plugins():
     with pytest.raises(ZooError, match="'ensemble' excludes"):
         open_model(spec=ModelSpec(("ensemble", "cmfr")), untrained=True)

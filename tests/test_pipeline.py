@@ -236,9 +236,27 @@ def test_the_encoders_choices_weigh_distortion_as_the_training_loss_named_by_cri
         open_model(spec=ModelSpec((), options={"pipeline": {"criterion": "ssim"}}), untrained=True)
 
 
-def test_skip_weight_must_be_positive():
-    with pytest.raises(ZooError, match=r"^option pipeline.skip_weight must be above 0, got 0.0$"):
-        build_codec(ModelSpec((), options={"pipeline": {"skip": True, "skip_weight": 0.0}}))
+def test_a_frame_no_frame_predicts_from_weighs_a_skip_by_skip_weight_unreferenced(rgb_frames):
+    """``skip_weight`` for a ``referenced`` frame, ``skip_weight_unreferenced`` (default:
+    ``skip_weight``) for one no frame will predict from (p-frame mode)."""
+    ref, x = pad(rgb_frames[0]), pad(rgb_frames[1])
+    for options, expected in (({"skip_weight": 3.0, "skip_weight_unreferenced": 1.5}, (3.0, 1.5)),
+                              ({"skip_weight": 3.0}, (3.0, 3.0))):
+        codec = build_codec(ModelSpec((), options={"pipeline": {"skip": True, **options}})).eval()
+        codec.update(force=True)
+        weights = []
+        codec._cost = lambda x, payload, x_hat, q, weight=1.0: weights.append(weight) or 0.0
+        with torch.inference_mode():
+            for referenced, weight in zip((True, False), expected):
+                weights.clear()
+                codec.compress(x, codec.reference(ref), 2, referenced=referenced)
+                assert weights[-2:] == [weight, weight]  # the coded frame's and the skipped one's
+
+
+@pytest.mark.parametrize("name", ["skip_weight", "skip_weight_unreferenced"])
+def test_skip_weights_must_be_positive(name):
+    with pytest.raises(ZooError, match=rf"^option pipeline.{name} must be above 0, got 0.0$"):
+        build_codec(ModelSpec((), options={"pipeline": {"skip": True, name: 0.0}}))
 
 
 class _Offset(torch.nn.Module):

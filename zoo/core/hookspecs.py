@@ -188,7 +188,8 @@ def zoo_compose(config: "Config", build_model: Callable[[str], Any]) -> "nn.Modu
     """A whole codec made of registry models, e.g. an ensemble.
 
     ``build_model(name)`` returns the named registry model, weights loaded.
-    The result offers the methods of :class:`zoo.core.pipeline.PFrameCodec`. Members
+    The result offers the methods of :class:`zoo.core.pipeline.PFrameCodec` (``compress``
+    with its ``referenced`` flag, which it hands its members). Members
     named by the plugin's ``members`` option count as its components in
     ``zoo ablate``'s table.
     """

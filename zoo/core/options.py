@@ -20,6 +20,8 @@ PIPELINE_OPTIONS = (
            "zoo.core.pipeline)"),
     Option("skip_weight", float, SKIP_WEIGHT, "the distortion's weight in that decision (> 0; 2: a "
            "skipped frame's error stays in the next frame too)"),
+    Option("skip_weight_unreferenced", float, None, "skip_weight for a frame that no frame will "
+           "predict from (p-frame mode; > 0; default: skip_weight)"),
     Option("filter_choice", bool, False, "the encoder may show a P-frame without the "
            "post-filter where that is closer to the source (option criterion's distortion); "
            "such a frame's record holds an empty latent 'unfiltered', no bytes (zoo.core.pipeline)"),

@@ -74,11 +74,14 @@ class PFrameCodec(CompressionModel):
         self.intra_coding = intra_coding
         self.skip = bool(config.option(PIPELINE, "skip", False))  #: encoder side: offer skipped frames
         self.skip_weight = config.option(PIPELINE, "skip_weight", SKIP_WEIGHT)
+        #: the same for a frame no frame will predict from (``compress(..., referenced=False)``)
+        self.skip_weight_unreferenced = config.option(PIPELINE, "skip_weight_unreferenced", self.skip_weight)
         self.criterion = config.option(PIPELINE, "criterion", "rd")  #: the encoder's choices' cost
         #: encoder side: show each P-frame filtered or not, whichever is closer to the source
         self.filter_choice = bool(config.option(PIPELINE, "filter_choice", False))
-        if not self.skip_weight > 0:
-            raise ZooError(f"option {PIPELINE}.skip_weight must be above 0, got {self.skip_weight}")
+        for name in ("skip_weight", "skip_weight_unreferenced"):
+            if not getattr(self, name) > 0:
+                raise ZooError(f"option {PIPELINE}.{name} must be above 0, got {getattr(self, name)}")
 
     @property
     def qualities(self) -> int:
@@ -101,13 +104,15 @@ class PFrameCodec(CompressionModel):
             "ref": next_ref,
         }
 
-    def compress(self, x: Tensor, ref: Reference, q: int) -> tuple[Payload, Tensor, Reference]:
+    def compress(self, x: Tensor, ref: Reference, q: int,
+                 referenced: bool = True) -> tuple[Payload, Tensor, Reference]:
         """The P-frame coded with each of the motion coder's alternatives if it offers
         several, the cheapest kept (:meth:`_cost`). With the pipeline's option ``skip``,
         each is also offered as its prediction alone; the cheapest of those replaces the
         coded frame where it costs less with the distortion weighted ``skip_weight``
         (default 2: a skipped frame's error stays in the next frame, which predicts from it;
-        measured in docs/evaluation.md, "Skipped frames")."""
+        measured in docs/evaluation.md, "Skipped frames"), or ``skip_weight_unreferenced``
+        if no frame will predict from it (not ``referenced``: p-frame mode)."""
         flow = self.motion_estimation(x, ref.frame)
         frames = [self._compress(x, flow, ref, q, a) for a in range(alternatives(self.motion_coding, q))]
         cheapest = functools.partial(min, key=lambda c: self._cost(x, c[0], c[1], q))
@@ -115,7 +120,8 @@ class PFrameCodec(CompressionModel):
         if len(frames[0]) == 1:
             return coded
         skipped = cheapest(f[1] for f in frames)
-        if min(coded, skipped, key=lambda c: self._cost(x, c[0], c[1], q, self.skip_weight)) is coded:
+        weight = self.skip_weight if referenced else self.skip_weight_unreferenced
+        if min(coded, skipped, key=lambda c: self._cost(x, c[0], c[1], q, weight)) is coded:
             return coded
         payload, x_hat, next_ref = skipped
         return payload, x_hat, self._skipped_reference(next_ref)

@@ -467,7 +467,8 @@ def code_pframe_mode(model: OpenModel, clip: Clip, quality: int,
         for planes in clip.frames[1:]:
             enc_timer.last = time.perf_counter()
             current = _device_frame(planes, model)
-            payload, x_hat, _ = model.codec.compress(current, model.codec.reference(previous), quality)
+            payload, x_hat, _ = model.codec.compress(current, model.codec.reference(previous), quality,
+                                                     referenced=False)
             enc_timer()
             data = bitstream.dumps(header, [FrameRecord("P", payload,
                                                         picture_crc(x_hat[..., :h, :w].cpu()))])
