@@ -4,12 +4,13 @@ Feng et al., "Learned Video Compression with Feature-level Residuals", CVPRW
 2020 (CLIC P-frame track), Table 1: model #5 ensembles #1 and #4, #6
 ensembles #2 and #4. Stated: an ensemble of whole models chosen per frame.
 Inferred: the choice is made by the encoder and signalled per frame (the
-member's index, one side integer in the frame record), by the lowest
+member's index, one side integer in the frame record, left out for the first
+member: its frames cost no mark), by the lowest
 rate-distortion cost ``bits + lambda * 255^2 * MSE * pixels`` (criterion
 ``rd``, default; the members' lambda, who must share one quality ladder), the
 cost in the MS-SSIM members' training loss ``bits + lambda_ms * (1 - MS-SSIM) *
 pixels`` (``rd-ms-ssim``; ``lambda_ms`` as ``zoo train --distortion ms-ssim``
-weighs it) or the best MS-SSIM whatever its bits (``ms-ssim``), MS-SSIM as
+weighs it; bits: the member's latent strings and its mark) or the best MS-SSIM whatever its bits (``ms-ssim``), MS-SSIM as
 ``zoo eval`` measures it (8-bit levels, :func:`zoo.core.metrics.ms_ssim_rgb`); I-frames use the
 first member's intra codec. Members keep no features across a switch: after
 another member's frame (or an I-frame) a member sees the decoded frame and flow
@@ -35,6 +36,12 @@ from zoo.errors import ZooError
 from zoo.slots import Payload, Reference
 
 CRITERIA = (*RD_CRITERIA, "ms-ssim")
+
+
+def mark_bits(index: int) -> int:
+    """Bits of member ``index``'s mark in a frame record: none for the first member,
+    else its zigzag varint (:mod:`zoo.io.bitstream`)."""
+    return 0 if index == 0 else 8 * (((2 * index).bit_length() + 6) // 7)
 
 
 @dataclass
@@ -82,20 +89,22 @@ class Ensemble(CompressionModel):
         best = costs.index(min(costs))
         return {**outs[best], "ref": _own(outs[best]["ref"], best)}
 
-    def compress(self, x: Tensor, ref: Reference, q: int,
-                 referenced: bool = True) -> tuple[Payload, Tensor, Reference]:
+    def compress(self, x: Tensor, ref: Reference, q: int, referenced: bool = True,
+                 visible: tuple[int, int] | None = None) -> tuple[Payload, Tensor, Reference]:
         best = None
         for index, member in enumerate(self.members):
-            payload, x_hat, next_ref = member.compress(x, _shared(member, index, ref), q, referenced)
+            payload, x_hat, next_ref = member.compress(x, _shared(member, index, ref), q, referenced,
+                                                       visible)
             bits = 8 * sum(len(s) for strings in payload.latents.values() for s in strings)
-            cost = self._cost(x, x_hat, bits, q)
+            cost = self._cost(x, x_hat, bits + mark_bits(index), q)
             if best is None or cost < best[0]:
-                best = (cost, Payload(payload.latents, {**payload.side, "member": index}),
+                mark = {"member": index} if index else {}
+                best = (cost, Payload(payload.latents, {**payload.side, **mark}),
                         x_hat, _own(next_ref, index))
         return best[1], best[2], best[3]
 
     def decompress(self, payload: Payload, ref: Reference, q: int) -> tuple[Tensor, Reference]:
-        index = payload.side.get("member", -1)
+        index = payload.side.get("member", 0)
         if not 0 <= index < len(self.members):
             raise ValueError(f"ensemble member {index} does not exist")
         side = {k: v for k, v in payload.side.items() if k != "member"}

@@ -340,7 +340,7 @@ def test_the_pipeline_keeps_the_cheapest_alternative(rgb_frames):
     with torch.inference_mode():
         reference = codec.reference(ref)
         flow = codec.motion_estimation(x, ref)
-        coded = [codec._compress(x, flow, reference, 2, a)[0] for a in range(3)]
+        coded = [codec._compress(x, flow, reference, 2, a, None)[0] for a in range(3)]
         costs = [codec._cost(x, payload, x_hat, 2) for payload, x_hat, _ in coded]
         payload, x_hat, _ = codec.compress(x, reference, 2)
         assert payload.latents["motion"][0][0] == (16, 8, 32)[costs.index(min(costs))]

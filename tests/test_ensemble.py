@@ -31,7 +31,8 @@ def test_members_are_the_registry_models(m6):
 def test_each_p_frame_names_its_member_and_decodes_exactly(m6, tiny_clip):
     header, records, recon = encode_clip(m6, tiny_clip, quality=2, intra_period=0)
     assert [r.kind for r in records] == ["I", "P", "P"]
-    assert all(r.payload.side["member"] in (0, 1) for r in records[1:])
+    assert all(r.payload.side.get("member", 0) in (0, 1) for r in records[1:])
+    assert all(r.payload.side.get("member") != 0 for r in records[1:])  # the first member: no mark
     decoded = decode_stream(header, records)
     assert all(torch.equal(a, b) for a, b in zip(recon, decoded))
 
@@ -42,7 +43,7 @@ def test_a_member_codes_from_the_reference_it_made_and_another_from_its_own_feat
     with torch.inference_mode():
         _, _, ref = codec.intra_compress(pad(rgb_frames[0]), 2)
         payload, _, ref = codec.compress(pad(rgb_frames[1]), ref, 2)
-        i = payload.side["member"]
+        i = payload.side.get("member", 0)
         assert ref.member == i
         mine = _shared(codec.members[i], i, ref)
         assert type(mine) is Reference and mine.feature is ref.feature and mine.frame is ref.frame
@@ -85,23 +86,52 @@ def test_rd_ms_ssim_weighs_bits_against_ms_ssim_as_ms_ssim_training_does():
     assert ensemble._cost(x, noisy, 100.0, 2) == pytest.approx(100.0 + weight * (1 - similarity) * 64 * 64)
 
 
-def test_the_ensemble_tells_each_member_whether_the_frame_is_referenced(m6, rgb_frames):
+def test_the_ensemble_hands_each_member_referenced_and_visible(m6, rgb_frames):
     from zoo.slots import Payload
     x, given = pad(rgb_frames[1]), []
 
     class Member(torch.nn.Module):
-        def compress(self, x, ref, q, referenced=True):
-            given.append(referenced)
+        def compress(self, x, ref, q, referenced=True, visible=None):
+            given.append((referenced, visible))
             return Payload({"motion": [b"\0"]}), x, Reference(frame=x)
 
         def reference(self, frame):
             return Reference(frame=frame)
 
     ensemble = type(m6.codec)([Member(), Member()], "rd", m6.codec.lambdas)
-    for referenced in (True, False):
+    for referenced, visible in ((True, None), (False, (40, 50))):
         given.clear()
-        ensemble.compress(x, Reference(frame=x), 2, referenced)
-        assert given == [referenced, referenced]
+        ensemble.compress(x, Reference(frame=x), 2, referenced, visible)
+        assert given == [(referenced, visible)] * 2
+
+
+def test_a_members_mark_counts_in_its_bits_and_the_first_member_has_none(m6, rgb_frames):
+    """Member 1's one-byte latent plus its one-byte mark ties member 0's two bytes:
+    the tie keeps member 0, whose frame carries no mark."""
+    from zoo.plugins.ensemble import mark_bits
+    from zoo.slots import Payload
+    x = pad(rgb_frames[1])
+
+    class Member(torch.nn.Module):
+        def __init__(self, size):
+            super().__init__()
+            self.size = size
+
+        def compress(self, x, ref, q, referenced=True, visible=None):
+            return Payload({"motion": [b"\0" * self.size]}), x, Reference(frame=x)
+
+        def decompress(self, payload, ref, q):
+            return ref.frame, ref
+
+        def reference(self, frame):
+            return Reference(frame=frame)
+
+    assert [mark_bits(i) for i in (0, 1, 63, 64)] == [0, 8, 8, 16]
+    for sizes, member in (((2, 1), None), ((3, 1), 1)):
+        ensemble = type(m6.codec)([Member(s) for s in sizes], "rd", m6.codec.lambdas)
+        payload, _, ref = ensemble.compress(x, Reference(frame=x), 2)
+        assert payload.side.get("member") == member and ref.member == (member or 0)
+        assert torch.equal(ensemble.decompress(payload, Reference(frame=x), 2)[0], x)
 
 
 def test_the_ensemble_excludes_slot_plugins():

@@ -179,7 +179,7 @@ def test_skip_offers_each_frame_as_its_prediction_alone_and_keeps_the_cheaper(rg
     with torch.inference_mode():
         reference = codec.reference(ref)
         flow = codec.motion_estimation(x, ref)
-        coded, skipped = codec._compress(x, flow, reference, 2, 0)
+        coded, skipped = codec._compress(x, flow, reference, 2, 0, None)
         assert set(coded[0].latents) == {"motion", "residual"} and set(skipped[0].latents) == {"motion"}
         assert skipped[0].latents["motion"] == coded[0].latents["motion"]
         flow_hat = codec.motion_refinement(codec.motion_coding.decompress(
@@ -251,6 +251,30 @@ def test_a_frame_no_frame_predicts_from_weighs_a_skip_by_skip_weight_unreference
                 weights.clear()
                 codec.compress(x, codec.reference(ref), 2, referenced=referenced)
                 assert weights[-2:] == [weight, weight]  # the coded frame's and the skipped one's
+
+
+def test_the_residual_domain_codes_the_padding_as_the_prediction(rgb_frames):
+    """The decoder crops the padding away: given the ``visible`` size, the encoder fills the
+    padding with the prediction before the residual domain codes the frame; the choices
+    weigh the frame as given."""
+    frame = rgb_frames[1]
+    (h, w), x = frame.shape[-2:], pad(frame)
+    assert (h, w) != x.shape[-2:]
+    codec = build_codec(ModelSpec((), options={"pipeline": {"skip": True}})).eval()
+    codec.update(force=True)
+    coded, weighed, compress, cost = [], [], codec.residual_domain.compress, codec._cost
+    codec.residual_domain.compress = lambda x, ctx, ref, q: coded.append((x, ctx.prediction)) or \
+        compress(x, ctx, ref, q)
+    codec._cost = lambda x, *args: weighed.append(x) or cost(x, *args)
+    with torch.inference_mode():
+        for visible in ((h, w), None):
+            codec.compress(x, codec.reference(pad(rgb_frames[0])), 2, visible=visible)
+    (filled, prediction), (given, _) = coded
+    assert torch.equal(filled[..., :h, :w], x[..., :h, :w])
+    assert torch.equal(filled[..., h:, :], prediction[..., h:, :])
+    assert torch.equal(filled[..., :, w:], prediction[..., :, w:])
+    assert not torch.equal(filled, x) and torch.equal(given, x)
+    assert weighed and all(c is x for c in weighed)
 
 
 @pytest.mark.parametrize("name", ["skip_weight", "skip_weight_unreferenced"])

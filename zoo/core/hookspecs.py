@@ -189,7 +189,7 @@ def zoo_compose(config: "Config", build_model: Callable[[str], Any]) -> "nn.Modu
 
     ``build_model(name)`` returns the named registry model, weights loaded.
     The result offers the methods of :class:`zoo.core.pipeline.PFrameCodec` (``compress``
-    with its ``referenced`` flag, which it hands its members). Members
+    with its ``referenced`` flag and ``visible`` size, which it hands its members). Members
     named by the plugin's ``members`` option count as its components in
     ``zoo ablate``'s table.
     """

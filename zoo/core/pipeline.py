@@ -104,17 +104,19 @@ class PFrameCodec(CompressionModel):
             "ref": next_ref,
         }
 
-    def compress(self, x: Tensor, ref: Reference, q: int,
-                 referenced: bool = True) -> tuple[Payload, Tensor, Reference]:
+    def compress(self, x: Tensor, ref: Reference, q: int, referenced: bool = True,
+                 visible: tuple[int, int] | None = None) -> tuple[Payload, Tensor, Reference]:
         """The P-frame coded with each of the motion coder's alternatives if it offers
         several, the cheapest kept (:meth:`_cost`). With the pipeline's option ``skip``,
         each is also offered as its prediction alone; the cheapest of those replaces the
         coded frame where it costs less with the distortion weighted ``skip_weight``
         (default 2: a skipped frame's error stays in the next frame, which predicts from it;
         measured in docs/evaluation.md, "Skipped frames"), or ``skip_weight_unreferenced``
-        if no frame will predict from it (not ``referenced``: p-frame mode)."""
+        if no frame will predict from it (not ``referenced``: p-frame mode). ``visible``:
+        the frame's size before padding, if ``x`` is padded (:func:`fill_padding`)."""
         flow = self.motion_estimation(x, ref.frame)
-        frames = [self._compress(x, flow, ref, q, a) for a in range(alternatives(self.motion_coding, q))]
+        frames = [self._compress(x, flow, ref, q, a, visible)
+                  for a in range(alternatives(self.motion_coding, q))]
         cheapest = functools.partial(min, key=lambda c: self._cost(x, c[0], c[1], q))
         coded = frames[0][0] if len(frames) == 1 else cheapest(f[0] for f in frames)
         if len(frames[0]) == 1:
@@ -126,18 +128,20 @@ class PFrameCodec(CompressionModel):
         payload, x_hat, next_ref = skipped
         return payload, x_hat, self._skipped_reference(next_ref)
 
-    def _compress(self, x: Tensor, flow: Tensor, ref: Reference, q: int,
-                  alternative: int) -> list[tuple[Payload, Tensor, Reference]]:
+    def _compress(self, x: Tensor, flow: Tensor, ref: Reference, q: int, alternative: int,
+                  visible: tuple[int, int] | None) -> list[tuple[Payload, Tensor, Reference]]:
         """The frame coded with the motion coder's ``alternative``; with ``skip``, then also
         as its prediction alone (a record without the residual latent; its reference's
-        features are left to :meth:`_skipped_reference`, for the one frame kept)."""
+        features are left to :meth:`_skipped_reference`, for the one frame kept). The
+        residual domain codes the frame with its padding filled (:func:`fill_padding`);
+        the choices weigh the frame as given."""
         more = target(self.motion_coding.compress, x) | ({"alternative": alternative} if alternative else {})
         motion_strings, flow_hat = self.motion_coding.compress(flow, q, ref, **more)
         flow_hat = self.motion_refinement(flow_hat, ref)
         ctx = self.temporal_context(ref, flow_hat)
         skipped = ([_marked({"motion": motion_strings}, *self._predicted(ctx, flow_hat, q, x))]
                    if self.skip else [])
-        source = x
+        source, x = x, fill_padding(x, ctx.prediction, visible)
         if self.search is not None and self.search.steps > 0:
             x = substitute(self, x, ctx, ref, q, self.search)
         residual_strings, x_rec, feature = self.residual_domain.compress(x, ctx, ref, q)
@@ -217,6 +221,17 @@ class PFrameCodec(CompressionModel):
         it), so that the first P-frame is coded as it will be after an I-frame."""
         intra_feature = getattr(self.residual_domain, "intra_feature", None)
         return Reference(frame=x_hat, feature=intra_feature(x_hat) if intra_feature else None)
+
+
+def fill_padding(x: Tensor, prediction: Tensor, visible: tuple[int, int] | None) -> Tensor:
+    """``x`` with ``prediction`` beyond its ``visible`` size: the decoder crops the padding
+    away, so the encoder chooses its content, and a residual of zero costs least there."""
+    if visible is None or tuple(visible) == tuple(x.shape[-2:]):
+        return x
+    h, w = visible
+    filled = prediction.clone()
+    filled[..., :h, :w] = x[..., :h, :w]
+    return filled
 
 
 def _marked(latents: dict, x_hat: Tensor, ref: Reference, filtered: bool) -> tuple[Payload, Tensor, Reference]:

@@ -127,7 +127,7 @@ def encode_frames(codec: nn.Module, frames: Iterable[Tensor], quality: int,
                 if kind == "I":
                     payload, x_hat, ref = codec.intra_compress(pad(x).to(device), quality)
                 else:
-                    payload, x_hat, ref = codec.compress(pad(x).to(device), ref, quality)
+                    payload, x_hat, ref = codec.compress(pad(x).to(device), ref, quality, visible=(h, w))
         except ZooError:
             raise
         except Exception as e:

@@ -468,7 +468,7 @@ def code_pframe_mode(model: OpenModel, clip: Clip, quality: int,
             enc_timer.last = time.perf_counter()
             current = _device_frame(planes, model)
             payload, x_hat, _ = model.codec.compress(current, model.codec.reference(previous), quality,
-                                                     referenced=False)
+                                                     referenced=False, visible=(h, w))
             enc_timer()
             data = bitstream.dumps(header, [FrameRecord("P", payload,
                                                         picture_crc(x_hat[..., :h, :w].cpu()))])
