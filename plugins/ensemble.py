@@ -119,11 +119,12 @@ class Ensemble(CompressionModel):
     def intra_forward(self, x: Tensor, q: int) -> dict[str, Any]:
         return self.members[0].intra_forward(x, q)
 
-    def intra_compress(self, x: Tensor, q: int) -> tuple[Payload, Tensor, Reference]:
-        return self.members[0].intra_compress(x, q)
+    def intra_compress(self, x: Tensor, q: int, visible: tuple[int, int] | None = None):
+        return self.members[0].intra_compress(x, q, visible)
 
-    def intra_decompress(self, payload: Payload, size: tuple[int, int], q: int):
-        return self.members[0].intra_decompress(payload, size, q)
+    def intra_decompress(self, payload: Payload, size: tuple[int, int], q: int,
+                         visible: tuple[int, int] | None = None):
+        return self.members[0].intra_decompress(payload, size, q, visible)
 
 
 @hookimpl

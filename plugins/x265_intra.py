@@ -48,7 +48,10 @@ def default_qps(qualities: int) -> tuple[int, ...]:
 
 
 class X265Intra(IntraCoding):
-    """``compress(x, q) -> ([hevc_bytes], x_hat)``; no parameters."""
+    """``compress(x, q) -> ([hevc_bytes], x_hat)``; no parameters. HEVC codes any size
+    (its conformance window): only the frame the decoder keeps is coded."""
+
+    any_size = True
 
     def __init__(self, qps: tuple[int, ...], preset: str) -> None:
         super().__init__()

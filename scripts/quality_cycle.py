@@ -29,13 +29,13 @@ def patch() -> None:
     compress, decompress = PFrameCodec.compress, PFrameCodec.decompress
 
     def restart(method):
-        def at_intra(self, *args):
+        def at_intra(self, *args, **kwargs):
             self.p_frames_since_intra = 0
-            return method(self, *args)
+            return method(self, *args, **kwargs)
         return at_intra
 
     PFrameCodec.intra_compress, PFrameCodec.intra_decompress = map(restart, (intra_compress, intra_decompress))
-    PFrameCodec.compress = lambda self, x, ref, q: compress(self, x, ref, _quality(self, q))
+    PFrameCodec.compress = lambda self, x, ref, q, **kw: compress(self, x, ref, _quality(self, q), **kw)
     PFrameCodec.decompress = lambda self, payload, ref, q: decompress(self, payload, ref, _quality(self, q))
 
 

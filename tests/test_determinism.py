@@ -104,8 +104,8 @@ class Drifting(torch.nn.Module):
         super().__init__()
         self.codec = codec
 
-    def intra_decompress(self, *args):
-        return self.codec.intra_decompress(*args)
+    def intra_decompress(self, *args, **kwargs):
+        return self.codec.intra_decompress(*args, **kwargs)
 
     def decompress(self, *args):
         x_hat, ref = self.codec.decompress(*args)

@@ -13,7 +13,7 @@ from zoo import testing
 from zoo.cli import main, parse_options
 from zoo.core.build import ModelSpec, build_codec
 from zoo.core.manager import Zoo
-from zoo.core.sequence import pad
+from zoo.core.sequence import decode_records, encode_frames, pad
 from zoo.errors import ZooError
 from zoo.io import bitstream
 from zoo.nn.layers import warp
@@ -67,6 +67,42 @@ def test_x265_intra_forward_codes_for_real_and_counts_its_bits(codec, frame):
     assert (-torch.log2(likelihoods)).sum(dim=1).tolist() == [8.0 * s for s in sizes]
     assert torch.equal(out["x_hat"][:1], codec.intra_coding.compress(frame, 2)[1])
     assert not out["x_hat"].requires_grad
+
+
+def test_x265_intra_codes_only_the_visible_frame(codec, rgb_frames, frame):
+    """HEVC codes any size: the core hands x265-intra the frame the decoder keeps and pads
+    its picture by replication, on both sides; a learned intra codec gets the padded frame."""
+    visible = tuple(rgb_frames[0].shape[-2:])
+    seen, compress = [], codec.intra_coding.compress
+    codec.intra_coding.compress = lambda x, q: seen.append(tuple(x.shape[-2:])) or compress(x, q)
+    try:
+        with torch.inference_mode():
+            payload, x_hat, ref = codec.intra_compress(frame, 1, visible)
+            decoded, _ = codec.intra_decompress(payload, tuple(frame.shape[-2:]), 1, visible)
+    finally:
+        del codec.intra_coding.compress
+    whole, _ = compress(frame, 1)
+    assert seen == [visible] and x_hat.shape == frame.shape and ref.frame is x_hat
+    assert torch.equal(decoded, x_hat) and torch.equal(x_hat, pad(x_hat[..., :visible[0], :visible[1]]))
+    assert len(payload.latents["intra"][0]) < len(whole[0])
+    (record, _), = encode_frames(codec, rgb_frames[:1], 1, 0)  # sequence mode hands it the size
+    assert record.payload.latents == payload.latents
+    assert torch.equal(next(decode_records(codec, [record], *visible, 1)), x_hat[..., :visible[0], :visible[1]])
+    learned = build_codec(ModelSpec(())).eval()
+    learned.update(force=True)
+    with torch.inference_mode():
+        assert learned.intra_compress(frame, 1, visible)[1].shape == frame.shape
+        assert not getattr(learned.intra_coding, "any_size", False)
+
+
+def test_conformance_checks_an_any_size_codec_at_a_visible_size(codec, monkeypatch):
+    """zoo.testing hands an ``any_size`` intra codec a frame of no aligned size; one that
+    gives back another size fails."""
+    compress = type(codec.intra_coding).compress
+    monkeypatch.setattr(type(codec.intra_coding), "compress",
+                        lambda self, x, q: (lambda s, x_hat: (s, pad(x_hat)))(*compress(self, x, q)))
+    with pytest.raises(testing.ConformanceError, match="any_size is set"):
+        testing.check_slots(Zoo.load(), "x265-intra")
 
 
 def test_fixed_plugins_have_no_trainable_parameters(codec):

@@ -157,5 +157,10 @@ class IntraCoding(nn.Module):
     """Slot ``intra_coding``: the I-frame codec.
 
     ``forward(x, q) -> {"x_hat", "likelihoods"}``; ``compress(x, q) -> (strings, x_hat)``;
-    ``decompress(strings, (H, W), q) -> x_hat``.
+    ``decompress(strings, (H, W), q) -> x_hat``. A codec that sets ``any_size`` codes the
+    frame the decoder keeps: ``compress`` gets it with the padding cropped away and
+    ``decompress`` gets its size; the core pads the picture as it pads a source frame
+    (replicating the last row and column). Otherwise both see the padded frame.
     """
+
+    any_size: bool = False

@@ -424,6 +424,15 @@ class _SlotCheck:
             strings, x_hat = module.compress(x, self.q)
             strings = _check_strings(where, strings)
             _same(where, "reconstruction", x_hat, module.decompress(strings, x.shape[-2:], self.q))
+            if getattr(module, "any_size", False):  # it is handed frames of any visible size
+                crop = x[..., :-6, :-2]
+                strings, x_hat = module.compress(crop, self.q)
+                _expect(x_hat.shape == crop.shape,
+                        f"{where}: any_size is set, but a {tuple(crop.shape)} frame comes back "
+                        f"as {tuple(x_hat.shape)}")
+                strings = _check_strings(where, strings)
+                _same(where, "reconstruction of a cropped frame", x_hat,
+                      module.decompress(strings, crop.shape[-2:], self.q))
 
 
 _SLOT_CHECKS: dict[str, Callable[[_SlotCheck], None]] = {

@@ -180,7 +180,8 @@ def zoo_post_filter(config: "Config") -> "nn.Module | None":
 
 @hookspec(firstresult=True)
 def zoo_intra_coding(config: "Config", entropy: "EntropyFactory") -> "nn.Module | None":
-    """9. The I-frame codec."""
+    """9. The I-frame codec; one that sets ``any_size`` codes only the visible frame and the
+    core pads its picture (:class:`zoo.slots.IntraCoding`)."""
 
 
 @hookspec(firstresult=True)
@@ -189,7 +190,8 @@ def zoo_compose(config: "Config", build_model: Callable[[str], Any]) -> "nn.Modu
 
     ``build_model(name)`` returns the named registry model, weights loaded.
     The result offers the methods of :class:`zoo.core.pipeline.PFrameCodec` (``compress``
-    with its ``referenced`` flag and ``visible`` size, which it hands its members). Members
+    with its ``referenced`` flag and ``visible`` size, ``intra_compress`` and
+    ``intra_decompress`` with theirs, which it hands its members). Members
     named by the plugin's ``members`` option count as its components in
     ``zoo ablate``'s table.
     """

@@ -7,6 +7,7 @@ import inspect
 from dataclasses import replace
 from typing import Any
 
+import torch.nn.functional as F
 from compressai.models import CompressionModel
 from torch import Tensor, nn
 
@@ -204,15 +205,32 @@ class PFrameCodec(CompressionModel):
         return {**out, "likelihoods": {"intra": out["likelihoods"]},
                 "ref": self.reference(out["x_hat"])}
 
-    def intra_compress(self, x: Tensor, q: int) -> tuple[Payload, Tensor, Reference]:
-        strings, x_hat = self.intra_coding.compress(x, q)
-        x_hat = x_hat.clamp(0.0, 1.0)
+    def intra_compress(self, x: Tensor, q: int,
+                       visible: tuple[int, int] | None = None) -> tuple[Payload, Tensor, Reference]:
+        """``visible``: the size the decoder keeps; an ``any_size`` intra codec codes only
+        that and its picture is padded as a source frame is (:func:`pad_to`)."""
+        h, w = self._intra_size(x.shape[-2:], visible)
+        strings, x_hat = self.intra_coding.compress(x[..., :h, :w], q)
+        x_hat = self._intra_padded(x_hat.clamp(0.0, 1.0), (h, w), x.shape[-2:])
         return Payload({"intra": strings}), x_hat, self.reference(x_hat)
 
-    def intra_decompress(self, payload: Payload, size: tuple[int, int],
-                         q: int) -> tuple[Tensor, Reference]:
-        x_hat = self.intra_coding.decompress(payload.latents["intra"], size, q).clamp(0.0, 1.0)
+    def intra_decompress(self, payload: Payload, size: tuple[int, int], q: int,
+                         visible: tuple[int, int] | None = None) -> tuple[Tensor, Reference]:
+        coded = self._intra_size(size, visible)
+        x_hat = self.intra_coding.decompress(payload.latents["intra"], coded, q).clamp(0.0, 1.0)
+        x_hat = self._intra_padded(x_hat, coded, size)
         return x_hat, self.reference(x_hat)
+
+    def _intra_size(self, size: tuple[int, int], visible: tuple[int, int] | None) -> tuple[int, int]:
+        """The size the intra codec codes: the visible one if it codes ``any_size``."""
+        any_size = getattr(self.intra_coding, "any_size", False)
+        return tuple(visible) if any_size and visible is not None else tuple(size)
+
+    @staticmethod
+    def _intra_padded(x_hat: Tensor, coded: tuple[int, int], size: tuple[int, int]) -> Tensor:
+        """An intra picture of the ``coded`` size padded to ``size`` (a picture of another
+        size is left as it is, for the caller's check to name)."""
+        return pad_to(x_hat, size) if tuple(x_hat.shape[-2:]) == tuple(coded) else x_hat
 
     def reference(self, x_hat: Tensor) -> Reference:
         """The reference a picture gives that no P-frame decoded (an I-frame's; in p-frame
@@ -221,6 +239,14 @@ class PFrameCodec(CompressionModel):
         it), so that the first P-frame is coded as it will be after an I-frame."""
         intra_feature = getattr(self.residual_domain, "intra_feature", None)
         return Reference(frame=x_hat, feature=intra_feature(x_hat) if intra_feature else None)
+
+
+def pad_to(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """``x`` padded right and bottom to ``size`` by replicating its last column and row."""
+    h, w = x.shape[-2:]
+    if (h, w) == tuple(size):
+        return x
+    return F.pad(x, (0, size[1] - w, 0, size[0] - h), mode="replicate")
 
 
 def fill_padding(x: Tensor, prediction: Tensor, visible: tuple[int, int] | None) -> Tensor:

@@ -10,7 +10,6 @@ from types import TracebackType
 from typing import Iterable, Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.errors import ZooError
@@ -19,6 +18,7 @@ from zoo.io.color import rgb_to_yuv420
 from zoo.slots import ALIGNMENT, Reference
 from .budget import ComputeBudget
 from .manager import PLUGIN_TAG
+from .pipeline import pad_to
 
 
 #: CPU coding runs on this many intra-op threads (default 1): a convolution's float
@@ -58,9 +58,7 @@ def padded_size(height: int, width: int) -> tuple[int, int]:
 
 def pad(x: Tensor) -> Tensor:
     """Replicate-pad right and bottom to a multiple of :data:`ALIGNMENT`."""
-    h, w = x.shape[-2:]
-    ph, pw = padded_size(h, w)
-    return F.pad(x, (0, pw - w, 0, ph - h), mode="replicate") if (ph, pw) != (h, w) else x
+    return pad_to(x, padded_size(*x.shape[-2:]))
 
 
 def plugin_in(tb: TracebackType | None) -> tuple[str, str] | None:
@@ -125,7 +123,7 @@ def encode_frames(codec: nn.Module, frames: Iterable[Tensor], quality: int,
         try:
             with pinned_threads(device), ComputeBudget(size[0] * size[1], refused):
                 if kind == "I":
-                    payload, x_hat, ref = codec.intra_compress(pad(x).to(device), quality)
+                    payload, x_hat, ref = codec.intra_compress(pad(x).to(device), quality, visible=(h, w))
                 else:
                     payload, x_hat, ref = codec.compress(pad(x).to(device), ref, quality, visible=(h, w))
         except ZooError:
@@ -161,7 +159,8 @@ def decode_records(codec: nn.Module, records: Iterable[FrameRecord], height: int
         try:
             with pinned_threads(device), ComputeBudget(size[0] * size[1], f"frame {index} cannot be decoded"):
                 if record.kind == "I":
-                    x_hat, ref = codec.intra_decompress(record.payload, size, quality)
+                    x_hat, ref = codec.intra_decompress(record.payload, size, quality,
+                                                          visible=(height, width))
                 else:
                     x_hat, ref = codec.decompress(record.payload, ref, quality)
         except ZooError:
