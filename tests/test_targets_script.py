@@ -61,6 +61,27 @@ def test_psnr_per_step_and_drift_flip():
     assert "x264 -1.90 dB" in rows[1][0]
 
 
+def test_the_drift_says_where_the_encoder_skipped_frames():
+    """The worst point's note: its quality, a skipped last P-frame (no residual bytes) and
+    the drift between the coded P-frames; the verdict stays on the last P-frame."""
+    report = model("a", drift=-3.0)
+    for entry in report["sequences"]:
+        for p in entry["points"]:
+            for f in p["frames"][1:]:
+                f["bytes_split"] = {"motion": 9, "residual": 0 if f["index"] in (2, len(p["frames"]) - 1)
+                                    else 40}
+    rows, detail = targets.targets([report, model("b")], anchor=anchor())
+    note = detail["a"]["drift note"]
+    assert note.startswith("quality 0, its last P-frame skipped, coded P-frames -2.")
+    coded = [f for f in report["sequences"][0]["points"][0]["frames"][1:] if f["bytes_split"]["residual"]]
+    assert f"{coded[-1]['psnr_rgb'] - coded[0]['psnr_rgb']:+.2f} dB" in note
+    assert rows[1] == (f"worst -3.00 dB (a, {note}); x264 -1.90 dB (reference)", "not met")
+    assert detail["b"]["drift note"] == "quality 0"  # no bytes_split: every frame counts as coded
+    for f in report["sequences"][0]["points"][0]["frames"][1:]:
+        f["bytes_split"]["residual"] = 0
+    assert targets.drift_note(report["sequences"][0]["points"][0]) == "quality 0, every P-frame skipped"
+
+
 def test_best_model_against_x264():
     rows, detail = targets.targets([model("cheap", rate=1.3), model("dear", rate=1.8)],
                                    anchor=anchor())
@@ -144,6 +165,6 @@ def test_main_prints_the_table_and_draws(tmp_path, capsys):
     plot = tmp_path / "drift.png"
     text = targets.main(["--models", str(paths[0]), str(paths[1]), "--anchors", str(paths[2]),
                          "--registry", "", "--plot", str(plot)])
-    assert "| 1 | PSNR-RGB rises" in text and "| not met |" in text and "| b | +0.30 | -3.00 |" in text
+    assert "| 1 | PSNR-RGB rises" in text and "| not met |" in text and "| b | +0.30 | -3.00 (quality 0) |" in text
     assert text in capsys.readouterr().out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
