@@ -190,6 +190,28 @@ def test_frame_weights_weight_each_p_frames_distortion(clip8):
     assert float(loss) == pytest.approx(stats["bpp"], rel=1e-5)  # rate alone
 
 
+def test_original_references_code_each_p_frame_from_the_original_previous_frame(tmp_path, clip8):
+    """--reference original (CLIC's P-frame protocol): every P-frame of a cascade predicts
+    from the original previous frame; the low-delay default from the decoded one."""
+    codec = build_codec(ModelSpec()).eval()
+    frames = ClipDataset([clip8], 64).sample(np.random.default_rng(0), 1, 3).frames
+    seen: list[torch.Tensor] = []
+    forward = codec.forward
+    codec.forward = lambda x, ref, q: (seen.append(ref.frame), forward(x, ref, q))[1]
+    with torch.no_grad():
+        StageLoss(codec, STAGES["multi-frame"], "mse", reference="original")(frames, None, 0)
+        StageLoss(codec, STAGES["multi-frame"], "mse")(frames, None, 0)
+    assert torch.equal(seen[0], frames[:, 0]) and torch.equal(seen[1], frames[:, 1])
+    assert not torch.equal(seen[2], frames[:, 0]) and not torch.equal(seen[3], frames[:, 1])
+    assert _train(tmp_path, clip8, "--stages", "multi-frame", "--iterations", "1", "--cascade", "2:1",
+                  "--reference", "original") == 0
+    run = torch.load(tmp_path / "defaults" / "checkpoint.pt", weights_only=True)["lineage"][-1]
+    assert run["reference"] == "original"
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--reference", "previous", "--iterations", "1"])
+    assert exit_.value.code == 2
+
+
 def test_vimeo_septuplets_load_from_their_list(tmp_path):
     root = tmp_path / "vimeo_septuplet"
     for seq in ("00001/0001", "00001/0002"):

@@ -463,6 +463,7 @@ def cmd_train(args: argparse.Namespace) -> None:
                         lr=parse_per_stage(args.lr, "--lr", float, table) if args.lr else {},
                         schedule=args.schedule, warmup=args.warmup,
                         cascade=parse_cascade(args.cascade), frame_weights=weights,
+                        reference=args.reference,
                         validate_every=args.validate_every, validation_crops=args.validation_crops,
                         density_lr=args.density_lr, seed=args.seed)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -816,6 +817,10 @@ def make_parser(with_plugins: bool = False) -> argparse.ArgumentParser:
                         "iterations spent on each")
     p.add_argument("--frame-weights", metavar="W,W,...",
                    help="multi-frame stage: distortion weight of the 1st, 2nd, ... P-frame (cycled)")
+    p.add_argument("--reference", default="decoded", choices=("decoded", "original"),
+                   help="P-frame stages: predict each P-frame from the model's own decoded previous "
+                        "frame (low delay), or from the original one (CLIC's P-frame protocol, "
+                        "zoo eval --mode pframe)")
     p.add_argument("--validate-every", type=int, default=0, metavar="N",
                    help="log loss, bpp and PSNR on fixed training crops every N steps (0: never)")
     p.add_argument("--validation-crops", type=int, default=8, help="how many fixed crops validate")

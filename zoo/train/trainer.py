@@ -18,7 +18,8 @@ post-filter    post_filter                     d(x, x̂) with the codec frozen
 R is in bits per pixel, λ the quality's lambda (a random quality per step, so
 one model learns every quality), d is 255²·MSE or (1 − MS-SSIM). The residual
 and later stages code against the model's own intra reconstruction of the
-previous frame; motion coding warps the original previous frame. A stage
+previous frame (``--reference original``: against the original previous frame,
+CLIC's P-frame protocol); motion coding warps the original previous frame. A stage
 whose modules have no parameters (``x265-intra``'s intra stage, ``dis-flow``'s
 motion stage) is skipped, and ``train.log`` says so.
 
@@ -209,13 +210,18 @@ def bpp(likelihoods: dict[str, Tensor], pixels: int) -> Tensor:
 class StageLoss(nn.Module):
     """The loss of one stage as a module, so DistributedDataParallel can wrap it.
     ``frame_weights`` weight the distortion of the 1st, 2nd, ... cascaded P-frame
-    (cycled), as DCVC-DC weights the frames of its hierarchical quality cycle."""
+    (cycled), as DCVC-DC weights the frames of its hierarchical quality cycle.
+    ``reference`` is what each P-frame predicts from: ``"decoded"``, the model's own
+    I-frame and then the cascade's decoded frames (low delay), or ``"original"``, the
+    original previous frame (CLIC's P-frame protocol, ``zoo eval --mode pframe``)."""
 
     def __init__(self, codec: nn.Module, stage: Stage, distortion: str,
-                 frame_weights: tuple[float, ...] = (), terms: tuple[LossTerm, ...] = ()) -> None:
+                 frame_weights: tuple[float, ...] = (), terms: tuple[LossTerm, ...] = (),
+                 reference: str = "decoded") -> None:
         super().__init__()
         self.codec, self.stage, self.distortion = codec, stage, distortion
         self.frame_weights = frame_weights
+        self.original = reference == "original"
         self.terms = terms  #: plugins' loss terms, added per coded P-frame
 
     def _d(self, x: Tensor, x_hat: Tensor, q: int) -> Tensor:
@@ -252,10 +258,12 @@ class StageLoss(nn.Module):
             out = codec.motion_coding(estimate, q)
             rate = bpp(out["likelihoods"], pixels)
             return self._rd(rate, x, warp(ref, out["x_hat"]), q)
-        ref = self._reference(frames[:, 0], q)
+        ref = None if self.original else self._reference(frames[:, 0], q)
         losses, stats = [], []
         for t in range(1, frames.shape[1]):
             x = frames[:, t]
+            if self.original:
+                ref = codec.reference(frames[:, t - 1])
             out = codec(x, ref, q)
             rate = sum(bpp(group, pixels) for group in out["likelihoods"].values())
             weight = self.frame_weights[(t - 1) % len(self.frame_weights)] if self.frame_weights else 1.0
@@ -308,6 +316,7 @@ class TrainOptions:
     warmup: float = 0.05  #: fraction of each stage's iterations
     cascade: tuple[tuple[int, float], ...] = CASCADE
     frame_weights: tuple[float, ...] = ()
+    reference: str = "decoded"  #: P-frame stages: "decoded" (low delay) or "original" (CLIC)
     validate_every: int = 0  #: 0: no validation
     validation_crops: int = 8
     density_lr: float = 10.0  #: learning-rate factor of the factorized densities (``densities``)
@@ -502,7 +511,8 @@ class Trainer:
         multi = stage.name == "multi-frame"
         terms = tuple(t for t in self.terms if stage.name in t.stages)
         loss_module: nn.Module = StageLoss(codec, stage, opts.distortion,
-                                           opts.frame_weights if multi else (), terms)
+                                           opts.frame_weights if multi else (), terms,
+                                           opts.reference)
         validator = loss_module
         if self.world > 1:
             loss_module = nn.parallel.DistributedDataParallel(loss_module, find_unused_parameters=True)
@@ -593,6 +603,8 @@ class Trainer:
             record["cascade"] = [{"p_frames": p, "fraction": f} for p, f in opts.cascade]
             if opts.frame_weights:
                 record["frame_weights"] = list(opts.frame_weights)
+        if opts.reference != "decoded":
+            record["reference"] = opts.reference
         if opts.validate_every:
             record["validation"] = {"every": opts.validate_every, "crops": opts.validation_crops}
         return record
