@@ -14,7 +14,8 @@
 # 800, multi-frame 200 steps (cascade 2/4/7) of 2x128² crops; post-filter 800.
 # RECIPE=long (the default) is issue 14's campaign: 1,000 + 3 x 2,000 steps of 2x192²
 # crops, most of the multi-frame stage on 7-frame cascades. RECIPE=continue trains the
-# registry's weights (weights/NAME.safetensors) further: joint 1,200 and multi-frame 600
+# registry's weights (weights/NAME.safetensors; FROM=RUNS2: those of an earlier run,
+# RUNS2/NAME/checkpoint.pt) further: joint 1,200 and multi-frame 600
 # steps of 2x128² crops; a post-filter model 400 post-filter steps on its
 # base model's continued P-frame stages. ITERS (P-frame stages) and POST_ITERS
 # (post-filter) override a recipe's iterations, e.g. ITERS=joint=800,multi-frame=1400,
@@ -72,7 +73,8 @@ base() {  # a model whose P-frame stages a post-filter model starts from
   esac
 }
 
-weights() {  # the registry weights a continued run of the model starts from
+weights() {  # the weights a continued run of the model starts from: FROM's run, else the registry's
+  [ -n "${FROM:-}" ] && { echo "$FROM/$1/checkpoint.pt"; return; }
   local own="weights/$1.safetensors"
   [ -f "$own" ] || own="weights/feng2020-${1#feng2020-msssim-}.safetensors"
   echo "$own"
