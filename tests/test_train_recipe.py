@@ -212,6 +212,28 @@ def test_original_references_code_each_p_frame_from_the_original_previous_frame(
     assert exit_.value.code == 2
 
 
+def test_mixed_references_are_drawn_per_step_and_validated_both_ways(tmp_path, clip8):
+    """--reference mixed: the caller picks the reference per call; a run draws it per
+    step, and its validation reports the CLIC protocol beside low delay."""
+    codec = build_codec(ModelSpec()).eval()
+    frames = ClipDataset([clip8], 64).sample(np.random.default_rng(0), 1, 3).frames
+    seen: list[torch.Tensor] = []
+    forward = codec.forward
+    codec.forward = lambda x, ref, q: (seen.append(ref.frame), forward(x, ref, q))[1]
+    loss = StageLoss(codec, STAGES["multi-frame"], "mse", reference="mixed")
+    with torch.no_grad():
+        loss(frames, None, 0, True)
+        loss(frames, None, 0)
+    assert torch.equal(seen[0], frames[:, 0]) and torch.equal(seen[1], frames[:, 1])
+    assert not torch.equal(seen[2], frames[:, 0]) and not torch.equal(seen[3], frames[:, 1])
+    assert _train(tmp_path, clip8, "--stages", "multi-frame", "--iterations", "2", "--cascade", "2:1",
+                  "--reference", "mixed", "--validate-every", "2", "--validation-crops", "1") == 0
+    run = torch.load(tmp_path / "defaults" / "checkpoint.pt", weights_only=True)["lineage"][-1]
+    assert run["reference"] == "mixed"
+    last = _log(tmp_path / "defaults", "validation")[-1]
+    assert last["original_psnr"] != last["psnr"] and last["original_bpp"] > 0
+
+
 def test_vimeo_septuplets_load_from_their_list(tmp_path):
     root = tmp_path / "vimeo_septuplet"
     for seq in ("00001/0001", "00001/0002"):

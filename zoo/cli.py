@@ -817,10 +817,10 @@ def make_parser(with_plugins: bool = False) -> argparse.ArgumentParser:
                         "iterations spent on each")
     p.add_argument("--frame-weights", metavar="W,W,...",
                    help="multi-frame stage: distortion weight of the 1st, 2nd, ... P-frame (cycled)")
-    p.add_argument("--reference", default="decoded", choices=("decoded", "original"),
+    p.add_argument("--reference", default="decoded", choices=("decoded", "original", "mixed"),
                    help="P-frame stages: predict each P-frame from the model's own decoded previous "
-                        "frame (low delay), or from the original one (CLIC's P-frame protocol, "
-                        "zoo eval --mode pframe)")
+                        "frame (low delay), from the original one (CLIC's P-frame protocol, "
+                        "zoo eval --mode pframe), or mixed: either, drawn at random per step")
     p.add_argument("--validate-every", type=int, default=0, metavar="N",
                    help="log loss, bpp and PSNR on fixed training crops every N steps (0: never)")
     p.add_argument("--validation-crops", type=int, default=8, help="how many fixed crops validate")

@@ -19,7 +19,7 @@ R is in bits per pixel, λ the quality's lambda (a random quality per step, so
 one model learns every quality), d is 255²·MSE or (1 − MS-SSIM). The residual
 and later stages code against the model's own intra reconstruction of the
 previous frame (``--reference original``: against the original previous frame,
-CLIC's P-frame protocol); motion coding warps the original previous frame. A stage
+CLIC's P-frame protocol; ``mixed``: either, drawn per step); motion coding warps the original previous frame. A stage
 whose modules have no parameters (``x265-intra``'s intra stage, ``dis-flow``'s
 motion stage) is skipped, and ``train.log`` says so.
 
@@ -213,7 +213,8 @@ class StageLoss(nn.Module):
     (cycled), as DCVC-DC weights the frames of its hierarchical quality cycle.
     ``reference`` is what each P-frame predicts from: ``"decoded"``, the model's own
     I-frame and then the cascade's decoded frames (low delay), or ``"original"``, the
-    original previous frame (CLIC's P-frame protocol, ``zoo eval --mode pframe``)."""
+    original previous frame (CLIC's P-frame protocol, ``zoo eval --mode pframe``), or
+    ``"mixed"``: the caller says which, per call (``original``)."""
 
     def __init__(self, codec: nn.Module, stage: Stage, distortion: str,
                  frame_weights: tuple[float, ...] = (), terms: tuple[LossTerm, ...] = (),
@@ -221,7 +222,7 @@ class StageLoss(nn.Module):
         super().__init__()
         self.codec, self.stage, self.distortion = codec, stage, distortion
         self.frame_weights = frame_weights
-        self.original = reference == "original"
+        self.reference = reference
         self.terms = terms  #: plugins' loss terms, added per coded P-frame
 
     def _d(self, x: Tensor, x_hat: Tensor, q: int) -> Tensor:
@@ -235,8 +236,10 @@ class StageLoss(nn.Module):
         with torch.no_grad():
             return self.codec.reference(self.codec.intra_forward(x, q)["x_hat"].clamp(0, 1))
 
-    def forward(self, frames: Tensor, flow: Tensor | None, q: int) -> tuple[Tensor, dict[str, float]]:
+    def forward(self, frames: Tensor, flow: Tensor | None, q: int,
+                original: bool = False) -> tuple[Tensor, dict[str, float]]:
         codec, name = self.codec, self.stage.name
+        original = self.reference == "original" or (self.reference == "mixed" and original)
         b, _, _, h, w = frames.shape
         pixels = b * h * w
         if name == "motion":
@@ -258,11 +261,11 @@ class StageLoss(nn.Module):
             out = codec.motion_coding(estimate, q)
             rate = bpp(out["likelihoods"], pixels)
             return self._rd(rate, x, warp(ref, out["x_hat"]), q)
-        ref = None if self.original else self._reference(frames[:, 0], q)
+        ref = None if original else self._reference(frames[:, 0], q)
         losses, stats = [], []
         for t in range(1, frames.shape[1]):
             x = frames[:, t]
-            if self.original:
+            if original:
                 ref = codec.reference(frames[:, t - 1])
             out = codec(x, ref, q)
             rate = sum(bpp(group, pixels) for group in out["likelihoods"].values())
@@ -316,7 +319,7 @@ class TrainOptions:
     warmup: float = 0.05  #: fraction of each stage's iterations
     cascade: tuple[tuple[int, float], ...] = CASCADE
     frame_weights: tuple[float, ...] = ()
-    reference: str = "decoded"  #: P-frame stages: "decoded" (low delay) or "original" (CLIC)
+    reference: str = "decoded"  #: P-frame stages: "decoded" (low delay), "original" (CLIC) or "mixed"
     validate_every: int = 0  #: 0: no validation
     validation_crops: int = 8
     density_lr: float = 10.0  #: learning-rate factor of the factorized densities (``densities``)
@@ -549,8 +552,10 @@ class Trainer:
                 batch = synthetic.sample(rng, opts.batch, opts.crop)
             else:
                 batch = clips.sample(rng, opts.batch, frames)
+            original = opts.reference == "mixed" and bool(rng.integers(2))
             loss, stats = loss_module(batch.frames.to(opts.device),
-                                      batch.flow.to(opts.device) if batch.flow is not None else None, q)
+                                      batch.flow.to(opts.device) if batch.flow is not None else None, q,
+                                      original)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -576,13 +581,20 @@ class Trainer:
 
     def _validate(self, loss: StageLoss, frames: Tensor, iteration: int) -> None:
         """The stage's loss, bpp and PSNR on the validation crops, at every quality,
-        with the codec in eval() (quantized by rounding, as it codes)."""
+        with the codec in eval() (quantized by rounding, as it codes); a ``mixed`` run's
+        also against the original previous frames, as ``original_loss`` etc."""
         loss.codec.eval()
+        qualities = range(loss.codec.config.qualities)
         with torch.no_grad():
-            per_quality = [loss(frames, None, q)[1] for q in range(loss.codec.config.qualities)]
+            per_quality = [loss(frames, None, q)[1] for q in qualities]
+            original = ([loss(frames, None, q, True)[1] for q in qualities]
+                        if loss.reference == "mixed" and loss.stage.name not in FRAME_FREE else [])
+        mean = {k: float(np.mean([s[k] for s in per_quality])) for k in per_quality[0]}
+        if original:
+            mean.update({f"original_{k}": float(np.mean([s[k] for s in original]))
+                         for k in ("loss", "bpp", "psnr")})
         self._log({"event": "validation", "stage": loss.stage.name, "iteration": iteration,
-                   **{k: float(np.mean([s[k] for s in per_quality])) for k in per_quality[0]},
-                   "per_quality": per_quality})
+                   **mean, "per_quality": per_quality})
 
     def _record(self, data: dict[str, str], upscaled: dict[str, str]) -> dict[str, Any]:
         """This run, as the last entry of the lineage: its options and data (by sha256)."""
