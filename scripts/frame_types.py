@@ -4,9 +4,11 @@ For each results file (zoo eval or zoo bench JSON) and rate point, the mean
 over its sequences of the I-frames' and the P-frames' bpp and PSNR-RGB, the
 P-frames' bpp split into motion, residual and side (framing, CRC, header;
 "-" for anchors, whose streams are not split), and the PSNR drop from the
-first P-frame to the last (error propagation):
+first P-frame to the last (error propagation); ``--clip NAME``: that sequence alone
+(target 2's drift per quality):
 
     python scripts/frame_types.py docs/results/eval-cmfr2025.json docs/results/anchors-x264.json
+    python scripts/frame_types.py --clip park_160x80_25 docs/results/eval-feng2020-msssim-m1.json
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from statistics import mean
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+")
+    parser.add_argument("--clip", help="only this sequence (its name, e.g. park_160x80_25)")
     args = parser.parse_args()
     print("| results | point | I bpp | I PSNR-RGB | P bpp | P motion | P residual | P side | "
           "P PSNR-RGB | first P -> last P (dB) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for path in args.results:
         report = json.load(open(path))
-        sequences = report["sequences"]
+        sequences = [s for s in report["sequences"] if args.clip in (None, s["name"])]
+        if not sequences:
+            parser.error(f"{path}: no sequence named {args.clip}")
         for k, point in enumerate(sequences[0]["points"]):
             label = point.get("quality", point.get("qp"))
             rows = [s["points"][k] for s in sequences]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -168,3 +170,23 @@ def test_main_prints_the_table_and_draws(tmp_path, capsys):
     assert "| 1 | PSNR-RGB rises" in text and "| not met |" in text and "| b | +0.30 | -3.00 (quality 0) |" in text
     assert text in capsys.readouterr().out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_frame_types_gives_one_clips_drift_per_quality(tmp_path):
+    """scripts/frame_types.py --clip: the drift of that sequence alone, per rate point;
+    an unknown sequence is a one-line error, exit 2."""
+    report = model("a", drift=-3.0)
+    report["sequences"][1]["points"] = [point("quality", q, 0.1, 30, 0.01, -0.5, 4) for q in range(5)]
+    for s in report["sequences"]:
+        for p in s["points"]:
+            p["summary"] |= {"I": {"bpp": 1.0, "psnr_rgb": 40.0}, "P": {"bpp": 0.1, "psnr_rgb": 30.0}}
+    path = tmp_path / "eval.json"
+    path.write_text(json.dumps(report))
+    script = [sys.executable, str(ROOT / "scripts" / "frame_types.py")]
+    rows = subprocess.run([*script, "--clip", "park_160x80_25", str(path)], capture_output=True,
+                          text=True, check=True).stdout.splitlines()[2:]
+    assert [r.split("|")[-2].strip() for r in rows] == ["-3.00"] * 5
+    mixed = subprocess.run([*script, str(path)], capture_output=True, text=True, check=True).stdout
+    assert mixed.splitlines()[2].split("|")[-2].strip() == "-1.75"  # the mean of both clips
+    bad = subprocess.run([*script, "--clip", "nope", str(path)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "no sequence named nope" in bad.stderr
