@@ -19,9 +19,10 @@ R is in bits per pixel, λ the quality's lambda (a random quality per step, so
 one model learns every quality), d is 255²·MSE or (1 − MS-SSIM). The residual
 and later stages code against the model's own intra reconstruction of the
 previous frame (``--reference original``: against the original previous frame,
-CLIC's P-frame protocol; ``mixed``: either, drawn per step); motion coding warps the original previous frame. A stage
-whose modules have no parameters (``x265-intra``'s intra stage, ``dis-flow``'s
-motion stage) is skipped, and ``train.log`` says so.
+CLIC's P-frame protocol; ``mixed``: either, drawn per step); motion coding warps
+the original previous frame. A stage whose modules have no parameters
+(``x265-intra``'s intra stage, ``dis-flow``'s motion stage) is skipped, and
+``train.log`` says so.
 
 The recipe: each stage's learning rate follows a :class:`Schedule` (linear
 warm-up, then constant, cosine or a 10x step down), a function of the stage's
