@@ -4,11 +4,13 @@ For each results file (zoo eval or zoo bench JSON) and rate point, the mean
 over its sequences of the I-frames' and the P-frames' bpp and PSNR-RGB, the
 P-frames' bpp split into motion, residual and side (framing, CRC, header;
 "-" for anchors, whose streams are not split), and the PSNR drop from the
-first P-frame to the last (error propagation); ``--clip NAME``: that sequence alone
-(target 2's drift per quality):
+first P-frame to the last (error propagation; ``--span N``: from the mean of the
+first N P-frames to the mean of the last N, which a sawtooth of skipped frames moves
+less); ``--clip NAME``: that sequence alone (target 2's drift per quality):
 
     python scripts/frame_types.py docs/results/eval-cmfr2025.json docs/results/anchors-x264.json
     python scripts/frame_types.py --clip park_160x80_25 docs/results/eval-feng2020-msssim-m1.json
+    python scripts/frame_types.py --clip park_160x80_25 --span 6 docs/results/eval-feng2020-msssim-m1.json
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+")
     parser.add_argument("--clip", help="only this sequence (its name, e.g. park_160x80_25)")
+    parser.add_argument("--span", type=int, default=1, metavar="N",
+                        help="the drop from the mean of the first N P-frames to the last N's")
     args = parser.parse_args()
+    if args.span < 1:
+        parser.error("--span must be at least 1")
     print("| results | point | I bpp | I PSNR-RGB | P bpp | P motion | P residual | P side | "
           "P PSNR-RGB | first P -> last P (dB) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -35,7 +41,8 @@ def main() -> None:
             label = point.get("quality", point.get("qp"))
             rows = [s["points"][k] for s in sequences]
             p_frames = [[f for f in r["frames"] if f["kind"] == "P"] for r in rows]
-            drop = mean(ps[-1]["psnr_rgb"] - ps[0]["psnr_rgb"] for ps in p_frames)
+            drop = mean(mean(f["psnr_rgb"] for f in ps[-args.span:]) - mean(f["psnr_rgb"] for f in ps[:args.span])
+                        for ps in p_frames)
             split = [part(rows, name) for name in ("motion", "residual", "side")]
             print(f"| {report['name']} | {label} | "
                   f"{mean(r['summary']['I']['bpp'] for r in rows):.3f} | "

@@ -188,5 +188,8 @@ def test_frame_types_gives_one_clips_drift_per_quality(tmp_path):
     assert [r.split("|")[-2].strip() for r in rows] == ["-3.00"] * 5
     mixed = subprocess.run([*script, str(path)], capture_output=True, text=True, check=True).stdout
     assert mixed.splitlines()[2].split("|")[-2].strip() == "-1.75"  # the mean of both clips
+    spans = subprocess.run([*script, "--clip", "park_160x80_25", "--span", "2", str(path)],
+                           capture_output=True, text=True, check=True).stdout.splitlines()[2:]
+    assert [r.split("|")[-2].strip() for r in spans] == ["-2.25"] * 5  # P-frames fall 0.75 dB apiece
     bad = subprocess.run([*script, "--clip", "nope", str(path)], capture_output=True, text=True)
     assert bad.returncode == 2 and "no sequence named nope" in bad.stderr
