@@ -41,14 +41,17 @@ def main() -> None:
             label = point.get("quality", point.get("qp"))
             rows = [s["points"][k] for s in sequences]
             p_frames = [[f for f in r["frames"] if f["kind"] == "P"] for r in rows]
-            drop = mean(mean(f["psnr_rgb"] for f in ps[-args.span:]) - mean(f["psnr_rgb"] for f in ps[:args.span])
-                        for ps in p_frames)
+            drop = mean(psnr(ps[-args.span:]) - psnr(ps[:args.span]) for ps in p_frames)
             split = [part(rows, name) for name in ("motion", "residual", "side")]
             print(f"| {report['name']} | {label} | "
                   f"{mean(r['summary']['I']['bpp'] for r in rows):.3f} | "
                   f"{mean(r['summary']['I']['psnr_rgb'] for r in rows):.2f} | "
                   f"{mean(r['summary']['P']['bpp'] for r in rows):.3f} | {' | '.join(split)} | "
                   f"{mean(r['summary']['P']['psnr_rgb'] for r in rows):.2f} | {drop:+.2f} |")
+
+
+def psnr(frames: list[dict]) -> float:
+    return mean(f["psnr_rgb"] for f in frames)
 
 
 def part(rows: list[dict], name: str) -> str:

@@ -190,14 +190,20 @@ def test_frame_weights_weight_each_p_frames_distortion(clip8):
     assert float(loss) == pytest.approx(stats["bpp"], rel=1e-5)  # rate alone
 
 
+def _references_seen(codec) -> list[torch.Tensor]:
+    """The reference frames the codec's P-frame forward receives, appended as it runs."""
+    seen: list[torch.Tensor] = []
+    forward = codec.forward
+    codec.forward = lambda x, ref, q: (seen.append(ref.frame), forward(x, ref, q))[1]
+    return seen
+
+
 def test_original_references_code_each_p_frame_from_the_original_previous_frame(tmp_path, clip8):
     """--reference original (CLIC's P-frame protocol): every P-frame of a cascade predicts
     from the original previous frame; the low-delay default from the decoded one."""
     codec = build_codec(ModelSpec()).eval()
     frames = ClipDataset([clip8], 64).sample(np.random.default_rng(0), 1, 3).frames
-    seen: list[torch.Tensor] = []
-    forward = codec.forward
-    codec.forward = lambda x, ref, q: (seen.append(ref.frame), forward(x, ref, q))[1]
+    seen = _references_seen(codec)
     with torch.no_grad():
         StageLoss(codec, STAGES["multi-frame"], "mse", reference="original")(frames, None, 0)
         StageLoss(codec, STAGES["multi-frame"], "mse")(frames, None, 0)
@@ -217,9 +223,7 @@ def test_mixed_references_are_drawn_per_step_and_validated_both_ways(tmp_path, c
     step, and its validation reports the CLIC protocol beside low delay."""
     codec = build_codec(ModelSpec()).eval()
     frames = ClipDataset([clip8], 64).sample(np.random.default_rng(0), 1, 3).frames
-    seen: list[torch.Tensor] = []
-    forward = codec.forward
-    codec.forward = lambda x, ref, q: (seen.append(ref.frame), forward(x, ref, q))[1]
+    seen = _references_seen(codec)
     loss = StageLoss(codec, STAGES["multi-frame"], "mse", reference="mixed")
     with torch.no_grad():
         loss(frames, None, 0, True)
