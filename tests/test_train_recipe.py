@@ -19,7 +19,7 @@ from zoo.errors import ZooError
 from zoo.io.video import read_clip, write_y4m
 from zoo.train.datasets import TRAIN_CLIPS, ClipDataset, training_files
 from zoo.train.trainer import (STAGES, Schedule, StageLoss, TrainOptions, Trainer, cascade_length,
-                               default_stages, parse_cascade, stage_table)
+                               default_stages, original_share, parse_cascade, stage_table)
 
 TINY = ("--crop", "64", "--batch", "1", "--threads", "1")
 
@@ -213,9 +213,9 @@ def test_original_references_code_each_p_frame_from_the_original_previous_frame(
                   "--reference", "original") == 0
     run = torch.load(tmp_path / "defaults" / "checkpoint.pt", weights_only=True)["lineage"][-1]
     assert run["reference"] == "original"
-    with pytest.raises(SystemExit) as exit_:
-        main(["train", "--reference", "previous", "--iterations", "1"])
-    assert exit_.value.code == 2
+    for bad in ("previous", "mixed:1", "mixed:x"):
+        assert main(["train", "--reference", bad, "--iterations", "1", "--out", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()
 
 
 def test_mixed_references_are_drawn_per_step_and_validated_both_ways(tmp_path, clip8):
@@ -236,6 +236,12 @@ def test_mixed_references_are_drawn_per_step_and_validated_both_ways(tmp_path, c
     assert run["reference"] == "mixed"
     last = _log(tmp_path / "defaults", "validation")[-1]
     assert last["original_psnr"] != last["psnr"] and last["original_bpp"] > 0
+
+
+@pytest.mark.parametrize("reference, share", [("decoded", 0.0), ("original", 1.0), ("mixed", 0.5),
+                                              ("mixed:0.25", 0.25)])
+def test_original_share_of_each_reference(reference, share):
+    assert original_share(reference) == share
 
 
 def test_vimeo_septuplets_load_from_their_list(tmp_path):

@@ -424,8 +424,8 @@ def _train_spec(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> None:
     from zoo.core.manager import Zoo
     from zoo.core.weights import verify
-    from zoo.train.trainer import (TrainOptions, Trainer, default_stages, export, parse_cascade,
-                                   parse_per_stage, stage_table)
+    from zoo.train.trainer import (TrainOptions, Trainer, default_stages, export, original_share,
+                                   parse_cascade, parse_per_stage, stage_table)
     spec, name, base, fresh = _train_spec(args)
     table = stage_table(spec)
     new_slots = tuple(s for n in fresh for s in Zoo.load().get(n).slots)
@@ -453,6 +453,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise ZooError(f"--frame-weights {args.frame_weights!r}: give W,W,... (numbers)") from e
     if base:
         verify(base.weights, base.sha256 or "")
+    original_share(args.reference)  # a bad --reference stops here, before any output
     opts = TrainOptions(spec=spec, name=name, stages=stages,
                         iterations=parse_per_stage(args.iterations, "--iterations", int, table),
                         out=Path(args.out) / name, data=args.data or [], batch=args.batch,
@@ -817,10 +818,11 @@ def make_parser(with_plugins: bool = False) -> argparse.ArgumentParser:
                         "iterations spent on each")
     p.add_argument("--frame-weights", metavar="W,W,...",
                    help="multi-frame stage: distortion weight of the 1st, 2nd, ... P-frame (cycled)")
-    p.add_argument("--reference", default="decoded", choices=("decoded", "original", "mixed"),
+    p.add_argument("--reference", default="decoded", metavar="decoded|original|mixed[:F]",
                    help="P-frame stages: predict each P-frame from the model's own decoded previous "
                         "frame (low delay), from the original one (CLIC's P-frame protocol, "
-                        "zoo eval --mode pframe), or mixed: either, drawn at random per step")
+                        "zoo eval --mode pframe), or mixed: either, drawn at random per step, the "
+                        "original with probability F (default 0.5)")
     p.add_argument("--validate-every", type=int, default=0, metavar="N",
                    help="log loss, bpp and PSNR on fixed training crops every N steps (0: never)")
     p.add_argument("--validation-crops", type=int, default=8, help="how many fixed crops validate")

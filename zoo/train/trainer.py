@@ -19,7 +19,8 @@ R is in bits per pixel, λ the quality's lambda (a random quality per step, so
 one model learns every quality), d is 255²·MSE or (1 − MS-SSIM). The residual
 and later stages code against the model's own intra reconstruction of the
 previous frame (``--reference original``: against the original previous frame,
-CLIC's P-frame protocol; ``mixed``: either, drawn per step); motion coding warps
+CLIC's P-frame protocol; ``mixed``: either, drawn per step, the original with
+probability 0.5, or F with ``mixed:F``); motion coding warps
 the original previous frame. A stage whose modules have no parameters
 (``x265-intra``'s intra stage, ``dis-flow``'s motion stage) is skipped, and
 ``train.log`` says so.
@@ -215,7 +216,7 @@ class StageLoss(nn.Module):
     ``reference`` is what each P-frame predicts from: ``"decoded"``, the model's own
     I-frame and then the cascade's decoded frames (low delay), or ``"original"``, the
     original previous frame (CLIC's P-frame protocol, ``zoo eval --mode pframe``), or
-    ``"mixed"``: the caller says which, per call (``original``)."""
+    ``"mixed"``/``"mixed:F"``: the caller says which, per call (``original``)."""
 
     def __init__(self, codec: nn.Module, stage: Stage, distortion: str,
                  frame_weights: tuple[float, ...] = (), terms: tuple[LossTerm, ...] = (),
@@ -240,7 +241,7 @@ class StageLoss(nn.Module):
     def forward(self, frames: Tensor, flow: Tensor | None, q: int,
                 original: bool = False) -> tuple[Tensor, dict[str, float]]:
         codec, name = self.codec, self.stage.name
-        original = self.reference == "original" or (self.reference == "mixed" and original)
+        original = self.reference == "original" or (self.reference != "decoded" and original)
         b, _, _, h, w = frames.shape
         pixels = b * h * w
         if name == "motion":
@@ -320,7 +321,7 @@ class TrainOptions:
     warmup: float = 0.05  #: fraction of each stage's iterations
     cascade: tuple[tuple[int, float], ...] = CASCADE
     frame_weights: tuple[float, ...] = ()
-    reference: str = "decoded"  #: P-frame stages: "decoded" (low delay), "original" (CLIC) or "mixed"
+    reference: str = "decoded"  #: P-frame stages: "decoded" (low delay), "original" (CLIC), "mixed[:F]"
     validate_every: int = 0  #: 0: no validation
     validation_crops: int = 8
     density_lr: float = 10.0  #: learning-rate factor of the factorized densities (``densities``)
@@ -513,6 +514,7 @@ class Trainer:
         for p in params + aux.parameters:
             p.requires_grad_(True)
         multi = stage.name == "multi-frame"
+        share = original_share(opts.reference)
         terms = tuple(t for t in self.terms if stage.name in t.stages)
         loss_module: nn.Module = StageLoss(codec, stage, opts.distortion,
                                            opts.frame_weights if multi else (), terms,
@@ -553,7 +555,7 @@ class Trainer:
                 batch = synthetic.sample(rng, opts.batch, opts.crop)
             else:
                 batch = clips.sample(rng, opts.batch, frames)
-            original = opts.reference == "mixed" and bool(rng.integers(2))
+            original = share not in (0.0, 1.0) and bool(rng.random() < share)
             loss, stats = loss_module(batch.frames.to(opts.device),
                                       batch.flow.to(opts.device) if batch.flow is not None else None, q,
                                       original)
@@ -589,7 +591,8 @@ class Trainer:
         with torch.no_grad():
             per_quality = [loss(frames, None, q)[1] for q in qualities]
             original = ([loss(frames, None, q, True)[1] for q in qualities]
-                        if loss.reference == "mixed" and loss.stage.name not in FRAME_FREE else [])
+                        if loss.reference.startswith("mixed") and loss.stage.name not in FRAME_FREE
+                        else [])
         mean = {k: float(np.mean([s[k] for s in per_quality])) for k in per_quality[0]}
         if original:
             mean.update({f"original_{k}": float(np.mean([s[k] for s in original]))
@@ -690,6 +693,22 @@ def parse_per_stage(text: str, option: str, kind: type,
     if unknown:
         raise ZooError(f"{option}: unknown stage {unknown[0]!r} (stages: {', '.join(stages)})")
     return values
+
+
+def original_share(reference: str) -> float:
+    """The share of steps whose P-frames predict from the original previous frames:
+    ``decoded`` 0, ``original`` 1, ``mixed`` 0.5, ``mixed:F`` F (0 < F < 1)."""
+    fixed = {"decoded": 0.0, "original": 1.0, "mixed": 0.5}
+    if reference in fixed:
+        return fixed[reference]
+    kind, _, share = reference.partition(":")
+    try:
+        value = float(share)
+    except ValueError:
+        value = -1.0
+    if kind != "mixed" or not 0 < value < 1:
+        raise ZooError(f"--reference {reference!r}: give decoded, original, mixed or mixed:F with 0 < F < 1")
+    return value
 
 
 def parse_cascade(text: str) -> tuple[tuple[int, float], ...]:
