@@ -3,7 +3,8 @@
 For each results file (zoo eval or zoo bench JSON) and rate point, the mean
 over its sequences of the I-frames' and the P-frames' bpp and PSNR-RGB, the
 P-frames' bpp split into motion, residual and side (framing, CRC, header;
-"-" for anchors, whose streams are not split), and the PSNR drop from the
+"-" for anchors, whose streams are not split; I-frame columns "-" in p-frame mode),
+the share of P-frames coded without a residual (skipped), and the PSNR drop from the
 first P-frame to the last (error propagation; ``--span N``: from the mean of the
 first N P-frames to the mean of the last N, which a sawtooth of skipped frames moves
 less); ``--clip NAME``: that sequence alone (target 2's drift per quality):
@@ -30,8 +31,8 @@ def main() -> None:
     if args.span < 1:
         parser.error("--span must be at least 1")
     print("| results | point | I bpp | I PSNR-RGB | P bpp | P motion | P residual | P side | "
-          "P PSNR-RGB | first P -> last P (dB) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "P skipped | P PSNR-RGB | first P -> last P (dB) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for path in args.results:
         report = json.load(open(path))
         sequences = [s for s in report["sequences"] if args.clip in (None, s["name"])]
@@ -43,15 +44,28 @@ def main() -> None:
             p_frames = [[f for f in r["frames"] if f["kind"] == "P"] for r in rows]
             drop = mean(psnr(ps[-args.span:]) - psnr(ps[:args.span]) for ps in p_frames)
             split = [part(rows, name) for name in ("motion", "residual", "side")]
-            print(f"| {report['name']} | {label} | "
-                  f"{mean(r['summary']['I']['bpp'] for r in rows):.3f} | "
-                  f"{mean(r['summary']['I']['psnr_rgb'] for r in rows):.2f} | "
+            print(f"| {report['name']} | {label} | {intra(rows, 'bpp', 3)} | {intra(rows, 'psnr_rgb', 2)} | "
                   f"{mean(r['summary']['P']['bpp'] for r in rows):.3f} | {' | '.join(split)} | "
+                  f"{skipped(sum(p_frames, []))} | "
                   f"{mean(r['summary']['P']['psnr_rgb'] for r in rows):.2f} | {drop:+.2f} |")
 
 
 def psnr(frames: list[dict]) -> float:
     return mean(f["psnr_rgb"] for f in frames)
+
+
+def intra(rows: list[dict], key: str, digits: int) -> str:
+    """Mean I-frame figure, or "-" where the rows have no I-frames (p-frame mode)."""
+    if not all("I" in r["summary"] for r in rows):
+        return "-"
+    return f"{mean(r['summary']['I'][key] for r in rows):.{digits}f}"
+
+
+def skipped(frames: list[dict]) -> str:
+    """The share of P-frames whose record holds no residual, or "-" where records are not split."""
+    if not all("bytes_split" in f for f in frames):
+        return "-"
+    return f"{mean('residual' not in f['bytes_split'] for f in frames):.0%}"
 
 
 def part(rows: list[dict], name: str) -> str:

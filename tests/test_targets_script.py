@@ -193,3 +193,21 @@ def test_frame_types_gives_one_clips_drift_per_quality(tmp_path):
     assert [r.split("|")[-2].strip() for r in spans] == ["-2.25"] * 5  # P-frames fall 0.75 dB apiece
     bad = subprocess.run([*script, "--clip", "nope", str(path)], capture_output=True, text=True)
     assert bad.returncode == 2 and "no sequence named nope" in bad.stderr
+
+
+def test_frame_types_reads_p_frame_mode_and_counts_skipped_frames(tmp_path):
+    """A p-frame-mode file (no I-frames) gives "-" for the I-frame columns; the skipped
+    column is the share of P-frames whose record has no residual."""
+    report = model("a")
+    for s in report["sequences"]:
+        for p in s["points"]:
+            p["frames"] = [f | {"bytes_split": {"motion": 9, **({"residual": 30} if i else {})}}
+                           for i, f in enumerate(p["frames"][1:])]
+            p["summary"]["P"] |= {"psnr_rgb": 30.0}
+    path = tmp_path / "pframe.json"
+    path.write_text(json.dumps(report))
+    rows = subprocess.run([sys.executable, str(ROOT / "scripts" / "frame_types.py"), "--clip",
+                           "park_160x80_25", str(path)], capture_output=True, text=True,
+                          check=True).stdout.splitlines()[2:]
+    cells = [[c.strip() for c in r.split("|")] for r in rows]
+    assert [(c[3], c[4], c[9]) for c in cells] == [("-", "-", "20%")] * 5  # the first of five
