@@ -138,6 +138,8 @@ def test_the_table_has_feng_et_al_columns_and_bd_rates(monkeypatch, tmp_path):
     assert "| # | model | masked-residual | cmfr | sff | data size (B) |" in md
     assert "| 3 | cmfr,sff | x264 | -60.0 % (100 % overlap, 1/1 seq.) |" in md
     assert "-20.0 % (100 % overlap, 1/1 seq.)" in md and "pchip" in md and "per class" in md
+    assert "BD-rate MS-SSIM per sequence:" in md  # each set figure's evidence, sequence by sequence
+    assert "| 3 | cmfr,sff | #1 | -20.0 % (100 % overlap, 1/1 seq.) |" in md.split("PSNR-RGB per sequence:")[1]
     table = list(csv.reader(io.StringIO(to_csv(result))))
     assert table[0][:7] == ["#", "model", "trained", "quality", "masked-residual", "cmfr", "sff"]
     assert float(table[3][table[0].index("bd_rate_psnr_rgb_vs_x264")]) == pytest.approx(-60.0)

@@ -608,8 +608,7 @@ def print_view(view) -> None:
 
 
 def cmd_ablate(args: argparse.Namespace) -> None:
-    from zoo.eval.ablate import (ablate, bd_view, class_view, notes, parse_rows, table_view,
-                                 tabulate, to_csv, to_markdown)
+    from zoo.eval.ablate import ablate, notes, parse_rows, tabulate, to_csv, to_markdown, views
     from zoo.eval.evaluate import collect_sequences, rich_progress
     from zoo.io.atomic import write_text
     anchor_runs = _runs([a.strip() for a in (args.anchors or "").split(",") if a.strip()],
@@ -640,7 +639,7 @@ def cmd_ablate(args: argparse.Namespace) -> None:
     write_text(csv_path, to_csv(result))
     write_json(json_path, result)
     if console.is_terminal:
-        for view in (table_view(result), bd_view(result), class_view(result)):
+        for view in views(result):
             print_view(view)
         for line in notes(result):
             console.print(f"- {line}", highlight=False)

@@ -212,18 +212,27 @@ def bd_view(result: dict) -> Table:
     return view
 
 
-def class_view(result: dict, key: str = "bd-rate psnr-rgb") -> Table:
-    """One BD figure per class (the sequences' classes) for each row and reference."""
-    classes = sorted({c for e in result["table"] for f in e["bd"].values() for c in f[key]["classes"]})
-    view = Table(f"{BD_COLUMNS[key][2]} per class", ["#", "model", "vs", *classes])
+def breakdown_view(result: dict, key: str = "bd-rate psnr-rgb", by: str = "classes") -> Table:
+    """One BD figure per class (``by="classes"``) or per sequence (``"sequences"``) for each
+    row and reference: a set figure's evidence, e.g. sequences on which two rows code alike."""
+    names = sorted({c for e in result["table"] for f in e["bd"].values() for c in f[key][by]})
+    view = Table(f"{BD_COLUMNS[key][2]} per {dict(classes='class', sequences='sequence')[by]}",
+                 ["#", "model", "vs", *names])
     for e in result["table"]:
         for against, figures in e["bd"].items():
             if against == "#1" and e["#"] == 1:
                 continue
-            per_class = figures[key]["classes"]
+            parts = figures[key][by]
             view.rows.append([str(e["#"]), e["model"], against,
-                              *(_cell(per_class[c], key) if c in per_class else "-" for c in classes)])
+                              *(_cell(parts[c], key) if c in parts else "-" for c in names)])
     return view
+
+
+def views(result: dict) -> list[Table]:
+    """Every table of an ablation, in the order it is shown: the rows, the BD figures over
+    the set, per class, and per sequence in both BD-rates."""
+    return [table_view(result), bd_view(result), breakdown_view(result),
+            *(breakdown_view(result, key, "sequences") for key in ("bd-rate psnr-rgb", "bd-rate ms-ssim"))]
 
 
 def notes(result: dict) -> list[str]:
@@ -253,8 +262,9 @@ def _markdown_table(view: Table, centred: int = 0) -> list[str]:
 
 
 def to_markdown(result: dict) -> str:
-    out = _markdown_table(table_view(result), len(result["components"]))
-    for view in (bd_view(result), class_view(result)):
+    first, *rest = views(result)
+    out = _markdown_table(first, len(result["components"]))
+    for view in rest:
         out += ["", f"{view.title}:", "", *_markdown_table(view)]
     return "\n".join(out) + "\n\n" + "\n".join(f"- {n}" for n in notes(result)) + "\n"
 
