@@ -238,6 +238,17 @@ def test_mixed_references_are_drawn_per_step_and_validated_both_ways(tmp_path, c
     assert last["original_psnr"] != last["psnr"] and last["original_bpp"] > 0
 
 
+@pytest.mark.parametrize("reference, low, high", [("mixed:0.25", 0.1, 0.4), ("mixed:0.75", 0.6, 0.9)])
+def test_a_mixed_run_draws_the_original_references_at_its_share(tmp_path, clip64, reference, low, high):
+    """Forty steps of --reference mixed:F: the step record's share of steps drawn in
+    CLIC's protocol is near F (two standard deviations are 0.14), and each step's
+    draw is a 0 or a 1."""
+    assert _train(tmp_path, clip64, "--stages", "multi-frame", "--iterations", "40", "--cascade", "1:1",
+                  "--reference", reference, "--checkpoint-every", "40") == 0
+    (record,) = _log(tmp_path / "defaults", "step")
+    assert low < record["original"] < high and record["original"] * 40 == round(record["original"] * 40)
+
+
 @pytest.mark.parametrize("reference, share", [("decoded", 0.0), ("original", 1.0), ("mixed", 0.5),
                                               ("mixed:0.25", 0.25)])
 def test_original_share_of_each_reference(reference, share):

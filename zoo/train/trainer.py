@@ -555,10 +555,13 @@ class Trainer:
                 batch = synthetic.sample(rng, opts.batch, opts.crop)
             else:
                 batch = clips.sample(rng, opts.batch, frames)
-            original = share not in (0.0, 1.0) and bool(rng.random() < share)
+            mixed = share not in (0.0, 1.0)
+            original = mixed and bool(rng.random() < share)
             loss, stats = loss_module(batch.frames.to(opts.device),
                                       batch.flow.to(opts.device) if batch.flow is not None else None, q,
                                       original)
+            if mixed:  # the step record's share of steps drawn in CLIC's protocol
+                stats = {**stats, "original": float(original)}
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
