@@ -14,8 +14,8 @@ from torch import Tensor, nn
 
 from zoo.core.config import Config
 from zoo.core.hookspecs import hookimpl
-from zoo.core.plugin_info import PluginInfo
-from zoo.nn.layers import (BLOCK, BLOCK_CHANNELS, BlockAnalysis, BlockSynthesis,
+from zoo.core.plugin_info import Option, PluginInfo
+from zoo.nn.layers import (BLOCK, BLOCK_CHANNELS, BLOCK_WIDTHS, BlockAnalysis, BlockSynthesis,
                            ContextualAnalysis, ContextualSynthesis, LatentResidualCoder,
                            feature_extractor, frame_generator)
 from zoo.slots import Context, EntropyFactory
@@ -33,8 +33,9 @@ class FeatureResidual(LatentResidualCoder):
             # while the latent rounds to zero (the mixture model has no mean to round around).
             self.synthesis = ContextualSynthesis(m, c, c, s)
         else:  # lite: block transforms of the features (their first channels: the pixels)
-            self.analysis, self.synthesis = BlockAnalysis(c, s), BlockSynthesis(c, s)
-            m, self.latent_stride = BLOCK_CHANNELS, BLOCK
+            m = int(config.option("feature-residual", "latent", BLOCK_CHANNELS))
+            self.analysis, self.synthesis = BlockAnalysis(c, s, m), BlockSynthesis(c, s, m)
+            self.latent_stride = BLOCK
         self.generator = frame_generator(c, c, s, identity=True)
         self.entropy = entropy(m, "residual")
 
@@ -58,4 +59,7 @@ def zoo_residual_domain(config: Config, entropy: EntropyFactory) -> nn.Module:
 def zoo_describe() -> PluginInfo:
     return PluginInfo(summary="feature-level residual coding, x̂ = G(E(x̄) + r̂)",
                       paper="Feng et al., CVPRW 2020 (CLIC P-frame)",
-                      provides=("prediction-only",))
+                      provides=("prediction-only",),
+                      options=(Option("latent", int, BLOCK_CHANNELS, "the lite layout's latent "
+                                      "channels (192: every row of the block basis)",
+                                      choices=BLOCK_WIDTHS),))

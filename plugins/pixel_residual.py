@@ -16,8 +16,8 @@ from torch import Tensor, nn
 
 from zoo.core.config import Config
 from zoo.core.hookspecs import hookimpl
-from zoo.core.plugin_info import PluginInfo
-from zoo.nn.layers import (BLOCK, BLOCK_CHANNELS, BlockAnalysis, BlockSynthesis,
+from zoo.core.plugin_info import Option, PluginInfo
+from zoo.nn.layers import (BLOCK, BLOCK_CHANNELS, BLOCK_WIDTHS, BlockAnalysis, BlockSynthesis,
                            LatentResidualCoder, gdn_analysis, gdn_synthesis)
 from zoo.slots import Context, EntropyFactory
 
@@ -29,8 +29,9 @@ class PixelResidual(LatentResidualCoder):
             m = config.latent_channels
             self.g_a, self.g_s = gdn_analysis(3, 92, m), gdn_synthesis(m, 92, 3)
         else:  # block transforms, latent at 1/8; 4 blocks each: feature-residual's size
-            self.g_a, self.g_s = BlockAnalysis(3, 1, blocks=4), BlockSynthesis(3, 1, blocks=4)
-            m, self.latent_stride = BLOCK_CHANNELS, BLOCK
+            m = int(config.option("pixel-residual", "latent", BLOCK_CHANNELS))
+            self.g_a, self.g_s = BlockAnalysis(3, 1, m, blocks=4), BlockSynthesis(3, 1, m, blocks=4)
+            self.latent_stride = BLOCK
         self.entropy = entropy(m, "residual")
 
     def analyse(self, x: Tensor, ctx: Context, prepared: None) -> Tensor:
@@ -49,4 +50,7 @@ def zoo_residual_domain(config: Config, entropy: EntropyFactory) -> nn.Module:
 def zoo_describe() -> PluginInfo:
     return PluginInfo(summary="pixel-domain residual coding, x̂ = x̄ + r̂ (DVC)",
                       paper="Lu et al., CVPR 2019 (DVC); Feng et al., CVPRW 2020",
-                      provides=("prediction-only",))
+                      provides=("prediction-only",),
+                      options=(Option("latent", int, BLOCK_CHANNELS, "the lite layout's latent "
+                                      "channels (192: every row of the block basis)",
+                                      choices=BLOCK_WIDTHS),))

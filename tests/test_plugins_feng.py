@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.distributions import Normal
 
 from zoo.core.build import ModelSpec
@@ -224,3 +225,25 @@ def test_shared_mixture_tables_code_the_bytes_of_a_table_per_element():
                                     [cdfs[i] for i in index], [len(cdfs[0])] * len(index),
                                     [offsets[i] for i in index])
     assert trimmed(encoder.flush()) == strings[1] and shared > 0
+
+
+@pytest.mark.parametrize("residual", ["pixel-residual", "feature-residual"])
+def test_a_wider_residual_latent_codes_bit_exactly(residual):
+    """``latent=192``: every row of the block basis, a transform that starts complete
+    (96 rows lose the colour differences' upper frequencies), coded by a 192-channel
+    mixture; other widths are refused."""
+    codec = open_codec((residual, "gmm"), **{residual: {"latent": 192}})
+    assert [m.channels for m in mixtures(codec.residual_domain)] == [192]
+    rd, r = codec.residual_domain, torch.rand(1, 3, 64, 64) - 0.5
+    g_a, g_s = (rd.g_a, rd.g_s) if residual == "pixel-residual" else (rd.analysis, rd.synthesis)
+    pixels = 3 * g_a.stride**2  # features' first channels: the pixel-unshuffled frame
+    channels = g_a.linear.in_channels // (8 // g_a.stride) ** 2
+    r = F.pad(F.pixel_unshuffle(r, g_a.stride), (0, 0, 0, 0, 0, channels - pixels))
+    with torch.no_grad():
+        assert torch.allclose(g_s(g_a(r))[:, :pixels], r[:, :pixels], atol=1e-5)
+    xs = frames()
+    coded = list(encode_frames(codec, xs, quality=Q, intra_period=0))
+    decoded = list(decode_records(codec, [r for r, _ in coded], H, W, Q))
+    assert all(torch.equal(a, b) for (_, a), b in zip(coded, decoded))
+    with pytest.raises(ZooError, match="latent"):
+        open_codec((residual,), **{residual: {"latent": 100}})

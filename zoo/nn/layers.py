@@ -260,6 +260,9 @@ BLOCK_GAIN = 16.0
 #: Latent channels of the block transforms: every luma coefficient of an 8x8 block and
 #: the lower 4x4 frequencies of each colour difference, all that 4:2:0 video holds.
 BLOCK_CHANNELS = BLOCK**2 + 2 * (BLOCK // 2) ** 2
+#: The latent widths a residual coder's block transforms offer: 4:2:0's, or every row of
+#: the block basis (:func:`block_basis`), a transform that starts complete for RGB.
+BLOCK_WIDTHS = (BLOCK_CHANNELS, 3 * BLOCK**2)
 
 
 def block_basis(size: int = BLOCK) -> Tensor:
